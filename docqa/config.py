@@ -1,0 +1,117 @@
+"""The one `Settings` object. Environment `DOCQA_*` (nested with `__`), optional `docqa.toml`.
+
+No other module reads the environment: everything is passed a `Settings` (or a section of it).
+
+Example:
+    >>> s = Settings(home="/tmp/dq")
+    >>> s.store.kind
+    'edge'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class StoreSettings(BaseModel):
+    """Where vectors, pages and document records live."""
+
+    kind: Literal["edge", "qdrant"] = "edge"
+    """`edge`: the embedded Qdrant engine in `<home>/store` (one process per folder).
+    `qdrant`: a Qdrant server or cluster at `url` (or `:memory:` / a path: qdrant-client local mode)."""
+    url: str | None = None
+    api_key: str | None = None
+    prefix: str = "docqa"
+    """Collection name prefix on a Qdrant server, so several deployments can share one cluster."""
+    upsert_batch: int = 256
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = "minilm"
+    """`minilm` (all-MiniLM-L6-v2, offline default), `bge-small` (bge-small-en-v1.5 INT8 ONNX),
+    or any local path / Hugging Face id of a sentence-transformers model."""
+    batch_size: int = 32
+    device: str = "cpu"
+    threads: int | None = None
+    """torch intra-op threads for embedding; None: leave torch's default."""
+
+
+class IngestSettings(BaseModel):
+    tables: Literal["lines", "layout", "off"] = "lines"
+    """`lines`: PyMuPDF `find_tables(use_layout=False)` (fast); `layout`: its ONNX layout model
+    (~5x slower); `off`: no table detection."""
+    ocr: Literal["auto", "always", "off"] = "auto"
+    """`auto`: OCR pages whose text layer has fewer than `ocr_min_chars` characters."""
+    ocr_min_chars: int = 20
+    ocr_dpi: int = 150
+    page_images: bool = True
+    image_dpi: int = 100
+    image_format: Literal["png", "webp"] = "png"
+    max_chunk_tokens: int | None = None
+    """Chunk budget in embedder tokens; None: the embedder's full window (never above it)."""
+    parse_workers: int = 1
+    """Processes parsing PDFs while the main process embeds (a pipeline over both cores)."""
+    queue_pages: int = 64
+    """Pages parsed ahead of the embedder at most: bounds memory on very long documents."""
+
+
+class SearchSettings(BaseModel):
+    k: int = 8
+    prefetch: int = 50
+    """Candidates each of dense and BM25 hands to RRF fusion."""
+
+
+class Settings(BaseSettings):
+    """Everything docqa can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOCQA_",
+        env_nested_delimiter="__",
+        toml_file="docqa.toml",
+        extra="ignore",
+    )
+
+    home: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("docqa")))
+    """Store, page images and model caches live here (`DOCQA_HOME`)."""
+    store: StoreSettings = StoreSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    ingest: IngestSettings = IngestSettings()
+    search: SearchSettings = SearchSettings()
+
+    @field_validator("home")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

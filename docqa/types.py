@@ -1,0 +1,133 @@
+"""Domain types, all in one module (pydantic models).
+
+Pages are 1-based physical page numbers (PyMuPDF index + 1) everywhere a user sees them.
+Boxes are PDF points in PyMuPDF's coordinate system (origin top-left).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Box(BaseModel):
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+BlockKind = Literal["text", "table", "ocr"]
+
+
+class Block(BaseModel):
+    """A unit of a page in reading order: a text block, a table (as Markdown) or OCR text."""
+
+    kind: BlockKind
+    text: str
+    box: Box
+    heading: bool = False
+    """A short line set larger or bolder than the body: starts a new section."""
+    table_header: str | None = None
+    """For tables: the Markdown header row + separator, repeated when the table is split."""
+
+
+class Page(BaseModel):
+    doc_id: str
+    page: int
+    text: str
+    """The whole page's text in reading order (tables as Markdown): for long-context prompts."""
+    width: float
+    height: float
+    ocr: bool = False
+    image: str | None = None
+    """Page image path relative to the blob folder."""
+
+
+class Chunk(BaseModel):
+    doc_id: str
+    index: int
+    """Position in the document (chunks sorted by index are in document order)."""
+    text: str
+    """What is embedded and shown: never longer than the embedder's window."""
+    page_start: int
+    page_end: int
+    kind: BlockKind
+    heading: str | None = None
+    boxes: list[Box] = Field(default_factory=list)
+    tokens: int = 0
+
+
+class DocStatus(StrEnum):
+    indexing = "indexing"
+    ready = "ready"
+    failed = "failed"
+
+
+class Document(BaseModel):
+    """The record of one source file in the store."""
+
+    doc_id: str
+    """Stable id: derived from the file's path, so a changed file replaces its old version."""
+    path: str
+    filename: str
+    sha256: str
+    status: DocStatus
+    title: str | None = None
+    pages: int = 0
+    chunks: int = 0
+    ocr_pages: int = 0
+    bytes: int = 0
+    toc: list[tuple[int, str, int]] = Field(default_factory=list)
+    """(level, title, page) from the PDF outline."""
+    generation: str = ""
+    """The ingestion run whose chunks are visible (ready) or being written (indexing)."""
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    """Non-fatal problems, e.g. a page that failed to render."""
+    indexed_at: float | None = None
+
+
+class FileStatus(StrEnum):
+    indexed = "indexed"
+    unchanged = "unchanged"
+    failed = "failed"
+    removed = "removed"
+
+
+class IngestResult(BaseModel):
+    """What happened to one file in an ingest run (the `--json` contract)."""
+
+    path: str
+    doc_id: str | None = None
+    status: FileStatus
+    pages: int = 0
+    chunks: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class IngestReport(BaseModel):
+    documents: list[IngestResult]
+    seconds: float
+
+
+class SparseVector(BaseModel):
+    indices: list[int]
+    values: list[float]
+
+
+class SearchHit(BaseModel):
+    doc_id: str
+    path: str
+    page: int
+    page_end: int
+    score: float
+    kind: BlockKind
+    text: str
+    chunk_index: int
+    heading: str | None = None
+    boxes: list[Box] = Field(default_factory=list)

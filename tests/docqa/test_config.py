@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docqa.config import Settings
+
+
+def test_env_and_nested_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCQA_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("DOCQA_STORE__KIND", "qdrant")
+    monkeypatch.setenv("DOCQA_STORE__URL", "http://127.0.0.1:6333")
+    monkeypatch.setenv("DOCQA_INGEST__OCR", "off")
+    s = Settings()
+    assert s.home == tmp_path / "h"
+    assert s.store_dir == tmp_path / "h" / "store"
+    assert (s.store.kind, s.store.url, s.ingest.ocr) == ("qdrant", "http://127.0.0.1:6333", "off")
+
+
+def test_toml_file_below_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docqa.toml").write_text('[embedding]\nmodel = "bge-small"\n[search]\nk = 3\n')
+    monkeypatch.setenv("DOCQA_SEARCH__K", "5")
+    s = Settings()
+    assert s.embedding.model == "bge-small"
+    assert s.search.k == 5
+
+
+def test_invalid_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCQA_INGEST__TABLES", "magic")
+    with pytest.raises(ValueError, match="tables"):
+        Settings()
