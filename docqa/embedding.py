@@ -57,6 +57,9 @@ class SentenceTransformerEmbedder:
     ) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise in a CLI
 
         if threads:
             torch.set_num_threads(threads)

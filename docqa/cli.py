@@ -1,0 +1,270 @@
+"""`docqa` command line: ingest, docs, search, rm, demo. A thin front end over the engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from docqa.config import Settings
+from docqa.runtime import Runtime
+from docqa.search import DocumentNotFoundError, resolve_document
+from docqa.store.base import EmbeddingMismatchError, StoreLockedError
+from docqa.types import FileStatus, IngestResult
+
+app = typer.Typer(
+    help="Answers about long PDF documents, with page citations that are checked.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fatal(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+def _runtime() -> Runtime:
+    return Runtime(Settings())
+
+
+def _open(rt: Runtime) -> None:
+    try:
+        rt.store  # noqa: B018 - opens (and locks) the store now, to fail early and clearly
+    except (StoreLockedError, EmbeddingMismatchError, ValueError) as e:
+        raise _fatal(str(e)) from None
+
+
+class _Bar:
+    """Progress of an ingest run on a terminal: files, pages, pages/s, ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self.p = Progress(
+            TextColumn("{task.description:>6}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.files_task = self.p.add_task("files", total=0, rate="")
+        self.pages_task = self.p.add_task("pages", total=0, rate="")
+        self.t0 = time.perf_counter()
+        self.done_pages = 0
+
+    def __enter__(self) -> _Bar:
+        self.p.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.p.stop()
+
+    def files(self, total: int) -> None:
+        self.p.update(self.files_task, total=total)
+
+    def pages_found(self, n: int) -> None:
+        total = self.p.tasks[self.pages_task].total or 0
+        self.p.update(self.pages_task, total=total + n)
+
+    def pages_done(self, n: int) -> None:
+        self.done_pages += n
+        rate = self.done_pages / max(1e-6, time.perf_counter() - self.t0)
+        self.p.update(self.pages_task, advance=n, rate=f"{rate:.1f} pages/s")
+
+    def file_done(self, r: IngestResult) -> None:
+        self.p.update(self.files_task, advance=1)
+        if r.status == FileStatus.failed:
+            self.p.console.print(f"[red]failed[/] {r.path}: {r.error}")
+
+
+class _Lines:
+    """Progress when stderr is not a terminal: one line per file (logs, CI, other programs)."""
+
+    def files(self, total: int) -> None:
+        print(f"ingest: {total} files", file=sys.stderr, flush=True)
+
+    def pages_found(self, n: int) -> None: ...
+
+    def pages_done(self, n: int) -> None: ...
+
+    def file_done(self, r: IngestResult) -> None:
+        detail = r.error if r.error else f"{r.pages} pages, {r.chunks} chunks"
+        print(f"{r.status.value}: {r.path} ({detail})", file=sys.stderr, flush=True)
+
+
+def _passwords(items: list[str]) -> dict[str, str]:
+    pw = {}
+    for item in items:
+        name, sep, secret = item.partition("=")
+        if not sep or not name:
+            raise _fatal(f"--password takes FILE=PASSWORD, got '{item}'")
+        pw[name] = secret
+    return pw
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="PDF files or folders (searched recursively).")
+    ],
+    prune: Annotated[
+        bool, typer.Option(help="Remove documents whose files left the folders.")
+    ] = False,
+    password: Annotated[
+        list[str], typer.Option(help="FILE=PASSWORD for an encrypted PDF (repeatable).")
+    ] = [],  # noqa: B006
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report.")] = False,
+) -> None:
+    """Ingest PDFs: parse, chunk, embed and store them; unchanged files are skipped."""
+    from docqa.sparse import Bm25Encoder  # noqa: F401 - fail fast if the engine is incomplete
+    from ingest.pipeline import Ingestor
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fatal(f"no such file or folder: {', '.join(missing)}")
+    pw = _passwords(password)
+    rt = _runtime()
+    _open(rt)
+    try:
+        show_bar = not as_json and err.is_terminal
+        progress: Any = _Bar(err) if show_bar else _Lines()
+        ingestor = Ingestor(rt.settings, rt.store, rt.embedder, rt.bm25, progress)
+        if show_bar:
+            with progress:
+                report = ingestor.run(paths, prune=prune, passwords=pw)
+        else:
+            report = ingestor.run(paths, prune=prune, passwords=pw)
+    finally:
+        rt.close()
+    failed = [d for d in report.documents if d.status == FileStatus.failed]
+    if as_json:
+        out.print_json(report.model_dump_json())
+    else:
+        counts: dict[str, int] = {}
+        for d in report.documents:
+            counts[d.status.value] = counts.get(d.status.value, 0) + 1
+        pages = sum(d.pages for d in report.documents if d.status == FileStatus.indexed)
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no PDF found"
+        out.print(f"{summary}; {pages} pages indexed in {report.seconds:.1f} s")
+        for d in failed:
+            out.print(f"[red]failed[/] {d.path}: {d.error}")
+    raise typer.Exit(2 if failed else 0)
+
+
+@app.command()
+def docs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The documents in the store, with status, pages, chunks and errors."""
+    rt = _runtime()
+    _open(rt)
+    try:
+        documents = rt.store.list_documents()
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(json.dumps({"documents": [d.model_dump(mode="json") for d in documents]}))
+        return
+    if not documents:
+        out.print("no documents yet: `docqa ingest FOLDER`")
+        return
+    t = Table("file", "status", "pages", "chunks", "ocr", "error / warnings")
+    t.add_column("id", no_wrap=True, style="dim")
+    for d in documents:
+        note = d.error or (f"{len(d.warnings)} warnings: {d.warnings[0]}" if d.warnings else "")
+        t.add_row(
+            d.filename,
+            d.status.value,
+            str(d.pages),
+            str(d.chunks),
+            str(d.ocr_pages),
+            note,
+            d.doc_id,
+        )
+    out.print(t)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument()],
+    k: Annotated[int, typer.Option("--k", min=1, max=200)] = 8,
+    doc: Annotated[list[str], typer.Option(help="Document id or file name (repeatable).")] = [],  # noqa: B006
+    mode: Annotated[str, typer.Option(help="hybrid, dense or sparse.")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Hybrid search (dense + BM25, fused with RRF) over the ingested documents."""
+    if mode not in ("hybrid", "dense", "sparse"):
+        raise _fatal(f"--mode must be hybrid, dense or sparse, not '{mode}'")
+    rt = _runtime()
+    _open(rt)
+    try:
+        doc_ids = [resolve_document(rt.store, d).doc_id for d in doc] or None
+        hits = rt.searcher.run(query, k=k, doc_ids=doc_ids, mode=mode)  # type: ignore[arg-type]
+    except DocumentNotFoundError as e:
+        raise _fatal(str(e)) from None
+    finally:
+        rt.close()
+    if as_json:
+        keys = {"doc_id", "path", "page", "score", "kind", "text"}
+        out.print_json(json.dumps({"hits": [h.model_dump(include=keys) for h in hits]}))
+        return
+    if not hits:
+        out.print("no results (is anything ingested? `docqa docs`)")
+    for i, h in enumerate(hits, 1):
+        out.print(f"[bold]{i}. {Path(h.path).name}[/] p. {h.page}  [dim]{h.kind} {h.score:.3f}[/]")
+        text = " ".join(h.text.split())
+        out.print(f"   {text[:300]}{'…' if len(text) > 300 else ''}", highlight=False)
+
+
+@app.command()
+def rm(ref: Annotated[str, typer.Argument(help="Document id or file name.")]) -> None:
+    """Remove a document from the store."""
+    rt = _runtime()
+    _open(rt)
+    try:
+        d = resolve_document(rt.store, ref)
+        rt.store.delete_document(d.doc_id)
+    except DocumentNotFoundError as e:
+        raise _fatal(str(e)) from None
+    finally:
+        rt.close()
+    out.print(f"removed {d.filename} ({d.doc_id})")
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Argument(help="Where to write the demo PDFs.")] = Path(
+        "demo-data"
+    ),
+) -> None:
+    """Write the project's own small demo PDFs into FOLDER."""
+    from ingest.demo import write_demo_folder
+
+    for p in write_demo_folder(folder):
+        out.print(f"wrote {p}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

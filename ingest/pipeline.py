@@ -1,0 +1,392 @@
+"""Folder sync: files -> parse (worker processes) -> chunks -> embeddings -> store.
+
+Parsing runs in separate processes that stream pages through a bounded queue while this
+process chunks, embeds and writes, so both cores work and memory stays bounded however long a
+document is. A file is skipped when its sha256 is unchanged, replaced when it changed, and
+removed when it left the folder (`prune`). Every bad file is reported with a specific reason
+and never stops the run; a parser process that dies on a file fails that file only.
+
+Example:
+    >>> ing = Ingestor(settings, store, embedder, Bm25Encoder())  # doctest: +SKIP
+    >>> report = ing.run([Path("reports/")], prune=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import queue
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any, Protocol
+
+from docqa.config import IngestSettings, Settings
+from docqa.embedding import Embedder
+from docqa.models import sha256_file
+from docqa.sparse import Bm25Encoder
+from docqa.store.base import Store
+from docqa.types import Chunk, DocStatus, Document, FileStatus, IngestReport, IngestResult, Page
+from ingest.chunk import LayoutChunker
+
+PDF_SUFFIXES = {".pdf"}
+
+
+class Progress(Protocol):
+    """What a front end shows while a run goes (a terminal bar, a job record...)."""
+
+    def files(self, total: int) -> None: ...
+    def pages_found(self, n: int) -> None: ...
+    def pages_done(self, n: int) -> None: ...
+    def file_done(self, result: IngestResult) -> None: ...
+
+
+class _Silent:
+    def files(self, total: int) -> None: ...
+    def pages_found(self, n: int) -> None: ...
+    def pages_done(self, n: int) -> None: ...
+    def file_done(self, result: IngestResult) -> None: ...
+
+
+def doc_id_for(path: Path) -> str:
+    """Stable per location: a changed file keeps its id and replaces its old version."""
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+
+
+def discover(paths: Sequence[Path]) -> list[Path]:
+    """Files to ingest: every file named explicitly (checked by content later), and the
+    `*.pdf` files (any case) below each folder, in a stable order, each once."""
+    seen: dict[Path, None] = {}
+    for p in paths:
+        if p.is_dir():
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in PDF_SUFFIXES
+            )
+            for f in found:
+                seen.setdefault(f.resolve(), None)
+        elif p.exists():
+            seen.setdefault(p.resolve(), None)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    return list(seen)
+
+
+# ---- the parse worker (a separate process) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: str
+    doc_id: str
+    password: str | None
+
+
+def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: Any) -> None:
+    from ingest.parse import ParseError, doc_meta, open_pdf, parse_page
+
+    for job in jobs:
+        try:
+            doc: Any = open_pdf(Path(job.path), job.password)
+        except ParseError as e:
+            out.put(("error", job.doc_id, e.code, str(e)))
+            continue
+        except Exception as e:  # anything MuPDF throws on a hostile file
+            out.put(("error", job.doc_id, "corrupt", f"cannot open: {type(e).__name__}: {e}"))
+            continue
+        try:
+            title, toc = doc_meta(doc)
+            out.put(("meta", job.doc_id, doc.page_count, title, toc))
+            for i in range(doc.page_count):
+                out.put(
+                    ("page", job.doc_id, parse_page(doc, i, settings, Path(blob_dir), job.doc_id))
+                )
+            out.put(("done", job.doc_id))
+        except Exception as e:
+            out.put(("error", job.doc_id, "parse_failed", f"{type(e).__name__}: {e}"))
+        finally:
+            doc.close()
+
+
+# ---- the main process: chunk, embed, store ------------------------------------------------
+
+
+@dataclass
+class _DocState:
+    job: _Job
+    file: Path
+    sha: str
+    size: int
+    started: float
+    record: Document | None = None
+    chunker: LayoutChunker | None = None
+    pages: int = 0
+    chunks: int = 0
+    ocr_pages: int = 0
+    warnings: list[str] = field(default_factory=list)
+    pending_chunks: list[Chunk] = field(default_factory=list)
+    pending_pages: list[Page] = field(default_factory=list)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        embedder: Embedder,
+        bm25: Bm25Encoder,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.bm25 = bm25
+        self.progress: Progress = progress or _Silent()
+        budget = settings.ingest.max_chunk_tokens or embedder.max_tokens
+        self.max_tokens = min(budget, embedder.max_tokens)
+        self.batch = max(8, settings.embedding.batch_size)
+
+    # -- public -------------------------------------------------------------------------
+    def run(
+        self, paths: Sequence[Path], prune: bool = False, passwords: dict[str, str] | None = None
+    ) -> IngestReport:
+        t0 = time.perf_counter()
+        files = discover(paths)
+        self.progress.files(len(files))
+        passwords = passwords or {}
+        known = {d.doc_id: d for d in self.store.list_documents()}
+        results: list[IngestResult] = []
+        todo: list[_DocState] = []
+        for f in files:
+            did = doc_id_for(f)
+            try:
+                size = f.stat().st_size
+                sha = sha256_file(f)
+            except OSError as e:
+                results.append(self._finish_failed_early(f, did, f"cannot read file: {e}"))
+                continue
+            prev = known.get(did)
+            if prev and prev.status == DocStatus.ready and prev.sha256 == sha:
+                r = IngestResult(
+                    path=str(f),
+                    doc_id=did,
+                    status=FileStatus.unchanged,
+                    pages=prev.pages,
+                    chunks=prev.chunks,
+                )
+                results.append(r)
+                self.progress.file_done(r)
+                continue
+            pw = passwords.get(str(f)) or passwords.get(f.name)
+            if pw is None:
+                pw = next((v for k, v in passwords.items() if Path(k).resolve() == f), None)
+            todo.append(_DocState(_Job(str(f), did, pw), f, sha, size, time.perf_counter()))
+        results.extend(self._process(todo))
+        if prune:
+            results.extend(self._prune(paths, {doc_id_for(f) for f in files}, known))
+        order = {str(f): i for i, f in enumerate(files)}
+        results.sort(key=lambda r: order.get(r.path, len(order)))
+        return IngestReport(documents=results, seconds=round(time.perf_counter() - t0, 3))
+
+    def remove(self, doc_id: str) -> None:
+        self.store.delete_document(doc_id)
+
+    # -- internals -----------------------------------------------------------------------
+    def _finish_failed_early(self, f: Path, did: str, error: str) -> IngestResult:
+        r = IngestResult(path=str(f), doc_id=did, status=FileStatus.failed, error=error)
+        self.progress.file_done(r)
+        return r
+
+    def _process(self, todo: list[_DocState]) -> list[IngestResult]:
+        if not todo:
+            return []
+        states = {s.job.doc_id: s for s in todo}
+        results: list[IngestResult] = []
+        for msg in self._parsed(list(states.values())):
+            kind, did = msg[0], msg[1]
+            st = states[did]
+            if kind == "meta":
+                self._begin(st, page_count=msg[2], title=msg[3], toc=msg[4])
+            elif kind == "page":
+                self._page(st, msg[2])
+            elif kind == "done":
+                results.append(self._publish(st))
+            elif kind == "error":
+                results.append(self._fail(st, msg[2], msg[3]))
+        return results
+
+    def _parsed(self, todo: list[_DocState]) -> Iterator[tuple[Any, ...]]:
+        """Messages from the parse workers, in order per document. A worker that dies takes
+        only its current file with it: that file fails, a new worker resumes after it."""
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue(maxsize=max(4, self.settings.ingest.queue_pages))
+        nworkers = max(1, min(self.settings.ingest.parse_workers, len(todo)))
+        shares = [[s.job for s in todo[i::nworkers]] for i in range(nworkers)]
+        blob = str(self.settings.blob_dir)
+        self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
+
+        def spawn(jobs: list[_Job]) -> BaseProcess:
+            p = ctx.Process(
+                target=_parse_worker, args=(jobs, self.settings.ingest, blob, out), daemon=True
+            )
+            p.start()
+            return p
+
+        workers: list[tuple[BaseProcess, list[_Job]]] = [(spawn(s), list(s)) for s in shares if s]
+        remaining = {j.doc_id: j for s in shares for j in s}
+        try:
+            while remaining:
+                try:
+                    msg = out.get(timeout=0.5)
+                except queue.Empty:
+                    workers, dead = self._revive(workers, remaining, spawn)
+                    yield from dead
+                    continue
+                if msg[0] in ("done", "error"):
+                    remaining.pop(msg[1], None)
+                yield msg
+        finally:
+            for p, _ in workers:
+                if p.is_alive():
+                    p.kill()
+                p.join(timeout=5)
+            out.close()
+
+    @staticmethod
+    def _revive(
+        workers: list[tuple[BaseProcess, list[_Job]]], remaining: dict[str, _Job], spawn: Any
+    ) -> tuple[list[tuple[BaseProcess, list[_Job]]], list[tuple[Any, ...]]]:
+        alive: list[tuple[BaseProcess, list[_Job]]] = []
+        dead: list[tuple[Any, ...]] = []
+        for p, jobs in workers:
+            left = [j for j in jobs if j.doc_id in remaining]
+            if p.is_alive() or not left:
+                alive.append((p, left))
+                continue
+            # Died with work left and its queue drained: the first unfinished job killed it.
+            culprit, rest = left[0], left[1:]
+            remaining.pop(culprit.doc_id, None)
+            dead.append(
+                (
+                    "error",
+                    culprit.doc_id,
+                    "parser_crashed",
+                    f"the PDF parser process died on this file (exit code {p.exitcode})",
+                )
+            )
+            if rest:
+                alive.append((spawn(rest), rest))
+        return alive, dead
+
+    def _begin(
+        self, st: _DocState, page_count: int, title: str | None, toc: list[tuple[int, str, int]]
+    ) -> None:
+        st.record = Document(
+            doc_id=st.job.doc_id,
+            path=str(st.file),
+            filename=st.file.name,
+            sha256=st.sha,
+            status=DocStatus.indexing,
+            title=title,
+            pages=page_count,
+            bytes=st.size,
+            toc=toc,
+            generation=uuid.uuid4().hex[:12],
+        )
+        self.store.put_document(st.record)
+        st.chunker = LayoutChunker(st.job.doc_id, self.embedder.count_tokens, self.max_tokens)
+        self.progress.pages_found(page_count)
+
+    def _page(self, st: _DocState, parsed: Any) -> None:
+        assert st.chunker is not None
+        st.pages += 1
+        st.ocr_pages += int(parsed.page.ocr)
+        st.warnings.extend(parsed.warnings)
+        st.pending_pages.append(parsed.page)
+        st.pending_chunks.extend(st.chunker.add(parsed))
+        if len(st.pending_chunks) >= self.batch:
+            self._flush(st)
+        self.progress.pages_done(1)
+
+    def _flush(self, st: _DocState) -> None:
+        assert st.record is not None
+        gen = st.record.generation
+        if st.pending_pages:
+            self.store.add_pages(st.pending_pages, gen)
+            st.pending_pages = []
+        if st.pending_chunks:
+            chunks, st.pending_chunks = st.pending_chunks, []
+            texts = [c.text for c in chunks]
+            dense = self.embedder.embed_documents(texts)
+            sparse = self.bm25.documents(texts)
+            self.store.add_chunks(chunks, dense.tolist(), sparse, gen)
+            st.chunks += len(chunks)
+
+    def _publish(self, st: _DocState) -> IngestResult:
+        assert st.record is not None and st.chunker is not None
+        st.pending_chunks.extend(st.chunker.finish())
+        self._flush(st)
+        doc = st.record.model_copy(
+            update={
+                "status": DocStatus.ready,
+                "pages": st.pages,
+                "chunks": st.chunks,
+                "ocr_pages": st.ocr_pages,
+                "warnings": st.warnings,
+                "indexed_at": time.time(),
+            }
+        )
+        self.store.publish(doc)
+        r = IngestResult(
+            path=str(st.file),
+            doc_id=doc.doc_id,
+            status=FileStatus.indexed,
+            pages=st.pages,
+            chunks=st.chunks,
+            seconds=round(time.perf_counter() - st.started, 3),
+        )
+        self.progress.file_done(r)
+        return r
+
+    def _fail(self, st: _DocState, code: str, message: str) -> IngestResult:
+        did = st.job.doc_id
+        self.progress.pages_done(0)
+        # The file no longer yields a valid document: its old content must not stay searchable.
+        self.store.discard(did, keep_generation=None)
+        self.store.put_document(
+            Document(
+                doc_id=did,
+                path=str(st.file),
+                filename=st.file.name,
+                sha256=st.sha,
+                status=DocStatus.failed,
+                bytes=st.size,
+                error=f"{code}: {message}",
+            )
+        )
+        r = IngestResult(
+            path=str(st.file),
+            doc_id=did,
+            status=FileStatus.failed,
+            error=f"{code}: {message}",
+            seconds=round(time.perf_counter() - st.started, 3),
+        )
+        self.progress.file_done(r)
+        return r
+
+    def _prune(
+        self, paths: Sequence[Path], present: set[str], known: dict[str, Document]
+    ) -> list[IngestResult]:
+        folders = [p.resolve() for p in paths if p.is_dir()]
+        out = []
+        for did, doc in known.items():
+            p = Path(doc.path)
+            if did in present or not any(p.is_relative_to(f) for f in folders):
+                continue
+            if p.exists() and p.suffix.lower() in PDF_SUFFIXES:
+                continue
+            self.store.delete_document(did)
+            out.append(IngestResult(path=doc.path, doc_id=did, status=FileStatus.removed))
+        return out

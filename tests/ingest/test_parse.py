@@ -1,0 +1,366 @@
+"""Parsing real generated PDFs (and, when present, the dev corpus) with the real OCR engine."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pdfs
+import pymupdf
+import pytest
+
+from docqa.config import IngestSettings
+from docqa.types import Block
+from ingest import parse
+from ingest.demo import write_demo_folder
+from ingest.parse import (
+    ParsedPage,
+    ParseError,
+    doc_meta,
+    may_have_ruled_table,
+    open_pdf,
+    parse_page,
+    reading_order,
+)
+
+NO_IMAGES = IngestSettings(page_images=False)
+_pymupdf: Any = pymupdf  # partly annotated
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("pdfs")
+    makers: dict[str, Callable[[Path], Path]] = {
+        "text": pdfs.text_pdf,
+        "table": pdfs.table_pdf,
+        "image": pdfs.image_only_pdf,
+        "columns": pdfs.two_column_pdf,
+        "rotated": pdfs.rotated_pdf,
+        "encrypted": pdfs.encrypted_pdf,
+        "corrupt": pdfs.corrupt_pdf,
+        "broken_tree": pdfs.broken_tree_pdf,
+        "no_pages": pdfs.no_pages_pdf,
+        "empty": pdfs.empty_file,
+        "not_pdf": pdfs.not_pdf,
+    }
+    out = {name: make(d / f"{name}.pdf") for name, make in makers.items()}
+    out["unicode"] = pdfs.text_pdf(d / pdfs.UNICODE_NAME, pages=1)
+    return out
+
+
+def parse_all(path: Path, settings: IngestSettings = NO_IMAGES, **kw: Any) -> list[ParsedPage]:
+    doc: Any = open_pdf(path, **kw)
+    try:
+        return [parse_page(doc, i, settings, None, "doc") for i in range(doc.page_count)]
+    finally:
+        doc.close()
+
+
+def inside(block: Block, width: float, height: float) -> bool:
+    b = block.box
+    return -1 <= b.x0 < b.x1 <= width + 1 and -1 <= b.y0 < b.y1 <= height + 1
+
+
+# --- opening -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "words"),
+    [
+        ("empty", "empty", ["0 bytes"]),
+        ("not_pdf", "not_pdf", ["%PDF", "HTML"]),
+        ("corrupt", "corrupt", ["corrupt PDF", "cannot open"]),
+        ("broken_tree", "corrupt", ["cannot read page tree", "Invalid number of pages"]),
+        ("no_pages", "no_pages", ["no pages"]),
+        ("encrypted", "encrypted", ["password", '--password "encrypted.pdf=PW"']),
+    ],
+)
+def test_bad_files_have_reason_codes(
+    files: dict[str, Path], name: str, code: str, words: list[str]
+) -> None:
+    with pytest.raises(ParseError) as err:
+        open_pdf(files[name])
+    assert err.value.code == code
+    for word in words:
+        assert word in str(err.value)
+    assert str(files[name].parent) not in str(err.value)  # file name only, no absolute path
+
+
+def test_parse_error_survives_pickling(files: dict[str, Path]) -> None:
+    # parse workers are separate processes: errors must cross with their code
+    with pytest.raises(ParseError) as err:
+        open_pdf(files["empty"])
+    copy = pickle.loads(pickle.dumps(err.value))
+    assert (copy.code, str(copy)) == ("empty", str(err.value))
+
+
+def test_missing_file_is_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(ParseError) as err:
+        open_pdf(tmp_path / "nope.pdf")
+    assert err.value.code == "unreadable"
+
+
+def test_encrypted_opens_with_right_password_only(files: dict[str, Path]) -> None:
+    with pytest.raises(ParseError) as err:
+        open_pdf(files["encrypted"], password="wrong")
+    assert err.value.code == "encrypted"
+    assert "wrong password" in str(err.value)
+    pages = parse_all(files["encrypted"], password="secret")
+    assert "only readable with the password" in pages[0].page.text
+
+
+def test_pdf_detected_by_content_not_extension(files: dict[str, Path], tmp_path: Path) -> None:
+    renamed = tmp_path / "report.bin"
+    renamed.write_bytes(files["text"].read_bytes())
+    assert parse_all(renamed)[0].blocks
+
+
+def test_unicode_and_spaces_in_path(files: dict[str, Path]) -> None:
+    path = files["unicode"]
+    assert " " in path.name and "ü" in path.name
+    pages = parse_all(path)
+    assert pdfs.SENTENCES[0] in " ".join(pages[0].page.text.split())
+
+
+def test_doc_meta(files: dict[str, Path]) -> None:
+    doc: Any = open_pdf(files["text"])
+    title, toc = doc_meta(doc)
+    doc.close()
+    assert title == "Brightwater operations review"
+    assert toc == [(1, pdfs.HEADING, 1), (2, "Details", 2)]
+
+
+# --- text, headings, reading order ---------------------------------------------------------
+
+
+def test_text_pages_blocks_and_heading(files: dict[str, Path]) -> None:
+    pages = parse_all(files["text"])
+    assert [p.page.page for p in pages] == [1, 2, 3]
+    first = pages[0]
+    assert first.warnings == []
+    assert first.blocks[0].heading and first.blocks[0].text == pdfs.HEADING
+    assert not any(b.heading for b in first.blocks[1:])
+    flat = " ".join(first.page.text.split())
+    positions = [flat.index(s) for s in pdfs.SENTENCES]
+    assert positions == sorted(positions)  # reading order kept
+    for p in pages:
+        assert p.page.doc_id == "doc" and not p.page.ocr
+        assert (p.page.width, p.page.height) == (612, 792)
+        assert f"(Page {p.page.page}, item 1.)" in " ".join(p.page.text.split())
+        assert all(b.kind == "text" and inside(b, 612, 792) for b in p.blocks)
+        assert all(b.box.page == p.page.page for b in p.blocks)
+        assert p.page.text == "\n\n".join(b.text for b in p.blocks)
+
+
+def test_two_columns_read_column_by_column(files: dict[str, Path]) -> None:
+    (page,) = parse_all(files["columns"])
+    texts = [" ".join(b.text.split()) for b in page.blocks]
+    expected = ["Survey of river ferries", *pdfs.LEFT_COLUMN, *pdfs.RIGHT_COLUMN]
+    assert texts == expected
+    assert page.blocks[0].heading
+
+
+def test_reading_order_rows_of_cells_stay_rows() -> None:
+    # label/value pairs side by side are read row by row, not label column first
+    rects = [(72.0, 100.0 + 20 * i, 150.0, 112.0 + 20 * i) for i in range(4)]
+    rects += [(300.0, 100.0 + 20 * i, 360.0, 112.0 + 20 * i) for i in range(4)]
+    order = reading_order(rects)
+    assert order == [0, 4, 1, 5, 2, 6, 3, 7]
+
+
+def test_rotated_page_boxes_are_in_displayed_page(files: dict[str, Path]) -> None:
+    (page,) = parse_all(files["rotated"])
+    assert (page.page.width, page.page.height) == (792, 612)
+    assert page.blocks and all(inside(b, 792, 612) for b in page.blocks)
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def test_ruled_table_found_once_as_markdown(files: dict[str, Path]) -> None:
+    first, second = parse_all(files["table"])
+    tables = [b for b in first.blocks if b.kind == "table"]
+    assert len(tables) == 1
+    table = tables[0]
+    rows = table.text.splitlines()
+    assert rows[0] == "| " + " | ".join(pdfs.TABLE_ROWS[0]) + " |"
+    assert rows[1] == "|---|---|---|---|"
+    assert rows[2:] == ["| " + " | ".join(r) + " |" for r in pdfs.TABLE_ROWS[1:]]
+    assert table.table_header == "\n".join(rows[:2])
+    for row in pdfs.TABLE_ROWS[1:]:
+        for value in row:  # in the Markdown, and nowhere else on the page
+            assert first.page.text.count(value) == 1, value
+    kinds = [b.kind for b in first.blocks]
+    assert kinds == ["text", "table", "text"]  # table kept between its two sentences
+    assert inside(table, 612, 792)
+
+    long_tables = [b for b in second.blocks if b.kind == "table"]
+    assert len(long_tables) == 1
+    assert len(long_tables[0].text.splitlines()) == 2 + len(pdfs.LONG_TABLE_ROWS)
+    assert second.blocks[0].heading
+
+
+def test_tables_off_keeps_the_values_as_text(files: dict[str, Path]) -> None:
+    first = parse_all(files["table"], IngestSettings(page_images=False, tables="off"))[0]
+    assert all(b.kind == "text" for b in first.blocks)
+    assert "ZX-4473" in first.page.text
+
+
+def test_ruled_table_precheck(files: dict[str, Path]) -> None:
+    doc: Any = open_pdf(files["table"])
+    assert may_have_ruled_table(doc[0].get_drawings())
+    doc.close()
+    doc = open_pdf(files["text"])
+    assert not may_have_ruled_table(doc[0].get_drawings())
+    doc.close()
+    # a single horizontal rule, or one box, cannot make a table of two columns
+    rule: Any = _pymupdf.open()
+    page = rule.new_page()
+    page.draw_line((72, 300), (540, 300))
+    page.draw_rect((72, 400, 540, 500))
+    assert not may_have_ruled_table(page.get_drawings())
+    page.draw_line((300, 400), (300, 500))
+    assert may_have_ruled_table(page.get_drawings())
+
+
+def test_failed_table_detection_is_a_warning(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(page: Any, mode: str) -> list[Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(parse, "_find_tables", boom)
+    first = parse_all(files["table"])[0]
+    assert first.warnings == ["page 1: table detection failed: boom"]
+    assert "ZX-4471" in first.page.text  # the table's text survives as plain text
+
+
+# --- OCR and images --------------------------------------------------------------------------
+
+
+def test_image_only_page_is_ocred(files: dict[str, Path]) -> None:
+    (page,) = parse_all(files["image"])
+    assert page.page.ocr
+    assert page.blocks and all(b.kind == "ocr" for b in page.blocks)
+    text = page.page.text.lower()
+    missing = [w for w in pdfs.OCR_WORDS if w.lower() not in text]
+    assert len(missing) <= 1, missing
+    assert all(inside(b, 612, 792) for b in page.blocks)
+    top = page.blocks[0]  # the title line is found near where it was drawn
+    assert "harbour" in top.text.lower() and 60 < top.box.y0 < 130
+
+
+def test_ocr_off_leaves_image_page_empty(files: dict[str, Path]) -> None:
+    (page,) = parse_all(files["image"], IngestSettings(page_images=False, ocr="off"))
+    assert not page.page.ocr and page.blocks == [] and page.page.text == ""
+
+
+def test_page_images_saved_under_blob_dir(files: dict[str, Path], tmp_path: Path) -> None:
+    doc: Any = open_pdf(files["text"])
+    settings = IngestSettings(image_dpi=50)
+    parsed = parse_page(doc, 1, settings, tmp_path, "doc-7")
+    assert parsed.page.image == "doc-7/p0002.png"
+    image = tmp_path / parsed.page.image
+    assert image.read_bytes()[:4] == b"\x89PNG"
+    pix = _pymupdf.Pixmap(str(image))
+    assert (pix.width, pix.height) == (425, 550)  # 612 x 792 pt at 50 dpi
+    webp = parse_page(doc, 0, IngestSettings(image_format="webp", image_dpi=50), tmp_path, "d")
+    assert webp.page.image == "d/p0001.webp"
+    assert (tmp_path / "d/p0001.webp").read_bytes()[8:12] == b"WEBP"
+    doc.close()
+
+
+def test_unwritable_blob_dir_is_a_warning(files: dict[str, Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    doc: Any = open_pdf(files["text"])
+    parsed = parse_page(doc, 0, IngestSettings(), blocker, "doc")
+    doc.close()
+    assert parsed.page.image is None
+    assert len(parsed.warnings) == 1 and parsed.warnings[0].startswith("page 1: page image failed")
+    assert parsed.blocks
+
+
+# --- demo folder -----------------------------------------------------------------------------
+
+
+def test_demo_folder(tmp_path: Path) -> None:
+    paths = write_demo_folder(tmp_path / "demo")
+    assert [p.name for p in paths] == [
+        "northwind_annual_report_2024.pdf",
+        "aldermoor_research_note.pdf",
+        "harbor_street_memo.pdf",
+    ]
+    report = parse_all(paths[0])
+    tables = [b for p in report for b in p.blocks if b.kind == "table"]
+    assert len(tables) == 1 and "| 2024 | $503.8 | $46.2 |" in tables[0].text
+    assert "revenue rose 10.7% to $503.8 million" in " ".join(report[0].page.text.split()).lower()
+    note = parse_all(paths[1])[0]
+    headings = [b.text for b in note.blocks if b.heading]
+    assert "3 Results" in headings and "Abstract" in headings
+    memo = parse_all(paths[2])[0]
+    assert memo.page.ocr and "harbor street" in memo.page.text.lower()
+
+
+# --- the real dev corpus ---------------------------------------------------------------------
+
+CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "dev"
+
+
+def corpus_file(name: str) -> Path:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"dev corpus file {name} not present")
+    return path
+
+
+@pytest.mark.integration
+def test_corpus_10k_tables() -> None:
+    doc: Any = open_pdf(corpus_file("BESTBUY_2023_10K.pdf"))
+    pages = [parse_page(doc, i, NO_IMAGES, None, "bby") for i in (20, 40, 58)]
+    doc.close()
+    tables = [b for p in pages for b in p.blocks if b.kind == "table"]
+    assert len(tables) >= 3
+    statement = pages[1]  # Consolidated Statements of Comprehensive Income
+    (table,) = [b for b in statement.blocks if b.kind == "table"]
+    assert "| Net earnings | $ | 1,419 | $ | 2,454 | $ | 1,798 |" in table.text
+    assert statement.page.text.count("1,419") == 1
+    assert all(not p.warnings for p in pages)
+
+
+@pytest.mark.integration
+def test_corpus_image_only_deck_is_ocred() -> None:
+    doc: Any = open_pdf(corpus_file("reportq32015-151009093138-lva1-app6891_95.pdf"))
+    page = parse_page(doc, 0, NO_IMAGES, None, "deck")
+    doc.close()
+    assert page.page.ocr and all(b.kind == "ocr" for b in page.blocks)
+    assert "VIETNAM" in page.page.text.upper()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("corrupt_poppler-742-0-fuzzed.pdf", "corrupt"),
+        ("corrupt_poppler-67295-0.pdf", "corrupt"),
+        ("encrypted_2206.01062_pg3.pdf", "encrypted"),
+    ],
+)
+def test_corpus_bad_files(name: str, code: str) -> None:
+    with pytest.raises(ParseError) as err:
+        open_pdf(corpus_file(name))
+    assert err.value.code == code
+
+
+@pytest.mark.integration
+def test_corpus_encrypted_opens_with_manifest_password() -> None:
+    path = corpus_file("encrypted_2206.01062_pg3.pdf")
+    manifest = json.loads((CORPUS / "manifest.json").read_text("utf-8"))
+    (entry,) = [e for e in manifest if e["file"] == path.name]
+    doc: Any = open_pdf(path, password=entry["password"])
+    page = parse_page(doc, 0, NO_IMAGES, None, "enc")
+    doc.close()
+    assert page.blocks and not page.page.ocr

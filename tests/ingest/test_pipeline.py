@@ -1,0 +1,262 @@
+"""Folder sync end to end: real PDFs, real OCR, the real embedder and Qdrant Edge."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pdfs
+import pytest
+
+from docqa.config import Settings
+from docqa.embedding import Embedder, load_embedder
+from docqa.models import ModelRegistry
+from docqa.search import Searcher
+from docqa.sparse import Bm25Encoder
+from docqa.store.base import Store, open_store
+from docqa.types import DocStatus, FileStatus, IngestReport
+from ingest.pipeline import Ingestor, doc_id_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    from docqa.config import EmbeddingSettings
+
+    return load_embedder(EmbeddingSettings(), ModelRegistry(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def store(home: Path) -> Iterator[Store]:
+    s = open_store(Settings(home=home), dim=384)
+    yield s
+    s.close()
+
+
+def run(home: Path, store: Store, embedder: Embedder, *paths: Path, **kw: object) -> IngestReport:
+    ing = Ingestor(Settings(home=home), store, embedder, Bm25Encoder())
+    return ing.run(list(paths), **kw)  # type: ignore[arg-type]
+
+
+def by_name(report: IngestReport) -> dict[str, tuple[FileStatus, str | None]]:
+    return {Path(d.path).name: (d.status, d.error) for d in report.documents}
+
+
+def test_a_folder_with_bad_files_indexes_the_good_ones_and_names_each_failure(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in box"
+    folder.mkdir()
+    pdfs.text_pdf(folder / "Überblick 2024 report.pdf")
+    pdfs.table_pdf(folder / "tables.pdf")
+    pdfs.image_only_pdf(folder / "scan.pdf")
+    pdfs.encrypted_pdf(folder / "locked.pdf")
+    pdfs.corrupt_pdf(folder / "corrupt.pdf")
+    pdfs.empty_file(folder / "empty.pdf")
+    pdfs.not_pdf(folder / "download.pdf")
+    (folder / "notes.txt").write_text("not a candidate: folders are scanned for PDFs")
+
+    report = run(home, store, embedder, folder)
+    got = by_name(report)
+    assert set(got) == {
+        "Überblick 2024 report.pdf",
+        "tables.pdf",
+        "scan.pdf",
+        "locked.pdf",
+        "corrupt.pdf",
+        "empty.pdf",
+        "download.pdf",
+    }
+    for ok in ("Überblick 2024 report.pdf", "tables.pdf", "scan.pdf"):
+        assert got[ok] == (FileStatus.indexed, None)
+    expected = {
+        "locked.pdf": "encrypted",
+        "corrupt.pdf": "corrupt",
+        "empty.pdf": "empty",
+        "download.pdf": "not_pdf",
+    }
+    for name, code in expected.items():
+        status, error = got[name]
+        assert status == FileStatus.failed
+        assert error is not None and error.startswith(f"{code}:"), error
+
+    docs = {d.filename: d for d in store.list_documents()}
+    assert docs["scan.pdf"].ocr_pages == 1
+    assert docs["locked.pdf"].status == DocStatus.failed
+    assert "password" in (docs["locked.pdf"].error or "")
+    for d in report.documents:
+        if d.status == FileStatus.indexed:
+            assert d.doc_id is not None
+            assert store.count_chunks(d.doc_id) == d.chunks > 0
+            assert store.count_pages(d.doc_id) == d.pages
+
+    searcher = Searcher(store, embedder, Bm25Encoder())
+    top = searcher.run(pdfs.OCR_LINES[1][0], k=3)
+    assert top[0].path.endswith("scan.pdf") and top[0].kind == "ocr", top
+    table_hit = searcher.run("inventory by warehouse", k=5, mode="sparse")
+    assert any(h.kind == "table" and h.path.endswith("tables.pdf") for h in table_hit)
+
+
+def test_password_per_file(home: Path, store: Store, embedder: Embedder, tmp_path: Path) -> None:
+    f = pdfs.encrypted_pdf(tmp_path / "locked.pdf", password="s3cret")
+    wrong = run(home, store, embedder, f, passwords={"locked.pdf": "nope"})
+    assert wrong.documents[0].status == FileStatus.failed
+    right = run(home, store, embedder, f, passwords={"locked.pdf": "s3cret"})
+    assert right.documents[0].status == FileStatus.indexed
+    hits = Searcher(store, embedder, Bm25Encoder()).run("readable with the password", k=1)
+    assert hits and hits[0].path == str(f.resolve())
+    assert store.get_document(doc_id_for(f)).status == DocStatus.ready  # type: ignore[union-attr]
+
+
+def test_sync_skips_unchanged_replaces_changed_and_prunes_deleted(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    a = pdfs.text_pdf(folder / "a.pdf", pages=2)
+    b = pdfs.table_pdf(folder / "b.pdf")
+    first = run(home, store, embedder, folder)
+    assert {d.status for d in first.documents} == {FileStatus.indexed}
+    chunks_a = store.count_chunks(doc_id_for(a))
+
+    again = run(home, store, embedder, folder)
+    assert {d.status for d in again.documents} == {FileStatus.unchanged}
+
+    pdfs.text_pdf(a, pages=4)
+    changed = by_name(run(home, store, embedder, folder))
+    assert changed == {"a.pdf": (FileStatus.indexed, None), "b.pdf": (FileStatus.unchanged, None)}
+    da = store.get_document(doc_id_for(a))
+    assert da is not None and da.pages == 4
+    assert store.count_chunks(doc_id_for(a)) == da.chunks > chunks_a
+    assert store.count_chunks(doc_id_for(a), visible_only=False) == da.chunks, "old version left"
+    assert store.count_pages(doc_id_for(a), visible_only=False) == 4
+
+    b.unlink()
+    without_prune = run(home, store, embedder, folder)
+    assert [d.status for d in without_prune.documents] == [FileStatus.unchanged]
+    assert store.get_document(doc_id_for(b)) is not None
+    pruned = run(home, store, embedder, folder, prune=True)
+    assert by_name(pruned)["b.pdf"] == (FileStatus.removed, None)
+    assert store.get_document(doc_id_for(b)) is None
+    assert store.count_chunks(doc_id_for(b), visible_only=False) == 0
+
+
+def test_a_file_that_becomes_corrupt_loses_its_old_content(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    f = pdfs.text_pdf(tmp_path / "r.pdf", pages=1)
+    run(home, store, embedder, f)
+    pdfs.corrupt_pdf(f)
+    report = run(home, store, embedder, f)
+    assert report.documents[0].status == FileStatus.failed
+    assert store.count_chunks(doc_id_for(f), visible_only=False) == 0
+    assert Searcher(store, embedder, Bm25Encoder()).run(pdfs.SENTENCES[0], k=3) == []
+
+
+def _cli(home: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "docqa.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_the_next_run_finishes_cleanly(tmp_path: Path) -> None:
+    folder = tmp_path / "pile"
+    folder.mkdir()
+    pdfs.text_pdf(folder / "a-first.pdf", pages=1)
+    for i in range(3):
+        pdfs.text_pdf(folder / f"b-long-{i}.pdf", pages=40)
+    home = tmp_path / "home"
+
+    proc = _cli(home, "ingest", str(folder))
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 240
+    for line in proc.stderr:
+        if line.startswith("indexed:") or time.monotonic() > deadline:
+            break
+    time.sleep(1.0)  # into the next document: pages and chunks written, not yet published
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    resumed = _cli(home, "ingest", str(folder), "--json")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    statuses = {Path(d["path"]).name: d["status"] for d in json.loads(out)["documents"]}
+    assert statuses["a-first.pdf"] == "unchanged"
+    assert {statuses[f"b-long-{i}.pdf"] for i in range(3)} == {"indexed"}
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(folder, fresh)
+    store = open_store(Settings(home=home), dim=384)
+    try:
+        docs = store.list_documents()
+        assert len(docs) == 4 and all(d.status == DocStatus.ready for d in docs)
+        for d in docs:
+            assert store.count_chunks(d.doc_id, visible_only=False) == d.chunks
+            assert store.count_pages(d.doc_id, visible_only=False) == d.pages
+            assert len(store.get_chunks(d.doc_id)) == d.chunks
+        total = store.count_chunks(visible_only=False)
+    finally:
+        store.close()
+    clean = _cli(tmp_path / "home2", "ingest", str(fresh), "--json")
+    out2, err2 = clean.communicate(timeout=600)
+    assert clean.returncode == 0, err2
+    assert total == sum(d["chunks"] for d in json.loads(out2)["documents"])
+
+
+def test_cli_json_contract_and_exit_codes(tmp_path: Path) -> None:
+    folder = tmp_path / "f"
+    folder.mkdir()
+    pdfs.text_pdf(folder / "ok.pdf", pages=1)
+    pdfs.empty_file(folder / "zero.pdf")
+    home = tmp_path / "home"
+    p = _cli(home, "ingest", str(folder), "--json")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 2, err
+    report = json.loads(out)
+    assert set(report) == {"documents", "seconds"}
+    rows = {Path(d["path"]).name: d for d in report["documents"]}
+    assert {"path", "doc_id", "status", "pages", "chunks", "error"} <= set(rows["ok.pdf"])
+    assert rows["ok.pdf"]["status"] == "indexed" and rows["zero.pdf"]["status"] == "failed"
+
+    s = _cli(home, "search", pdfs.SENTENCES[2], "--k", "2", "--doc", "ok.pdf", "--json")
+    out, err = s.communicate(timeout=300)
+    assert s.returncode == 0, err
+    hits = json.loads(out)["hits"]
+    assert hits and set(hits[0]) == {"doc_id", "path", "page", "score", "kind", "text"}
+    assert hits[0]["page"] == 1 and pdfs.SENTENCES[2] in " ".join(hits[0]["text"].split())
+
+    missing = _cli(home, "search", "x", "--doc", "nope.pdf")
+    _, err = missing.communicate(timeout=300)
+    assert missing.returncode == 1 and "no document 'nope.pdf'" in err
+
+    rm = _cli(home, "rm", "ok.pdf")
+    rm.communicate(timeout=300)
+    assert rm.returncode == 0
+    d = _cli(home, "docs", "--json")
+    out, _ = d.communicate(timeout=300)
+    assert [x["filename"] for x in json.loads(out)["documents"]] == ["zero.pdf"]
+
+    gone = _cli(home, "ingest", str(tmp_path / "no such folder"))
+    _, err = gone.communicate(timeout=300)
+    assert gone.returncode == 1 and "no such file or folder" in err

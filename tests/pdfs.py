@@ -1,0 +1,202 @@
+"""Test PDF generators: plain functions that write small PDFs with PyMuPDF itself.
+
+Every generator takes the target path, writes the file and returns the path. The module-level
+constants are the facts the files contain, for assertions.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pymupdf
+
+from ingest.demo import PageWriter, image_only_page
+
+_pymupdf: Any = pymupdf
+
+HEADING = "Quarterly operations review"
+
+SENTENCES = [
+    "The Brightwater plant produced 4,210 tonnes of recycled glass in March.",
+    "Energy use per tonne fell by 6 percent after the new furnace was commissioned.",
+    "Two night shifts were merged, and overtime dropped to 310 hours.",
+    "The quality team rejected 0.8 percent of all batches, mostly for colour defects.",
+    "A second sorting line for amber glass is planned for the autumn.",
+    "Customer complaints about late deliveries fell from 14 to 5.",
+    "The warehouse roof repair finished two weeks ahead of schedule.",
+    "Water consumption was cut by reusing cooling water in the washing stage.",
+    "Three apprentices joined the maintenance crew in February.",
+    "The plant manager expects output to reach 4,500 tonnes by June.",
+]
+
+TABLE_ROWS = [
+    ["Region", "Units sold", "Revenue", "Code"],
+    ["North", "1,204", "$88,310", "ZX-4471"],
+    ["South", "987", "$71,045", "ZX-4472"],
+    ["East", "1,560", "$113,902", "ZX-4473"],
+    ["West", "642", "$47,118", "ZX-4474"],
+]
+TABLE_WIDTHS = [110.0, 100.0, 110.0, 100.0]
+
+LONG_TABLE_HEADER = ["Item", "Warehouse", "Quantity", "Reference"]
+LONG_TABLE_ROWS = [
+    [f"Part {i:03d}", ["Oslo", "Lyon", "Porto", "Graz"][i % 4], str(100 + 7 * i), f"REF-{9000 + i}"]
+    for i in range(1, 31)
+]
+
+OCR_LINES = [
+    ("Harbour inspection notice", 20.0),
+    ("The east pier crane failed its brake test on Tuesday.", 14.0),
+    ("Repairs are scheduled for Friday morning.", 14.0),
+]
+OCR_WORDS = [
+    "Harbour",
+    "inspection",
+    "notice",
+    "crane",
+    "failed",
+    "brake",
+    "Tuesday",
+    "Repairs",
+    "scheduled",
+    "Friday",
+    "morning",
+]
+
+LEFT_COLUMN = [
+    "Alpha column opens the article and explains the goal of the survey in plain words.",
+    "Bravo paragraph continues the left column with the sampling method and its limits.",
+]
+RIGHT_COLUMN = [
+    "Charlie paragraph starts the right column and reports the main numbers found.",
+    "Delta paragraph closes the right column with a short outlook for next year.",
+]
+
+
+def text_pdf(path: Path, pages: int = 3) -> Path:
+    """A heading on page 1, then SENTENCES as paragraphs, repeated on every page with the page
+    number appended so each page's text is distinct."""
+    doc = _pymupdf.open()
+    writer = PageWriter(doc)
+    for n in range(1, pages + 1):
+        if n == 1:
+            writer.heading(HEADING, 18)
+        for i in range(0, len(SENTENCES), 2):
+            writer.paragraph(f"{SENTENCES[i]} {SENTENCES[i + 1]} (Page {n}, item {i // 2 + 1}.)")
+        if n < pages:
+            writer.new_page()
+    doc.set_metadata({"title": "Brightwater operations review"})
+    doc.set_toc([[1, HEADING, 1], [2, "Details", 2]])
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
+def table_pdf(path: Path) -> Path:
+    """Page 1: a sentence, the ruled TABLE_ROWS table, a closing sentence.
+    Page 2: LONG_TABLE_ROWS as one ruled table (30 rows, small type) under a heading."""
+    doc = _pymupdf.open()
+    writer = PageWriter(doc)
+    writer.paragraph("Sales by region for the second quarter are shown below.")
+    writer.table(TABLE_ROWS, TABLE_WIDTHS)
+    writer.paragraph("All figures are unaudited and rounded to whole dollars.")
+    writer.new_page()
+    writer.heading("Inventory by warehouse", 14)
+    writer.table([LONG_TABLE_HEADER, *LONG_TABLE_ROWS], [110.0, 110.0, 90.0, 110.0], size=8)
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
+def image_only_pdf(path: Path) -> Path:
+    """One page that is only a picture of OCR_LINES: no text layer at all."""
+    doc = _pymupdf.open()
+    image_only_page(doc, OCR_LINES, dpi=150)
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
+def two_column_pdf(path: Path) -> Path:
+    """A full-width title over two columns of two paragraphs each."""
+    doc = _pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.insert_text((72, 90), "Survey of river ferries", fontsize=20, fontname="hebo")
+    for column, paragraphs in ((72, LEFT_COLUMN), (320, RIGHT_COLUMN)):
+        y = 130.0
+        for text in paragraphs:
+            rect = _pymupdf.Rect(column, y, column + 220, y + 90)
+            page.insert_textbox(rect, text, fontsize=11, fontname="helv")
+            y += 100
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
+def rotated_pdf(path: Path) -> Path:
+    """A landscape page stored as portrait with /Rotate 90."""
+    doc = _pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.insert_text((72, 100), "Rotated page text stays inside the page.", fontsize=14)
+    page.set_rotation(90)
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
+def encrypted_pdf(path: Path, password: str = "secret") -> Path:
+    doc = _pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 72), "This text is only readable with the password.", fontsize=12)
+    doc.save(
+        str(path),
+        encryption=_pymupdf.PDF_ENCRYPT_AES_256,
+        user_pw=password,
+        owner_pw=password + "-owner",
+    )
+    doc.close()
+    return path
+
+
+def corrupt_pdf(path: Path) -> Path:
+    """A %PDF header followed by garbage: MuPDF cannot open it even after repair."""
+    rng = random.Random(7)
+    path.write_bytes(b"%PDF-1.7\n" + bytes(rng.randrange(256) for _ in range(4000)))
+    return path
+
+
+def broken_tree_pdf(path: Path) -> Path:
+    """Opens, but its page tree is invalid (negative /Count): reading the page count fails."""
+    path.write_bytes(
+        b"%PDF-1.4\n"
+        b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count -5 >> endobj\n"
+        b"trailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+    return path
+
+
+def no_pages_pdf(path: Path) -> Path:
+    path.write_bytes(
+        b"%PDF-1.4\n"
+        b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+        b"trailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+    return path
+
+
+def empty_file(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def not_pdf(path: Path) -> Path:
+    """An HTML page saved under a .pdf name (a classic failed download)."""
+    path.write_text("<!DOCTYPE html>\n<html><body>Access denied</body></html>\n", "utf-8")
+    return path
+
+
+UNICODE_NAME = "Quartalsbericht Zürich – März 2024 ✓.pdf"
