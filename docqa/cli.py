@@ -249,6 +249,37 @@ def rm(ref: Annotated[str, typer.Argument(help="Document id or file name.")]) ->
     out.print(f"removed {d.filename} ({d.doc_id})")
 
 
+@app.command("check-citations")
+def check_citations(
+    file: Annotated[Path, typer.Argument(help='JSON: {"answer": "... [1]", "passages": [...]}')],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check every sentence of an answer against the passages it cites."""
+    from docqa.citations.cli import CitationFileError, check_citations_file
+
+    try:
+        result = check_citations_file(file, settings=Settings())
+    except (CitationFileError, OSError) as e:
+        raise _fatal(str(e)) from None
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    colour = {"supported": "green", "partial": "yellow", "unsupported": "red"}
+    for s in result["sentences"]:
+        verdict = s["verdict"]
+        cites = "".join(f"[{n}]" for n in s["citations"]) or "(no citation)"
+        fix = f"  -> cite {s['repaired_citations']}" if s["repaired_citations"] else ""
+        out.print(
+            f"[{colour[verdict]}]{verdict:>11}[/] {s['score']:.2f} {cites} {s['text']}{fix}",
+            highlight=False,
+        )
+    out.print(
+        f"citation recall {result['citation_recall']:.2f}, "
+        f"precision {result['citation_precision']:.2f} "
+        f"(verifiers: {', '.join(result.get('verifiers', []))})"
+    )
+
+
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Argument(help="Where to write the demo PDFs.")] = Path(

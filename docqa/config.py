@@ -71,6 +71,43 @@ class SearchSettings(BaseModel):
     """Candidates each of dense and BM25 hands to RRF fusion."""
 
 
+class GenerationSettings(BaseModel):
+    """The answering model. docqa never falls back to another model or service: a configured
+    server that cannot be reached is an error."""
+
+    backend: Literal["llamacpp", "transformers", "openai"] = "llamacpp"
+    """`llamacpp`: a GGUF on the CPU (default); `transformers`: a folder, `.gguf` or Hugging
+    Face id, on `cuda` when available; `openai`: an OpenAI-compatible server at `base_url`."""
+    model: str = "qwen2.5-1.5b"
+    """Registry name (`qwen2.5-1.5b`, `qwen2.5-0.5b`, `smollm2`) or a local path / Hugging Face
+    id; for `openai`, the model name the server serves."""
+    n_ctx: int | None = None
+    """Context allocated (prompt + answer); None: min(the model's window, `max_n_ctx`)."""
+    max_n_ctx: int = 32768
+    threads: int | None = None
+    """CPU threads; None: every core this process may use."""
+    n_batch: int = 512
+    """llama.cpp tokens per forward pass (prefill slices; `extend` scores up to this many
+    tokens in one pass)."""
+    flash_attn: bool = False
+    """llama.cpp flash attention. Off by default: on the CPU it slowed decoding of the 1.5B by
+    ~15% and did not make batched logits equal one-by-one logits for Q4_K models."""
+    device: str | None = None
+    """transformers device; None: `cuda` when available, else `cpu`."""
+    seed: int = 0
+    temperature: float = 0.0
+    max_answer_tokens: int = 512
+    base_url: str | None = None
+    """`openai` backend: e.g. `http://127.0.0.1:8000/v1` (vLLM), `http://127.0.0.1:11434/v1`
+    (Ollama), `http://127.0.0.1:8080/v1` (llama.cpp server)."""
+    api_key: str | None = None
+    context_window: int | None = None
+    """`openai` backend: the served model's window. None: ask the server (vLLM and llama.cpp's
+    server report it); an error when it does not."""
+    timeout: float = 120.0
+    """`openai` backend: seconds to wait for the server."""
+
+
 class Settings(BaseSettings):
     """Everything docqa can be configured with."""
 
@@ -87,6 +124,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
     search: SearchSettings = SearchSettings()
+    generation: GenerationSettings = GenerationSettings()
 
     @field_validator("home")
     @classmethod

@@ -113,6 +113,9 @@ class IngestResult(BaseModel):
 class IngestReport(BaseModel):
     documents: list[IngestResult]
     seconds: float
+    stages: dict[str, float] = Field(default_factory=dict)
+    """Seconds this process spent per stage: waiting for the parsers, chunking, embedding,
+    storing. Much waiting means parsing (OCR, tables) is the bottleneck, little means embedding."""
 
 
 class SparseVector(BaseModel):
@@ -131,3 +134,65 @@ class SearchHit(BaseModel):
     chunk_index: int
     heading: str | None = None
     boxes: list[Box] = Field(default_factory=list)
+
+
+class Passage(BaseModel):
+    """A numbered source text an answer cites as `[n]` (a retrieved chunk or a whole page)."""
+
+    n: int
+    text: str
+    page: int | None = None
+    page_end: int | None = None
+    doc_id: str | None = None
+    path: str | None = None
+    boxes: list[Box] = Field(default_factory=list)
+
+
+class Verdict(StrEnum):
+    supported = "supported"
+    partial = "partial"
+    unsupported = "unsupported"
+
+
+class Quote(BaseModel):
+    """The span of a passage that best supports a sentence: `passage.text[start:end] == text`."""
+
+    passage: int
+    """The passage's `n`."""
+    start: int
+    end: int
+    text: str
+
+
+class SentenceCheck(BaseModel):
+    """One answer sentence, its citations and how well the cited passages support it."""
+
+    text: str
+    """The sentence without its `[n]` markers."""
+    citations: list[int]
+    verdict: Verdict
+    score: float = Field(ge=0.0, le=1.0)
+    """Probability that the cited passages (together) support the sentence."""
+    quote: Quote | None = None
+    repaired_citations: list[int] | None = None
+    """The corrected citation list when the checker made a repair, else None."""
+    reasons: list[str] = Field(default_factory=list)
+    start: int = 0
+    end: int = 0
+    """Span of the sentence (markers included) in the answer text."""
+    claim: bool = True
+    """False for a sentence that asserts nothing citable ("I could not find this in the
+    documents."): it is left out of citation recall."""
+    missing_citations: list[int] = Field(default_factory=list)
+    """Cited numbers with no passage of that number."""
+    irrelevant_citations: list[int] = Field(default_factory=list)
+    """Citations that count against citation precision (ALCE)."""
+    scores: dict[str, float] = Field(default_factory=dict)
+    """The verifier's score of the cited passages and its details (member scores of a
+    combination)."""
+
+
+class CitationReport(BaseModel):
+    sentences: list[SentenceCheck]
+    citation_recall: float
+    citation_precision: float

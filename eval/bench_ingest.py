@@ -102,7 +102,7 @@ def run_docqa(files: list[Path], home: Path) -> dict[str, Any]:
         "chunks_per_s": round(n_chunks / seconds, 2),
         "peak_rss_mb": round(rss.peak / 2**20),
         "failed": [d.path for d in report.documents if d.status.value == "failed"],
-        "ocr_pages": None,
+        "stages": report.stages,
     }
 
 
@@ -164,6 +164,7 @@ def run_llamaindex(files: list[Path], home: Path) -> dict[str, Any]:
         "truncated_chunks": sum(c > window for c in counts),
         "pages_per_s": round(pages / seconds, 2),
         "chunks_per_s": round(len(nodes) / seconds, 2),
+        "reader": "SimpleDirectoryReader default (llama-index-readers-file PDFReader, pypdf)",
         "peak_rss_mb": round(rss.peak / 2**20),
         "empty_pages": sum(not d.text.strip() for d in docs),
     }

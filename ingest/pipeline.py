@@ -146,7 +146,13 @@ class Ingestor:
         self.progress: Progress = progress or _Silent()
         budget = settings.ingest.max_chunk_tokens or embedder.max_tokens
         self.max_tokens = min(budget, embedder.max_tokens)
-        self.batch = max(8, settings.embedding.batch_size)
+        # Several model batches per embedding call: sentence-transformers sorts a call's texts
+        # by length, so larger calls pad less; still a bounded number of chunks in memory.
+        self.flush_at = 4 * max(8, settings.embedding.batch_size)
+        self.stages: dict[str, float] = {}
+
+    def _timed(self, stage: str, t0: float) -> None:
+        self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - t0
 
     # -- public -------------------------------------------------------------------------
     def run(
@@ -188,7 +194,11 @@ class Ingestor:
             results.extend(self._prune(paths, {doc_id_for(f) for f in files}, known))
         order = {str(f): i for i, f in enumerate(files)}
         results.sort(key=lambda r: order.get(r.path, len(order)))
-        return IngestReport(documents=results, seconds=round(time.perf_counter() - t0, 3))
+        return IngestReport(
+            documents=results,
+            seconds=round(time.perf_counter() - t0, 3),
+            stages={k: round(v, 3) for k, v in self.stages.items()},
+        )
 
     def remove(self, doc_id: str) -> None:
         self.store.delete_document(doc_id)
@@ -238,9 +248,12 @@ class Ingestor:
         remaining = {j.doc_id: j for s in shares for j in s}
         try:
             while remaining:
+                t_wait = time.perf_counter()
                 try:
                     msg = out.get(timeout=0.5)
+                    self._timed("waiting_for_parser", t_wait)
                 except queue.Empty:
+                    self._timed("waiting_for_parser", t_wait)
                     workers, dead = self._revive(workers, remaining, spawn)
                     yield from dead
                     continue
@@ -305,8 +318,10 @@ class Ingestor:
         st.ocr_pages += int(parsed.page.ocr)
         st.warnings.extend(parsed.warnings)
         st.pending_pages.append(parsed.page)
+        t0 = time.perf_counter()
         st.pending_chunks.extend(st.chunker.add(parsed))
-        if len(st.pending_chunks) >= self.batch:
+        self._timed("chunk", t0)
+        if len(st.pending_chunks) >= self.flush_at:
             self._flush(st)
         self.progress.pages_done(1)
 
@@ -314,14 +329,22 @@ class Ingestor:
         assert st.record is not None
         gen = st.record.generation
         if st.pending_pages:
+            t0 = time.perf_counter()
             self.store.add_pages(st.pending_pages, gen)
             st.pending_pages = []
+            self._timed("store", t0)
         if st.pending_chunks:
             chunks, st.pending_chunks = st.pending_chunks, []
             texts = [c.text for c in chunks]
+            t0 = time.perf_counter()
             dense = self.embedder.embed_documents(texts)
+            self._timed("embed", t0)
+            t0 = time.perf_counter()
             sparse = self.bm25.documents(texts)
+            self._timed("bm25", t0)
+            t0 = time.perf_counter()
             self.store.add_chunks(chunks, dense.tolist(), sparse, gen)
+            self._timed("store", t0)
             st.chunks += len(chunks)
 
     def _publish(self, st: _DocState) -> IngestResult:
@@ -338,7 +361,9 @@ class Ingestor:
                 "indexed_at": time.time(),
             }
         )
+        t0 = time.perf_counter()
         self.store.publish(doc)
+        self._timed("store", t0)
         r = IngestResult(
             path=str(st.file),
             doc_id=doc.doc_id,

@@ -1,0 +1,632 @@
+"""Verifiers: how likely is it that some passages support a sentence?
+
+A `Verifier` has a `name` and `score(sentence, passages) -> VerifierScore`: a score in [0, 1] (the
+probability that the passages, read together, support the sentence), the best supporting quote
+and the reasons. Verifiers that gain from batching (cross-encoders, an LLM judge) also implement
+`score_batch`; `score_many` uses it when present.
+
+Implementations here:
+
+- `GroundingVerifier`: no model. Numbers, entities and content words of the sentence must be in
+  the passages; a sentence with a number the passages do not state scores low whatever its
+  overlap (and caps a combination, see `VerifierScore.ceiling`).
+- `RerankerVerifier`: the ms-marco MiniLM cross-encoder (INT8 ONNX, from the registry) through
+  onnxruntime. Its sigmoid is topical relevance, not entailment: a passage about the same line
+  item with another number still scores high.
+- `NliVerifier`: any NLI cross-encoder (local path or Hugging Face id) through
+  sentence-transformers; the probability of the entailment label.
+- `CombinedVerifier`: logistic combination of member scores (weights on their log-odds).
+
+The LLM judge plugs in as one more member of `CombinedVerifier`: a class with `name = "llm"`
+(weighted by `DEFAULT_WEIGHTS["llm"]`) whose `score` asks the local model whether the passages
+support the sentence and returns P("yes") from its logits (not parsed prose), with
+`score_batch` to share a prefix across candidates. Put it after grounding, so that passages
+missing the sentence's numbers never reach it (`CombinedVerifier.skip_below`).
+
+Example:
+    >>> from docqa.types import Passage
+    >>> v = GroundingVerifier()
+    >>> s = v.score("Revenue was $46.3 billion in fiscal 2023.",
+    ...             [Passage(n=1, text="Fiscal 2023 revenue: $46,298 million")])
+    >>> s.score > 0.7, s.quote is not None
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from docqa.citations.entities import ground_entities
+from docqa.citations.numbers import NumberMatch, QuantityKind, ground_numbers, is_distinctive
+from docqa.citations.text import content_stems, words
+from docqa.models import ModelNotFoundError, ModelRegistry
+from docqa.types import Passage, Quote
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "BatchVerifier",
+    "CombinedVerifier",
+    "GroundingVerifier",
+    "NliVerifier",
+    "RerankerVerifier",
+    "Verifier",
+    "VerifierScore",
+    "entailment_index",
+    "entailment_probability",
+    "score_many",
+]
+
+
+@dataclass
+class VerifierScore:
+    score: float
+    """Probability in [0, 1] that the passages support the sentence."""
+    quote: Quote | None = None
+    reasons: list[str] = field(default_factory=list)
+    details: dict[str, float] = field(default_factory=dict)
+    ceiling: float | None = None
+    """A hard upper bound a combination must respect (a number the passages do not state)."""
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def score(self, sentence: str, passages: Sequence[Passage]) -> VerifierScore: ...
+
+
+@runtime_checkable
+class BatchVerifier(Verifier, Protocol):
+    def score_batch(
+        self, items: Sequence[tuple[str, Sequence[Passage]]]
+    ) -> list[VerifierScore]: ...
+
+
+def score_many(
+    verifier: Verifier, items: Sequence[tuple[str, Sequence[Passage]]]
+) -> list[VerifierScore]:
+    """Score many (sentence, passages) pairs, batched when the verifier supports it."""
+    if not items:
+        return []
+    if isinstance(verifier, BatchVerifier):
+        return verifier.score_batch(items)
+    return [verifier.score(s, ps) for s, ps in items]
+
+
+def _clip(p: float, eps: float = 1e-4) -> float:
+    return min(1.0 - eps, max(eps, p))
+
+
+def _logit(p: float) -> float:
+    p = _clip(p)
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+# --------------------------------------------------------------------------------------------
+# Grounding
+
+
+_PERIODS = (QuantityKind.year, QuantityKind.date)
+
+
+@dataclass(frozen=True)
+class _Hit:
+    passage: int
+    start: int
+    end: int
+    term: str
+
+
+class GroundingVerifier:
+    """Numbers + entities + content-word overlap, no model.
+
+    Score (documented so that it can be reasoned about):
+      coverage = mean of (a) the share of the sentence's content words found anywhere in the
+                 passages and (b) the share of its content words and numbers found together in
+                 the best window of `window_chars` characters (also the quote);
+      lexical  = 0.35 + 0.65 * coverage when the sentence has amounts or percentages and all are
+                 grounded (numbers are the strongest evidence a table gives), else coverage;
+      entities = 0.45 per name not found (at least 0.1): a wrong company or product is as
+                 wrong as a wrong number, but name extraction is noisier than number extraction;
+                 names are also looked for in the passage's file name ("BESTBUY_2023_10K.pdf"):
+                 a page of a financial statement rarely names its company;
+      numbers  that are not distinctive ("5", "42%", "$2 billion", see `is_distinctive`) only
+                 count when found within window_chars / 2 of one of the sentence's words: small
+                 numbers are on every page;
+      periods  = 0.6 per year or date not found (at least 0.3): softer than amounts, since a
+                 page states its period once, in a header the passage may not include;
+      score    = 0.02 + 0.96 * lexical * entities * periods, capped at
+                 0.05 + (missing_amount_cap - 0.05) * (share of amounts found) when an amount or
+                 percentage is missing; the cap is also the `ceiling` a combination respects.
+    """
+
+    name = "grounding"
+
+    def __init__(self, window_chars: int = 400, missing_amount_cap: float = 0.25) -> None:
+        self.window_chars = window_chars
+        self.missing_amount_cap = missing_amount_cap
+
+    @staticmethod
+    def _context(p: Passage) -> str:
+        if not p.path:
+            return p.text
+        stem = re.sub(r"[_\-.]+", " ", PurePath(p.path).stem)
+        return f"{p.text}\n{stem}"
+
+    def score(self, sentence: str, passages: Sequence[Passage]) -> VerifierScore:
+        if not passages:
+            return VerifierScore(0.0, reasons=["no passage to check against"])
+        texts = [p.text for p in passages]
+        stems = content_stems(sentence)
+        reasons: list[str] = []
+
+        hits: list[_Hit] = []
+        for i, text in enumerate(texts):
+            for w in words(text):
+                if w.stem in stems:
+                    hits.append(_Hit(i, w.start, w.end, w.stem))
+        word_starts: dict[int, list[int]] = {}
+        for h in hits:
+            word_starts.setdefault(h.passage, []).append(h.start)
+
+        def near_words(m: NumberMatch) -> bool:
+            # a small number ("5", "42%", "$2 billion") is on every page: it only counts next to
+            # the sentence's words; a distinctive one ("1,874", "72.3%") counts anywhere
+            if m.claim.kind in _PERIODS or is_distinctive(m.claim) or not stems:
+                return True
+            starts = word_starts.get(m.passage, [])
+            k = bisect.bisect_left(starts, m.source.start)
+            return any(
+                abs(starts[j] - m.source.start) <= self.window_chars // 2
+                for j in (k - 1, k)
+                if 0 <= j < len(starts)
+            )
+
+        numbers = ground_numbers(sentence, texts, accept=near_words)
+        entities = ground_entities(sentence, [self._context(p) for p in passages])
+        for k, m in enumerate(numbers.matches):
+            hits.append(_Hit(m.passage, m.source.start, m.source.end, f"#{k}"))
+        found_stems = {h.term for h in hits if not h.term.startswith("#")}
+        global_cov = len(found_stems) / len(stems) if stems else 1.0
+
+        n_terms = len(stems) + numbers.total
+        if n_terms == 0:
+            # "Yes [1]." cannot be checked by reading: partial, not supported
+            return VerifierScore(
+                0.3, reasons=["nothing to check: no content words or numbers"], details={}
+            )
+        best = self._best_window(hits, n_terms)
+        local_cov = best[0] / n_terms
+        coverage = 0.5 * global_cov + 0.5 * local_cov
+
+        amounts = [m.claim for m in numbers.matches if m.claim.kind not in _PERIODS]
+        missing_amounts = [q for q in numbers.ungrounded if q.kind not in _PERIODS]
+        missing_periods = [q for q in numbers.ungrounded if q.kind in _PERIODS]
+
+        lexical = coverage
+        if amounts and not missing_amounts:
+            lexical = 0.35 + 0.65 * coverage
+        ent_factor = max(0.1, 0.45 ** len(entities.ungrounded))
+        period_factor = max(0.3, 0.6 ** len(missing_periods))
+        score = lexical * ent_factor * period_factor
+
+        ceiling: float | None = None
+        if missing_amounts:
+            share = len(amounts) / (len(amounts) + len(missing_amounts))
+            ceiling = 0.05 + (self.missing_amount_cap - 0.05) * share
+        if numbers.ungrounded:
+            reasons.append(
+                "not in the cited text: " + ", ".join(q.text for q in numbers.ungrounded)
+            )
+        if entities.ungrounded:
+            reasons.append(
+                "names not in the cited text: " + ", ".join(e.text for e in entities.ungrounded)
+            )
+        missing_words = [s for s in stems if s not in found_stems]
+        if stems and len(missing_words) > len(stems) / 2:
+            reasons.append(f"{len(missing_words)} of {len(stems)} content words not found")
+
+        quote = self._quote(best[1], passages) if best[1] else None
+        details = {
+            "coverage": round(coverage, 4),
+            "numbers": float(numbers.total),
+            "numbers_grounded": float(len(numbers.matches)),
+            "entities": float(entities.total),
+            "entities_grounded": float(len(entities.grounded)),
+        }
+        # never 0 or 1: word overlap cannot be certain, and a combination works on log-odds
+        value = 0.02 + 0.96 * max(0.0, min(1.0, score))
+        if ceiling is not None:
+            value = min(value, ceiling)
+        return VerifierScore(value, quote=quote, reasons=reasons, details=details, ceiling=ceiling)
+
+    def _best_window(self, hits: list[_Hit], n_terms: int) -> tuple[int, list[_Hit]]:
+        """The window (within one passage) holding the most distinct sentence terms."""
+        best: tuple[int, list[_Hit]] = (0, [])
+        by_passage: dict[int, list[_Hit]] = {}
+        for h in hits:
+            by_passage.setdefault(h.passage, []).append(h)
+        for ph in by_passage.values():
+            ph.sort(key=lambda h: h.start)
+            lo = 0
+            counts: dict[str, int] = {}
+            for hi, h in enumerate(ph):
+                counts[h.term] = counts.get(h.term, 0) + 1
+                while ph[hi].end - ph[lo].start > self.window_chars:
+                    t = ph[lo].term
+                    counts[t] -= 1
+                    if counts[t] == 0:
+                        del counts[t]
+                    lo += 1
+                if len(counts) > best[0]:
+                    best = (len(counts), ph[lo : hi + 1])
+                    if best[0] == n_terms:
+                        return best
+        return best
+
+    @staticmethod
+    def _quote(window: list[_Hit], passages: Sequence[Passage]) -> Quote:
+        p = passages[window[0].passage]
+        start = min(h.start for h in window)
+        end = max(h.end for h in window)
+        text = p.text
+        # widen to the enclosing line(s) so the quote reads as text, within reason
+        ls = text.rfind("\n", 0, start) + 1
+        le = text.find("\n", end)
+        le = len(text) if le < 0 else le
+        if start - ls <= 160:
+            start = ls
+        if le - end <= 160:
+            end = le
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        return Quote(passage=p.n, start=start, end=end, text=text[start:end])
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-encoders
+
+
+class RerankerVerifier:
+    """The ms-marco-MiniLM-L-12-v2 cross-encoder (INT8 ONNX) as a relevance signal.
+
+    Long passages are read in overlapping windows of `max_length` tokens (the query repeated in
+    each); a passage's logit is its best window's, and the score for several passages is the best
+    passage's sigmoid: relevance does not add up across passages the way support does.
+
+    Example:
+        >>> from docqa.models import ModelRegistry
+        >>> rr = RerankerVerifier.from_registry(ModelRegistry(cache_dir))  # doctest: +SKIP
+        >>> rr.score("Best Buy revenue in fiscal 2023", [Passage(n=1, text="...")]).score  # doctest: +SKIP
+    """
+
+    name = "reranker"
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        max_length: int = 256,
+        stride: int = 48,
+        batch_size: int = 16,
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model = model_dir / "model.onnx"
+        tok_file = model_dir / "tokenizer.json"
+        for f in (model, tok_file):
+            if not f.exists():
+                raise ModelNotFoundError(f"reranker file missing: {f}")
+        self.tokenizer = Tokenizer.from_file(str(tok_file))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(
+            max_length=max_length, stride=stride, strategy="only_second"
+        )
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(
+            str(model), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        self.batch_size = batch_size
+        self._input_names = {i.name for i in self.session.get_inputs()}
+
+    @classmethod
+    def from_registry(cls, registry: ModelRegistry, **kwargs: Any) -> RerankerVerifier:
+        """The registry's `reranker` model (sha256-checked before first load)."""
+        return cls(Path(registry.path("reranker")), **kwargs)
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Best-window logit of each (query, passage) pair."""
+        windows: list[tuple[int, list[int], list[int]]] = []
+        for i, (q, p) in enumerate(pairs):
+            enc = self.tokenizer.encode(q, p)
+            for e in [enc, *enc.overflowing]:
+                windows.append((i, e.ids, e.type_ids))
+        best = [-math.inf] * len(pairs)
+        # similar lengths together: less padding per batch
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
+        for b in range(0, len(order), self.batch_size):
+            chunk = [windows[k] for k in order[b : b + self.batch_size]]
+            width = max(len(ids) for _, ids, _ in chunk)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            types = np.zeros_like(ids)
+            for r, (_, wid, wtype) in enumerate(chunk):
+                ids[r, : len(wid)] = wid
+                mask[r, : len(wid)] = 1
+                types[r, : len(wtype)] = wtype
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            out = self.session.run(None, {k: v for k, v in feed.items() if k in self._input_names})[
+                0
+            ]
+            for r, (pair_index, _, _) in enumerate(chunk):
+                best[pair_index] = max(best[pair_index], float(out[r, 0]))
+        return best
+
+    def score(self, sentence: str, passages: Sequence[Passage]) -> VerifierScore:
+        return self.score_batch([(sentence, passages)])[0]
+
+    def score_batch(self, items: Sequence[tuple[str, Sequence[Passage]]]) -> list[VerifierScore]:
+        pairs: list[tuple[str, str]] = []
+        owners: list[tuple[int, int]] = []
+        for i, (sentence, passages) in enumerate(items):
+            for p in passages:
+                pairs.append((sentence, p.text))
+                owners.append((i, p.n))
+        logits = self.logits(pairs) if pairs else []
+        best: list[tuple[float, int | None]] = [(-math.inf, None)] * len(items)
+        for (i, pn), z in zip(owners, logits, strict=True):
+            if z > best[i][0]:
+                best[i] = (z, pn)
+        out: list[VerifierScore] = []
+        for z, n in best:
+            if n is None:
+                out.append(VerifierScore(0.0, reasons=["no passage to check against"]))
+                continue
+            s = _sigmoid(z)
+            reasons = [] if s >= 0.5 else [f"reranker: passage [{n}] looks unrelated"]
+            out.append(
+                VerifierScore(s, reasons=reasons, details={"logit": round(z, 3), "passage": n})
+            )
+        return out
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def entailment_index(id2label: Mapping[int, str]) -> int:
+    """Which output of an NLI model is "entailment", from its config's id2label.
+
+    >>> entailment_index({0: "contradiction", 1: "entailment", 2: "neutral"})
+    1
+    >>> entailment_index({0: "ENTAILMENT", 1: "NOT_ENTAILMENT"})
+    0
+    """
+    for idx, label in id2label.items():
+        low = label.lower().replace("-", "_")
+        if "entail" in low and not low.startswith(("not", "non", "no_")):
+            return int(idx)
+    for idx, label in id2label.items():
+        if label.lower() in ("supported", "support", "consistent", "true", "yes"):
+            return int(idx)
+    raise ValueError(
+        f"cannot tell which label means entailment in {dict(id2label)}; "
+        "set NliVerifier(entailment_label=...)"
+    )
+
+
+def entailment_probability(logits: NDArray[Any], entail: int | None) -> NDArray[np.float64]:
+    """P(entailment) from NLI logits: softmax over labels, or the sigmoid of a single output."""
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim == 1:
+        z = z[:, None]
+    if z.shape[1] == 1:
+        out: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-z[:, 0]))
+        return out
+    if entail is None:
+        raise ValueError("a multi-label NLI model needs the index of its entailment label")
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    probs: NDArray[np.float64] = e[:, entail] / e.sum(axis=1)
+    return probs
+
+
+class NliVerifier:
+    """An NLI cross-encoder (premise = the passages, hypothesis = the sentence).
+
+    `model` is a local path or a Hugging Face id already in the user's cache: nothing is
+    downloaded (HF_HUB_OFFLINE is set by the front ends). No NLI model ships offline with docqa.
+    Long premises are read in windows of `window_words` words; the best window counts.
+    """
+
+    name = "nli"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        entailment_label: str | None = None,
+        batch_size: int = 8,
+        window_words: int = 300,
+        device: str = "cpu",
+        loader: Callable[[str], Any] | None = None,
+    ) -> None:
+        ref = str(model)
+        path = Path(ref).expanduser()
+        looks_local = isinstance(model, Path) or ref.startswith((".", "/", "~")) or path.exists()
+        if looks_local and not path.exists():
+            raise ModelNotFoundError(f"NLI model path does not exist: {ref}")
+        try:
+            if loader is not None:
+                self.model = loader(str(path) if looks_local else ref)
+            else:
+                from sentence_transformers import CrossEncoder
+
+                self.model = CrossEncoder(str(path) if looks_local else ref, device=device)
+        except OSError as exc:
+            raise ModelNotFoundError(
+                f"cannot load NLI model '{ref}' (not a local model folder and not in the Hugging "
+                f"Face cache; docqa does not download models): {exc}"
+            ) from exc
+        id2label: Mapping[int, str] = getattr(
+            getattr(getattr(self.model, "model", None), "config", None), "id2label", {}
+        ) or {0: "score"}
+        self.labels = dict(id2label)
+        if len(self.labels) == 1:
+            self.entail: int | None = None
+        elif entailment_label is not None:
+            matches = [i for i, lab in self.labels.items() if lab == entailment_label]
+            if not matches:
+                raise ValueError(f"label {entailment_label!r} not in {self.labels}")
+            self.entail = matches[0]
+        else:
+            self.entail = entailment_index(self.labels)
+        self.batch_size = batch_size
+        self.window_words = window_words
+
+    def _windows(self, text: str) -> list[str]:
+        ws = text.split()
+        if len(ws) <= self.window_words:
+            return [text]
+        step = max(1, self.window_words - self.window_words // 6)
+        return [
+            " ".join(ws[i : i + self.window_words])
+            for i in range(0, len(ws) - self.window_words // 6, step)
+        ]
+
+    def score(self, sentence: str, passages: Sequence[Passage]) -> VerifierScore:
+        return self.score_batch([(sentence, passages)])[0]
+
+    def score_batch(self, items: Sequence[tuple[str, Sequence[Passage]]]) -> list[VerifierScore]:
+        pairs: list[tuple[str, str]] = []
+        owner: list[int] = []
+        for i, (sentence, passages) in enumerate(items):
+            premise = "\n\n".join(p.text for p in passages)
+            for w in self._windows(premise):
+                pairs.append((w, sentence))
+                owner.append(i)
+        best = [0.0] * len(items)
+        if pairs:
+            # raw logits: a one-label CrossEncoder applies a sigmoid by default
+            logits = self.model.predict(
+                pairs,
+                batch_size=self.batch_size,
+                activation_fn=_identity,
+                apply_softmax=False,
+                convert_to_numpy=True,
+            )
+            probs = entailment_probability(np.asarray(logits), self.entail)
+            for i, p in zip(owner, probs.tolist(), strict=True):
+                best[i] = max(best[i], float(p))
+        return [VerifierScore(p, reasons=[] if p >= 0.5 else ["nli: not entailed"]) for p in best]
+
+
+# --------------------------------------------------------------------------------------------
+# Combination
+
+
+DEFAULT_WEIGHTS: dict[str, float] = {"grounding": 1.0, "reranker": 0.05, "nli": 1.0, "llm": 1.0}
+"""Weights on each member's log-odds. Grounding, NLI and an LLM judge are meant as calibrated
+probabilities and enter at weight 1. The reranker's logit spans about -11..+11 and says relevance,
+not support (on the dev-corpus pairs it ranks a statement with a changed number or company as
+high as the true one), so it only breaks ties: at most ~0.5 log-odds. Measured on the dev set
+(eval/bench_citations.py), weights 0.1 and above lowered the combination's AUROC."""
+
+
+class CombinedVerifier:
+    """score = sigmoid(bias + sum_i w_i * logit(s_i)), then capped by any member's `ceiling`.
+
+    Members are run in order. With `skip_below` set, an item whose ceiling from the members run
+    so far is already below it is not sent to the later (costlier) members: its verdict cannot
+    change, only its score under the cap. Put cheap members first (grounding), so that the
+    cross-encoder does not read passages that lack the sentence's numbers (most repair
+    candidates). The quote is the first member's quote that is not None.
+
+    Example:
+        >>> v = CombinedVerifier([(GroundingVerifier(), 1.0)])
+        >>> v.name
+        'combined'
+    """
+
+    name = "combined"
+
+    def __init__(
+        self,
+        members: Sequence[tuple[Verifier, float]],
+        bias: float = 0.0,
+        skip_below: float | None = 0.3,
+    ) -> None:
+        if not members:
+            raise ValueError("CombinedVerifier needs at least one member")
+        self.members = list(members)
+        self.bias = bias
+        self.skip_below = skip_below
+
+    @classmethod
+    def default(cls, *verifiers: Verifier) -> CombinedVerifier:
+        """The verifiers given, weighted by `DEFAULT_WEIGHTS` (1.0 for unknown names)."""
+        return cls([(v, DEFAULT_WEIGHTS.get(v.name, 1.0)) for v in verifiers])
+
+    def combine(self, member_scores: Sequence[VerifierScore | None]) -> VerifierScore:
+        """Combine one item's member scores (None: that member was skipped)."""
+        z = self.bias
+        quote: Quote | None = None
+        reasons: list[str] = []
+        details: dict[str, float] = {}
+        ceiling: float | None = None
+        for (v, w), s in zip(self.members, member_scores, strict=True):
+            if s is None:
+                continue
+            z += w * _logit(s.score)
+            details[v.name] = round(s.score, 4)
+            quote = quote or s.quote
+            reasons.extend(s.reasons)
+            if s.ceiling is not None:
+                ceiling = s.ceiling if ceiling is None else min(ceiling, s.ceiling)
+        p = _sigmoid(z)
+        if ceiling is not None:
+            p = min(p, ceiling)
+        return VerifierScore(p, quote=quote, reasons=reasons, details=details, ceiling=ceiling)
+
+    def score(self, sentence: str, passages: Sequence[Passage]) -> VerifierScore:
+        return self.score_batch([(sentence, passages)])[0]
+
+    def score_batch(self, items: Sequence[tuple[str, Sequence[Passage]]]) -> list[VerifierScore]:
+        table: list[list[VerifierScore | None]] = [[None] * len(self.members) for _ in items]
+        ceilings: list[float] = [1.0] * len(items)
+        for m, (v, _) in enumerate(self.members):
+            todo = [
+                i
+                for i in range(len(items))
+                if m == 0 or self.skip_below is None or ceilings[i] >= self.skip_below
+            ]
+            for i, s in zip(todo, score_many(v, [items[i] for i in todo]), strict=True):
+                table[i][m] = s
+                if s.ceiling is not None:
+                    ceilings[i] = min(ceilings[i], s.ceiling)
+        return [self.combine(row) for row in table]

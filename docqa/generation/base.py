@@ -1,0 +1,197 @@
+"""Types and protocols of the generation layer.
+
+Two seams, each with few implementations:
+
+- `Generator`: chat in, text out (streamed), with the model's own token counts and its real
+  context window. Strategies and front ends are written against it.
+- `LogitsModel`: token level. `prefill` a context, `extend` it by k tokens and get k logit rows
+  from ONE forward pass, `truncate` the KV cache, save and load the state. Speculative drafting
+  (RAPID), the LLM judge and the document KV cache are written against it.
+
+Example:
+    >>> msgs = [ChatMessage(role="user", content="What is 2+2?")]
+    >>> cfg = GenerationConfig(max_tokens=16)
+    >>> cfg.temperature  # greedy unless asked otherwise
+    0.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, Field
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length"]
+Logits = npt.NDArray[np.float32]
+
+
+class GenerationError(RuntimeError):
+    """A generation backend failed in a way the user can act on (server down, bad model...)."""
+
+
+class ChatMessage(BaseModel):
+    role: Role
+    content: str
+
+
+class GenerationConfig(BaseModel):
+    max_tokens: int = Field(default=512, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    """0: greedy decoding (deterministic, the same output on every backend run)."""
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: list[str] = Field(default_factory=list)
+    """Stop strings: generation ends before the first of them; none of it is returned."""
+    seed: int | None = None
+
+
+class Generation(BaseModel):
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    """Generated tokens, the end-of-turn token not included (as OpenAI's `usage` counts)."""
+    finish_reason: FinishReason
+    seconds: float
+    time_to_first_token: float | None
+    """Seconds from the call to the first non-empty text piece; None when nothing was produced."""
+    counts_exact: bool = True
+    """False when a backend could only approximate the token counts (e.g. an HTTP server that
+    reports no usage and has no tokenize endpoint)."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def context_window(self) -> int:
+        """The model's real window (training context), which may exceed the allocated n_ctx."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes inside a prompt (no BOS/EOS added), by the model's tokenizer."""
+        ...
+
+    def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Prompt tokens of `messages` after the chat template, with the generation prompt."""
+        ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
+    ) -> Iterator[str]:
+        """Text pieces as they are generated (stop strings never appear)."""
+        ...
+
+    def generate(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
+    ) -> Generation: ...
+
+
+@runtime_checkable
+class LogitsModel(Protocol):
+    """Token-level access to one sequence held in the model's KV cache.
+
+    Logit rows are raw (pre-softmax) float32 vectors of length `n_vocab`. Row i of `extend(ids)`
+    is the distribution of the token that follows `ids[i]`.
+    """
+
+    @property
+    def n_vocab(self) -> int: ...
+
+    @property
+    def eos_token_ids(self) -> frozenset[int]:
+        """Every end-of-generation token (end of turn, end of text...)."""
+        ...
+
+    @property
+    def n_past(self) -> int:
+        """Tokens currently in the KV cache."""
+        ...
+
+    @property
+    def tokens(self) -> list[int]:
+        """The token ids currently in the KV cache, in order."""
+        ...
+
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        """Token ids of `text`, no BOS added. `special=True` parses special-token text such as
+        `<|im_end|>` into its id (for templates); False tokenizes it as plain text (documents)."""
+        ...
+
+    def detokenize(self, ids: Sequence[int]) -> str: ...
+
+    def prefill(self, ids: Sequence[int]) -> Logits:
+        """Make the cache hold exactly `ids` (reusing any cached common prefix); return the
+        logits of the last position."""
+        ...
+
+    def extend(self, ids: Sequence[int]) -> Logits:
+        """Append `ids` and return their k x n_vocab logit rows, scored together."""
+        ...
+
+    def truncate(self, n_tokens: int) -> None:
+        """Drop everything in the cache after the first `n_tokens` tokens."""
+        ...
+
+    def save_state(self) -> bytes:
+        """The cache (tokens and KV) as bytes, for `load_state` on the same model."""
+        ...
+
+    def load_state(self, data: bytes) -> None: ...
+
+    def save_state_file(self, path: Path) -> int:
+        """Write the state to `path` without holding a second copy in memory; returns bytes."""
+        ...
+
+    def load_state_file(self, path: Path) -> None: ...
+
+
+def resolve_config(config: GenerationConfig | None) -> GenerationConfig:
+    return config if config is not None else GenerationConfig()
+
+
+class StopFilter:
+    """Hold back streamed text that may be the start of a stop string; cut at a full one.
+
+    llama.cpp's and transformers' token loops stream text pieces that can end in the middle of
+    a stop string; what is shown must never contain one (OpenAI semantics).
+
+    Example:
+        >>> f = StopFilter(["</answer>"])
+        >>> f.push("The sum is 4.</ans"), f.push("wer> tail"), f.stopped
+        ('The sum is 4.', '', True)
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.stopped = False
+        self._pending = ""
+
+    def push(self, piece: str) -> str:
+        """Feed a piece; return the text that is now safe to show."""
+        if self.stopped:
+            return ""
+        text = self._pending + piece
+        cut = min((i for i in (text.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            self._pending = ""
+            return text[:cut]
+        hold = 0
+        for s in self.stops:
+            for n in range(min(len(s) - 1, len(text)), 0, -1):
+                if text.endswith(s[:n]):
+                    hold = max(hold, n)
+                    break
+        self._pending = text[len(text) - hold :]
+        return text[: len(text) - hold]
+
+    def flush(self) -> str:
+        """At the end of generation: the held-back text was not a stop string after all."""
+        out, self._pending = ("" if self.stopped else self._pending), ""
+        return out

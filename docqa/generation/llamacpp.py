@@ -1,0 +1,503 @@
+"""llama.cpp backend (llama-cpp-python, GGUF): the CPU default.
+
+`LlamaCppGenerator` chats with the chat template stored in the GGUF (rendered by llama-cpp's own
+`Jinja2ChatFormatter`, as `create_chat_completion` does). `LlamaCppLogitsModel` gives token-level
+access to the same `Llama` object, so a prefix it computed (e.g. a document loaded from the KV
+cache on disk) is reused by the next `generate()` on the same prompt prefix.
+
+Neither class is thread-safe: one `Llama` holds one KV cache.
+
+Example:
+    >>> gen = LlamaCppGenerator(Path("model.gguf"), n_ctx=4096)  # doctest: +SKIP
+    >>> for piece in gen.stream([ChatMessage(role="user", content="Hi")]):  # doctest: +SKIP
+    ...     print(piece, end="")
+    >>> lm = LlamaCppLogitsModel(gen.llama)  # doctest: +SKIP
+    >>> rows = lm.extend(lm.tokenize("Hello world"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import hashlib
+import json
+import os
+import struct
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import llama_cpp
+import numpy as np
+from llama_cpp import Llama
+from llama_cpp._utils import suppress_stdout_stderr
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from docqa.generation.base import (
+    ChatMessage,
+    FinishReason,
+    Generation,
+    GenerationConfig,
+    GenerationError,
+    Logits,
+    StopFilter,
+    resolve_config,
+)
+
+_STATE_MAGIC = b"DOCQA-LLAMA-KV1\n"
+
+
+def default_threads() -> int:
+    """The cores this process may run on (llama-cpp's own default is half of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def gguf_context_length(path: Path) -> int:
+    """The model's training context (`<arch>.context_length`) without allocating a context.
+
+    A vocab-only load reads the metadata in ~0.1-0.4 s; `llama_model_n_ctx_train` is 0 on such a
+    load, so the key is read from the metadata instead.
+    """
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    with suppress_stdout_stderr(disable=False):
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if model is None:
+        raise GenerationError(f"llama.cpp could not read the GGUF file {path}")
+    try:
+
+        def meta(key: str) -> str | None:
+            buf = ctypes.create_string_buffer(256)
+            n = llama_cpp.llama_model_meta_val_str(model, key.encode(), buf, ctypes.sizeof(buf))
+            return buf.value.decode() if n >= 0 else None
+
+        arch = meta("general.architecture")
+        value = meta(f"{arch}.context_length") if arch else None
+        if value is None:
+            raise GenerationError(f"{path} has no context_length in its GGUF metadata")
+        return int(value)
+    finally:
+        llama_cpp.llama_model_free(model)
+
+
+def load_llama(
+    model_path: Path,
+    *,
+    n_ctx: int | None = None,
+    max_n_ctx: int = 32768,
+    threads: int | None = None,
+    n_batch: int = 512,
+    seed: int = 0,
+    flash_attn: bool = False,
+) -> Llama:
+    """A `Llama` with n_ctx = `n_ctx`, or min(model window, `max_n_ctx`) when None."""
+    if not Path(model_path).is_file():
+        raise GenerationError(f"GGUF model file not found: {model_path}")
+    ctx = n_ctx if n_ctx is not None else min(gguf_context_length(model_path), max_n_ctx)
+    n_threads = threads or default_threads()
+    return Llama(
+        model_path=str(model_path),
+        n_ctx=ctx,
+        n_batch=min(n_batch, ctx),
+        n_ubatch=min(n_batch, ctx),
+        n_threads=n_threads,
+        n_threads_batch=n_threads,
+        seed=seed,
+        logits_all=False,
+        flash_attn=flash_attn,
+        verbose=False,
+    )
+
+
+def _token_text(llama: Llama, token: int) -> str:
+    if token < 0:
+        return ""
+    return llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+
+def _chat_formatter(llama: Llama) -> Jinja2ChatFormatter:
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise GenerationError(
+            f"{llama.model_path} has no chat template in its GGUF metadata "
+            "(tokenizer.chat_template); use an instruction-tuned GGUF that ships one"
+        )
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=_token_text(llama, llama.token_eos()),
+        bos_token=_token_text(llama, llama.token_bos()),
+        stop_token_ids=[llama.token_eos()],
+    )
+
+
+def _eog_ids(llama: Llama) -> frozenset[int]:
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    return frozenset(t for t in range(llama.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t))
+
+
+@dataclass
+class _RunStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: FinishReason = "length"
+    first_piece_at: float | None = None
+
+
+class LlamaCppGenerator:
+    """`Generator` on a GGUF model through llama-cpp-python."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        name: str | None = None,
+        n_ctx: int | None = None,
+        max_n_ctx: int = 32768,
+        threads: int | None = None,
+        n_batch: int = 512,
+        seed: int = 0,
+        flash_attn: bool = False,
+        llama: Llama | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.llama = llama or load_llama(
+            self.model_path,
+            n_ctx=n_ctx,
+            max_n_ctx=max_n_ctx,
+            threads=threads,
+            n_batch=n_batch,
+            seed=seed,
+            flash_attn=flash_attn,
+        )
+        self._name = name or self.model_path.stem
+        self._window = int(llama_cpp.llama_model_n_ctx_train(self.llama.model))
+        self.seed = seed
+        self._formatter = _chat_formatter(self.llama)
+        self._eog = _eog_ids(self.llama)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def context_window(self) -> int:
+        return self._window
+
+    @property
+    def n_ctx(self) -> int:
+        """The allocated context (prompt + answer must fit in it)."""
+        return int(self.llama.n_ctx())
+
+    def close(self) -> None:
+        self.llama.close()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def chat_prompt(self, messages: Sequence[ChatMessage]) -> str:
+        """The prompt text after the GGUF's chat template, with the generation prompt."""
+        msgs = cast(Any, [m.model_dump() for m in messages])
+        return self._formatter(messages=msgs).prompt
+
+    def chat_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        # the same tokenization create_chat_completion applies to a Jinja2-rendered prompt
+        prompt = self.chat_prompt(messages)
+        return self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self.chat_tokens(messages))
+
+    def stream(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
+    ) -> Iterator[str]:
+        return self._run(messages, resolve_config(config), _RunStats(), time.perf_counter())
+
+    def generate(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
+    ) -> Generation:
+        stats = _RunStats()
+        start = time.perf_counter()
+        text = "".join(self._run(messages, resolve_config(config), stats, start))
+        return Generation(
+            text=text,
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            finish_reason=stats.finish_reason,
+            seconds=time.perf_counter() - start,
+            time_to_first_token=(
+                None if stats.first_piece_at is None else stats.first_piece_at - start
+            ),
+        )
+
+    def _run(
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerationConfig,
+        stats: _RunStats,
+        start: float,
+    ) -> Iterator[str]:
+        # The token loop is ours, on llama-cpp's `Llama.generate` (its sampler chain and its
+        # KV prefix reuse), rather than `create_chat_completion(stream=True)`: that stream reports
+        # no token usage and its chunks are not one per token, so completion counts and the end
+        # reason (end of turn vs stop string) could only be guessed. The prompt is rendered and
+        # tokenized exactly as create_chat_completion does; the tests check both give the same
+        # text. What we add by hand is the stop-string hold-back (StopFilter).
+        prompt = self.chat_tokens(messages)
+        stats.prompt_tokens = len(prompt)
+        room = self.n_ctx - len(prompt)
+        if room <= 0:
+            raise GenerationError(
+                f"the prompt has {len(prompt)} tokens but the allocated context is "
+                f"{self.n_ctx} (model window {self.context_window}); shorten the prompt or "
+                "raise generation.n_ctx"
+            )
+        max_tokens = min(config.max_tokens, room)
+        self.llama.set_seed(config.seed if config.seed is not None else self.seed)
+        stops = StopFilter(config.stop)
+        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # OpenAI semantics: temperature and top_p only; llama-cpp's extra samplers are off.
+        tokens = self.llama.generate(
+            prompt,
+            temp=config.temperature,
+            top_p=config.top_p,
+            top_k=0,
+            min_p=0.0,
+            typical_p=1.0,
+            repeat_penalty=1.0,
+        )
+        try:
+            for token in tokens:
+                if token in self._eog:
+                    stats.finish_reason = "stop"
+                    break
+                stats.completion_tokens += 1
+                out = stops.push(utf8.decode(self.llama.detokenize([token])))
+                if out:
+                    if stats.first_piece_at is None:
+                        stats.first_piece_at = time.perf_counter()
+                    yield out
+                if stops.stopped:
+                    stats.finish_reason = "stop"
+                    break
+                if stats.completion_tokens >= max_tokens:
+                    stats.finish_reason = "length"
+                    break
+        finally:
+            tokens.close()
+        tail = stops.push(utf8.decode(b"", final=True)) + stops.flush()
+        if tail:
+            if stats.first_piece_at is None:
+                stats.first_piece_at = time.perf_counter()
+            yield tail
+
+
+class LlamaCppLogitsModel:
+    """`LogitsModel` on a `Llama` (sequence 0 of its KV cache).
+
+    Decodes through the low-level API with our own batch, so that logits are computed only for
+    the rows asked for (a `Llama(logits_all=True)` keeps an n_ctx x n_vocab float array: 20 GB
+    for Qwen at 32K). `Llama.n_tokens` / `Llama.input_ids` are kept in step, so the `Llama`'s
+    own `generate()` reuses whatever prefix this model has put in the cache.
+    """
+
+    def __init__(self, llama: Llama) -> None:
+        self.llama = llama
+        self._n_vocab = int(llama.n_vocab())
+        self._eog = _eog_ids(llama)
+        self._n_batch = int(llama.n_batch)
+        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        self._finalizer = weakref.finalize(self, llama_cpp.llama_batch_free, self._batch)
+        meta = json.dumps(llama.metadata, sort_keys=True).encode()
+        params = int(llama_cpp.llama_model_n_params(llama.model))
+        self.fingerprint = f"{hashlib.sha256(meta).hexdigest()[:16]}-{params}-{self._n_vocab}"
+        """Identifies the model a saved state belongs to (GGUF metadata + sizes)."""
+
+    @property
+    def n_vocab(self) -> int:
+        return self._n_vocab
+
+    @property
+    def eos_token_ids(self) -> frozenset[int]:
+        return self._eog
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self.llama.n_ctx())
+
+    @property
+    def n_past(self) -> int:
+        return int(self.llama.n_tokens)
+
+    @property
+    def tokens(self) -> list[int]:
+        return [int(t) for t in self.llama.input_ids[: self.llama.n_tokens]]
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.llama.detokenize(list(ids)).decode("utf-8", errors="replace")
+
+    def _memory(self) -> Any:
+        return llama_cpp.llama_get_memory(self.llama.ctx)
+
+    def _decode(self, ids: Sequence[int], all_rows: bool) -> Logits:
+        ids = [int(t) for t in ids]
+        if not ids:
+            raise ValueError("no tokens to decode")
+        n_past = self.n_past
+        if n_past + len(ids) > self.n_ctx:
+            raise GenerationError(
+                f"{n_past} cached + {len(ids)} new tokens exceed the allocated context {self.n_ctx}"
+            )
+        ctx = self.llama.ctx
+        llama_cpp.llama_memory_seq_rm(self._memory(), 0, n_past, -1)
+        batch = self._batch
+        rows: list[Logits] = []
+        last = np.empty(0, dtype=np.float32)
+        for start in range(0, len(ids), self._n_batch):
+            chunk = ids[start : start + self._n_batch]
+            final_chunk = start + len(chunk) == len(ids)
+            batch.n_tokens = len(chunk)
+            for i, token in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = n_past + start + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = all_rows or (final_chunk and i == len(chunk) - 1)
+            rc = llama_cpp.llama_decode(ctx, batch)
+            if rc != 0:
+                # the cache may hold part of the chunk: cut back to what we know is there
+                llama_cpp.llama_memory_seq_rm(self._memory(), 0, n_past + start, -1)
+                self.llama.n_tokens = n_past + start
+                raise GenerationError(f"llama_decode failed with code {rc}")
+            at = n_past + start
+            self.llama.input_ids[at : at + len(chunk)] = chunk
+            self.llama.n_tokens = at + len(chunk)
+            if all_rows:
+                out = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits(ctx), shape=(len(chunk) * self._n_vocab,)
+                )
+                rows.append(out.reshape(len(chunk), self._n_vocab).copy())
+            elif final_chunk:
+                out = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits_ith(ctx, len(chunk) - 1), shape=(self._n_vocab,)
+                )
+                last = out.copy()
+        # `Llama.generate` may sample at once from the context's current logits when the
+        # prompt is fully cached; ours (or none, after truncate/load) are not the ones it
+        # expects, so make it re-evaluate the last prompt token. Private flag in 0.3.36.
+        self.llama._requires_eval = True
+        return np.concatenate(rows) if all_rows else last
+
+    def prefill(self, ids: Sequence[int]) -> Logits:
+        ids = [int(t) for t in ids]
+        if not ids:
+            raise ValueError("prefill needs at least one token")
+        cached = self.tokens
+        keep = 0
+        for a, b in zip(cached, ids, strict=False):
+            if a != b:
+                break
+            keep += 1
+        keep = min(keep, len(ids) - 1)  # the last token is decoded again for its logits
+        self.truncate(keep)
+        return self._decode(ids[keep:], all_rows=False)
+
+    def extend(self, ids: Sequence[int]) -> Logits:
+        # one llama_decode per n_batch tokens (one forward pass for k <= n_batch)
+        return self._decode(ids, all_rows=True)
+
+    def truncate(self, n_tokens: int) -> None:
+        if not 0 <= n_tokens <= self.n_past:
+            raise ValueError(f"cannot truncate to {n_tokens}: {self.n_past} tokens cached")
+        if not llama_cpp.llama_memory_seq_rm(self._memory(), 0, n_tokens, -1):
+            raise GenerationError("this model's cache cannot be truncated (recurrent model)")
+        self.llama.n_tokens = n_tokens
+        self.llama._requires_eval = True
+
+    # State: a header (magic, length-prefixed JSON: fingerprint + tokens), then llama.cpp's
+    # sequence state (KV cells of sequence 0, no logits buffer).
+
+    def _header(self) -> bytes:
+        meta = json.dumps({"model": self.fingerprint, "tokens": self.tokens}).encode()
+        return _STATE_MAGIC + struct.pack("<Q", len(meta)) + meta
+
+    def _seq_state(self) -> tuple[ctypes.Array[ctypes.c_uint8], int]:
+        ctx = self.llama.ctx
+        size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
+        buf = (ctypes.c_uint8 * size)()
+        n = int(llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0))
+        if n == 0 and self.n_past > 0:
+            raise GenerationError("llama.cpp returned an empty sequence state")
+        return buf, n
+
+    def _parse_header(self, head: bytes) -> tuple[list[int], int]:
+        if not head.startswith(_STATE_MAGIC):
+            raise GenerationError("not a docqa llama.cpp KV state")
+        at = len(_STATE_MAGIC)
+        (size,) = struct.unpack("<Q", head[at : at + 8])
+        meta = json.loads(head[at + 8 : at + 8 + size])
+        if meta["model"] != self.fingerprint:
+            raise GenerationError(
+                f"this KV state was saved by another model ({meta['model']}, this one is "
+                f"{self.fingerprint})"
+            )
+        tokens = [int(t) for t in meta["tokens"]]
+        if len(tokens) > self.n_ctx:
+            raise GenerationError(
+                f"the state holds {len(tokens)} tokens; the allocated context is {self.n_ctx}"
+            )
+        return tokens, at + 8 + size
+
+    def _restore(self, tokens: list[int], buf: ctypes.Array[ctypes.c_uint8], n: int) -> None:
+        llama_cpp.llama_memory_seq_rm(self._memory(), 0, 0, -1)
+        self.llama.n_tokens = 0
+        if tokens and int(llama_cpp.llama_state_seq_set_data(self.llama.ctx, buf, n, 0)) == 0:
+            raise GenerationError("llama.cpp refused the saved sequence state")
+        self.llama.input_ids[: len(tokens)] = tokens
+        self.llama.n_tokens = len(tokens)
+        self.llama._requires_eval = True
+
+    def save_state(self) -> bytes:
+        buf, n = self._seq_state()
+        return self._header() + ctypes.string_at(buf, n)
+
+    def load_state(self, data: bytes) -> None:
+        tokens, offset = self._parse_header(data)
+        n = len(data) - offset
+        buf = (ctypes.c_uint8 * n).from_buffer_copy(data, offset)
+        self._restore(tokens, buf, n)
+
+    def save_state_file(self, path: Path) -> int:
+        buf, n = self._seq_state()
+        header = self._header()
+        tmp = path.with_name(path.name + ".partial")
+        with tmp.open("wb") as f:
+            f.write(header)
+            f.write(memoryview(buf)[:n])
+        tmp.replace(path)
+        return len(header) + n
+
+    def load_state_file(self, path: Path) -> None:
+        with path.open("rb") as f:
+            head = f.read(len(_STATE_MAGIC) + 8)
+            if not head.startswith(_STATE_MAGIC):
+                raise GenerationError(f"{path} is not a docqa llama.cpp KV state")
+            (size,) = struct.unpack("<Q", head[len(_STATE_MAGIC) :])
+            head += f.read(size)
+            tokens, offset = self._parse_header(head)
+            n = path.stat().st_size - offset
+            buf = (ctypes.c_uint8 * n)()
+            if f.readinto(memoryview(buf).cast("B")) != n:
+                raise GenerationError(f"{path} is truncated")
+        self._restore(tokens, buf, n)
