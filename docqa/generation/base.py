@@ -17,7 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -195,3 +198,55 @@ class StopFilter:
         """At the end of generation: the held-back text was not a stop string after all."""
         out, self._pending = ("" if self.stopped else self._pending), ""
         return out
+
+
+@dataclass
+class RunStats:
+    """What a token loop reports besides its text."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: FinishReason = "length"
+    first_piece_at: float | None = None
+
+
+class LocalTokenGenerator(ABC):
+    """The `Generator` methods shared by the backends that run their own token loop
+    (llama.cpp, transformers): each supplies `chat_tokens` and `_run`."""
+
+    @abstractmethod
+    def chat_tokens(self, messages: Sequence[ChatMessage]) -> list[int]: ...
+
+    @abstractmethod
+    def _run(
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerationConfig,
+        stats: RunStats,
+        start: float,
+    ) -> Iterator[str]: ...
+
+    def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self.chat_tokens(messages))
+
+    def stream(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
+    ) -> Iterator[str]:
+        return self._run(messages, resolve_config(config), RunStats(), time.perf_counter())
+
+    def generate(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
+    ) -> Generation:
+        stats = RunStats()
+        start = time.perf_counter()
+        text = "".join(self._run(messages, resolve_config(config), stats, start))
+        return Generation(
+            text=text,
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            finish_reason=stats.finish_reason,
+            seconds=time.perf_counter() - start,
+            time_to_first_token=(
+                None if stats.first_piece_at is None else stats.first_piece_at - start
+            ),
+        )

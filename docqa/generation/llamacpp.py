@@ -26,7 +26,6 @@ import struct
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,13 +37,12 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from docqa.generation.base import (
     ChatMessage,
-    FinishReason,
-    Generation,
     GenerationConfig,
     GenerationError,
+    LocalTokenGenerator,
     Logits,
+    RunStats,
     StopFilter,
-    resolve_config,
 )
 
 _STATE_MAGIC = b"DOCQA-LLAMA-KV1\n"
@@ -141,15 +139,7 @@ def _eog_ids(llama: Llama) -> frozenset[int]:
     return frozenset(t for t in range(llama.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t))
 
 
-@dataclass
-class _RunStats:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: FinishReason = "length"
-    first_piece_at: float | None = None
-
-
-class LlamaCppGenerator:
+class LlamaCppGenerator(LocalTokenGenerator):
     """`Generator` on a GGUF model through llama-cpp-python."""
 
     def __init__(
@@ -210,36 +200,11 @@ class LlamaCppGenerator:
         prompt = self.chat_prompt(messages)
         return self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
-    def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self.chat_tokens(messages))
-
-    def stream(
-        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
-    ) -> Iterator[str]:
-        return self._run(messages, resolve_config(config), _RunStats(), time.perf_counter())
-
-    def generate(
-        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
-    ) -> Generation:
-        stats = _RunStats()
-        start = time.perf_counter()
-        text = "".join(self._run(messages, resolve_config(config), stats, start))
-        return Generation(
-            text=text,
-            prompt_tokens=stats.prompt_tokens,
-            completion_tokens=stats.completion_tokens,
-            finish_reason=stats.finish_reason,
-            seconds=time.perf_counter() - start,
-            time_to_first_token=(
-                None if stats.first_piece_at is None else stats.first_piece_at - start
-            ),
-        )
-
     def _run(
         self,
         messages: Sequence[ChatMessage],
         config: GenerationConfig,
-        stats: _RunStats,
+        stats: RunStats,
         start: float,
     ) -> Iterator[str]:
         # The token loop is ours, on llama-cpp's `Llama.generate` (its sampler chain and its

@@ -18,7 +18,6 @@ import io
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,13 +35,12 @@ from transformers import (
 
 from docqa.generation.base import (
     ChatMessage,
-    FinishReason,
-    Generation,
     GenerationConfig,
     GenerationError,
+    LocalTokenGenerator,
     Logits,
+    RunStats,
     StopFilter,
-    resolve_config,
 )
 
 _PREFILL_CHUNK = 512
@@ -105,15 +103,7 @@ class _Cancelled(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
 
 
-@dataclass
-class _RunStats:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: FinishReason = "length"
-    first_piece_at: float | None = None
-
-
-class TransformersGenerator:
+class TransformersGenerator(LocalTokenGenerator):
     """`Generator` on a transformers causal LM and its tokenizer's chat template."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: Any, *, name: str = "") -> None:
@@ -149,36 +139,11 @@ class TransformersGenerator:
         ids = self.tokenizer(self.chat_prompt(messages), add_special_tokens=False)["input_ids"]
         return [int(t) for t in ids]
 
-    def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self.chat_tokens(messages))
-
-    def stream(
-        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
-    ) -> Iterator[str]:
-        return self._run(messages, resolve_config(config), _RunStats(), time.perf_counter())
-
-    def generate(
-        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
-    ) -> Generation:
-        stats = _RunStats()
-        start = time.perf_counter()
-        text = "".join(self._run(messages, resolve_config(config), stats, start))
-        return Generation(
-            text=text,
-            prompt_tokens=stats.prompt_tokens,
-            completion_tokens=stats.completion_tokens,
-            finish_reason=stats.finish_reason,
-            seconds=time.perf_counter() - start,
-            time_to_first_token=(
-                None if stats.first_piece_at is None else stats.first_piece_at - start
-            ),
-        )
-
     def _run(
         self,
         messages: Sequence[ChatMessage],
         config: GenerationConfig,
-        stats: _RunStats,
+        stats: RunStats,
         start: float,
     ) -> Iterator[str]:
         prompt = self.chat_tokens(messages)
