@@ -229,7 +229,7 @@ def search(
     if not hits:
         out.print("no results (is anything ingested? `docqa docs`)")
     for i, h in enumerate(hits, 1):
-        out.print(f"[bold]{i}. {Path(h.path).name}[/] p. {h.page}  [dim]{h.kind} {h.score:.3f}[/]")
+        out.print(f"[bold]{i}. {Path(h.path).name}[/] p. {h.page}  [dim]{h.kind} {h.score:.4f}[/]")
         text = " ".join(h.text.split())
         out.print(f"   {text[:300]}{'…' if len(text) > 300 else ''}", highlight=False)
 

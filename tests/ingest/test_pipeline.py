@@ -260,3 +260,44 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path) -> None:
     gone = _cli(home, "ingest", str(tmp_path / "no such folder"))
     _, err = gone.communicate(timeout=300)
     assert gone.returncode == 1 and "no such file or folder" in err
+
+
+class _KillParserOnFirstPage:
+    """Progress sink that SIGKILLs the parser processes when the first page arrives: the real
+    failure a hostile PDF causes when MuPDF crashes its process."""
+
+    def __init__(self) -> None:
+        self.killed = False
+
+    def files(self, total: int) -> None: ...
+    def pages_found(self, n: int) -> None: ...
+
+    def pages_done(self, n: int) -> None:
+        import psutil
+
+        if not self.killed and n:
+            for child in psutil.Process().children():
+                if "spawn_main" in " ".join(child.cmdline()):  # not the resource tracker
+                    child.kill()
+            self.killed = True
+
+    def file_done(self, result: object) -> None: ...
+
+
+def test_a_parser_that_dies_fails_only_its_file(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "crash"
+    folder.mkdir()
+    pdfs.text_pdf(folder / "a-victim.pdf", pages=30)
+    pdfs.text_pdf(folder / "b-next.pdf", pages=2)
+    sink = _KillParserOnFirstPage()
+    ing = Ingestor(Settings(home=home), store, embedder, Bm25Encoder(), progress=sink)
+    got = by_name(ing.run([folder]))
+    assert sink.killed
+    status, error = got["a-victim.pdf"]
+    assert status == FileStatus.failed and error is not None
+    assert error.startswith("parser_crashed:"), error
+    assert got["b-next.pdf"] == (FileStatus.indexed, None)
+    victim = doc_id_for(folder / "a-victim.pdf")
+    assert store.count_chunks(victim, visible_only=False) == 0, "no orphans of the failed file"
