@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
+import os
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -84,9 +86,25 @@ class _Job:
     password: str | None
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the process that spawned it dies (even by `kill -9`): otherwise a
+    worker blocked on the full page queue would live on as an orphan. `daemon=True` covers only
+    a parent that exits normally."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # waits on the parent's sentinel: returns when the parent is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: Any) -> None:
     from ingest.parse import ParseError, doc_meta, open_pdf, parse_page
 
+    _exit_with_parent()
     for job in jobs:
         try:
             doc: Any = open_pdf(Path(job.path), job.password)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pdfs
+import psutil
 import pytest
 
 from docqa.config import Settings
@@ -194,9 +195,14 @@ def test_kill_9_mid_run_then_the_next_run_finishes_cleanly(tmp_path: Path) -> No
         if line.startswith("indexed:") or time.monotonic() > deadline:
             break
     time.sleep(1.0)  # into the next document: pages and chunks written, not yet published
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert workers, "the parser worker should be running"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    # the parser worker does not outlive its parent (no orphan blocked on the page queue)
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"orphaned workers: {[p.pid for p in alive]}"
 
     resumed = _cli(home, "ingest", str(folder), "--json")
     out, err = resumed.communicate(timeout=600)
