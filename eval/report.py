@@ -1,0 +1,740 @@
+"""Evaluation records, their summary (`summary.json`), a Markdown report and plots.
+
+One `EvalRecord` per (question, strategy): what was asked, the gold, the answer, its score (see
+`eval.scoring`), pages, tokens, latency, citation support and the route taken. From a list of
+records:
+
+- `summarize(records)` -> the `summary.json` dict: per strategy, per strategy x document type,
+  per strategy x answer format and per strategy x document length bin: accuracy (strict and
+  lenient), MMLongBench score and F1, abstention precision/recall, evidence-page recall@k,
+  citation page precision/recall, token cost, latency, citation support ("not measured" when the
+  checker did not run), route shares;
+- `write_report(records, out_dir, model=...)` -> `summary.json`, `report.md` (tables with the
+  date, model and machine) and PNG plots: accuracy vs document length (binned page counts),
+  accuracy vs cost (mean prompt tokens, mean seconds) per strategy, and router choices when the
+  records carry routes.
+
+Plots use matplotlib's Agg canvas directly (`Figure` + `FigureCanvasAgg`, no pyplot), so no
+display or global backend is touched.
+
+Example:
+    >>> from eval.report import EvalRecord, write_report
+    >>> rec = EvalRecord(item_id="q1", strategy="rag", doc="a.pdf", question="?", gold="5",
+    ...                  answer="It is 5 [1].", answer_format="Int", score=1.0, correct=True)
+    >>> files = write_report([rec], Path("out"), model="qwen2.5-1.5b")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from pydantic import BaseModel, Field
+
+from docqa.types import Answer
+from eval.datasets import QAItem
+from eval.scoring import (
+    abstention_scores,
+    citation_page_scores,
+    mmlongbench_f1,
+    page_recall_at_k,
+    pages_of,
+    score_answer,
+)
+
+__all__ = [
+    "NOT_MEASURED",
+    "PAGE_BINS",
+    "EvalRecord",
+    "ReportFiles",
+    "error_record",
+    "group_metrics",
+    "machine_info",
+    "make_record",
+    "page_bin",
+    "plot_accuracy_vs_cost",
+    "plot_accuracy_vs_length",
+    "plot_router_choices",
+    "rank_order",
+    "read_records",
+    "render_markdown",
+    "summarize",
+    "write_records",
+    "write_report",
+]
+
+T = TypeVar("T")
+
+NOT_MEASURED = "not measured"
+PAGE_BINS: tuple[int, ...] = (10, 50, 100, 200)
+"""Upper bounds of the document length bins (pages): 1-10, 11-50, 51-100, 101-200, >200."""
+
+
+class EvalRecord(BaseModel):
+    """One answer of one strategy to one question, scored."""
+
+    item_id: str
+    strategy: str
+    """The strategy as run: "rag", "long-context", "router", "speculative", ..."""
+    doc: str
+    question: str
+    gold: str
+    answer: str = ""
+    """The answer text with its `[n]` markers."""
+    abstained: bool = False
+    unanswerable: bool = False
+    score: float = 0.0
+    """0..1 (ANLS for strings), see `eval.scoring.AnswerScore.score`."""
+    correct: bool = False
+    correct_strict: bool | None = None
+    score_method: str | None = None
+    answer_format: str
+    doc_type: str | None = None
+    source: str | None = None
+    doc_pages: int | None = None
+    doc_tokens: int | None = None
+    evidence_pages: list[int] | None = None
+    retrieved_pages: list[int] = Field(default_factory=list)
+    """Pages of the passages the model was given, in rank order."""
+    cited_pages: list[int] = Field(default_factory=list)
+    k: int | None = None
+    """The k of `page_recall_at_k` (None: all retrieved pages)."""
+    page_recall_at_k: float | None = None
+    citation_page_precision: float | None = None
+    citation_page_recall: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft: float | None = None
+    """Seconds to the first answer token."""
+    seconds: float | None = None
+    """Total seconds for the question."""
+    citation_recall: float | None = None
+    """ALCE citation recall from the checker; None = not measured."""
+    citation_precision: float | None = None
+    route: str | None = None
+    """The strategy the engine actually used (the router's choice for "auto")."""
+    route_reasons: list[str] = Field(default_factory=list)
+    model: str | None = None
+    error: str | None = None
+
+
+def make_record(
+    item: QAItem,
+    strategy: str,
+    answer: Answer,
+    *,
+    doc_pages: int | None = None,
+    doc_tokens: int | None = None,
+    k: int | None = None,
+    retrieved_pages: Sequence[int] | None = None,
+) -> EvalRecord:
+    """Score an engine `Answer` to `item` into a record.
+
+    Retrieved pages default to the pages of the answer's passages: for a RAG answer in rank
+    order (`rank_order` undoes the prompt's "lost in the middle" order), otherwise (long context:
+    whole pages in document order) as given. Pass `retrieved_pages` to override. Cited pages are
+    the pages of the answer's citations. Both only count pages of `item.doc`."""
+    scored = score_answer(
+        item.answer,
+        answer.answer,
+        item.answer_format,
+        abstained=answer.abstained,
+        unanswerable=item.unanswerable,
+        question=item.question,
+    )
+    if retrieved_pages is not None:
+        retrieved = list(retrieved_pages)
+    elif answer.route.strategy == "rag" and all(p.rank is not None for p in answer.passages):
+        retrieved = pages_of(sorted(answer.passages, key=lambda p: p.rank or 0), doc=item.doc)
+    elif answer.route.strategy == "rag":  # answers recorded before passages carried a rank
+        retrieved = pages_of(rank_order(answer.passages), doc=item.doc)
+    else:
+        retrieved = pages_of(answer.passages, doc=item.doc)
+    cited = pages_of(answer.citations, doc=item.doc)
+    gold_pages = item.evidence_pages or []
+    cite_p, cite_r = citation_page_scores(cited, gold_pages)
+    return EvalRecord(
+        item_id=item.id,
+        strategy=strategy,
+        doc=item.doc,
+        question=item.question,
+        gold=item.answer,
+        answer=answer.answer,
+        abstained=answer.abstained,
+        unanswerable=item.unanswerable,
+        score=scored.score,
+        correct=scored.correct,
+        correct_strict=scored.strict,
+        score_method=scored.method,
+        answer_format=item.answer_format,
+        doc_type=item.doc_type,
+        source=item.source,
+        doc_pages=doc_pages,
+        doc_tokens=doc_tokens,
+        evidence_pages=item.evidence_pages,
+        retrieved_pages=retrieved,
+        cited_pages=cited,
+        k=k,
+        page_recall_at_k=page_recall_at_k(retrieved, gold_pages, k) if retrieved else None,
+        citation_page_precision=cite_p,
+        citation_page_recall=cite_r,
+        prompt_tokens=answer.tokens.prompt,
+        completion_tokens=answer.tokens.completion,
+        ttft=answer.timings.time_to_first_token,
+        seconds=answer.timings.total,
+        citation_recall=answer.citation_recall,
+        citation_precision=answer.citation_precision,
+        route=answer.route.strategy,
+        route_reasons=list(answer.route.reasons),
+        model=answer.model or None,
+    )
+
+
+def rank_order(passages: Sequence[T]) -> list[T]:
+    """Undo `docqa.retrieval.lost_in_the_middle` (ranks 1, 3, 5, ... at the front, ..., 4, 2 at
+    the back): the passages of a RAG prompt best-first again.
+
+    >>> rank_order([1, 3, 5, 4, 2])
+    [1, 2, 3, 4, 5]
+    """
+    front, back = 0, len(passages) - 1
+    out: list[T] = []
+    while front <= back:
+        out.append(passages[front])
+        if front != back:
+            out.append(passages[back])
+        front, back = front + 1, back - 1
+    return out
+
+
+def error_record(
+    item: QAItem,
+    strategy: str,
+    error: str,
+    *,
+    seconds: float | None = None,
+    doc_pages: int | None = None,
+    doc_tokens: int | None = None,
+) -> EvalRecord:
+    """A question the strategy failed on (exception, timeout): scored 0, counted in accuracy."""
+    return EvalRecord(
+        item_id=item.id,
+        strategy=strategy,
+        doc=item.doc,
+        question=item.question,
+        gold=item.answer,
+        unanswerable=item.unanswerable,
+        answer_format=item.answer_format,
+        doc_type=item.doc_type,
+        source=item.source,
+        doc_pages=doc_pages,
+        doc_tokens=doc_tokens,
+        evidence_pages=item.evidence_pages,
+        seconds=seconds,
+        error=error,
+    )
+
+
+def write_records(records: Iterable[EvalRecord], path: Path) -> Path:
+    """Records as JSON lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def read_records(path: Path) -> list[EvalRecord]:
+    return [
+        EvalRecord.model_validate_json(line)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def _mean(values: Iterable[float | int | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def group_metrics(records: Sequence[EvalRecord]) -> dict[str, Any]:
+    """The metrics of one group of records (errors count as wrong answers)."""
+    n = len(records)
+    answerable = [r for r in records if not r.unanswerable]
+    unanswerable = [r for r in records if r.unanswerable]
+    ok = [r for r in records if r.error is None]
+    abst = abstention_scores([r.abstained for r in ok], [r.unanswerable for r in ok])
+    seconds = [r.seconds for r in ok if r.seconds is not None]
+    strict = [r.correct_strict for r in records if r.correct_strict is not None or r.error]
+    cit_r = _mean(r.citation_recall for r in ok)
+    cit_p = _mean(r.citation_precision for r in ok)
+    routes = Counter(r.route for r in ok if r.route)
+    return {
+        "n": n,
+        "errors": n - len(ok),
+        "answered": sum(not r.abstained for r in ok),
+        "abstained": sum(r.abstained for r in ok),
+        "accuracy": _round(_mean(r.correct for r in records)),
+        "accuracy_strict": _round(_mean(bool(s) for s in strict)),
+        "score": _round(_mean(r.score for r in records)),
+        "f1": _round(
+            mmlongbench_f1(
+                [r.score for r in records],
+                [r.unanswerable for r in records],
+                [r.abstained or r.error is not None for r in records],
+            )
+        ),
+        "answerable": {
+            "n": len(answerable),
+            "accuracy": _round(_mean(r.correct for r in answerable)),
+        },
+        "unanswerable": {
+            "n": len(unanswerable),
+            "accuracy": _round(_mean(r.correct for r in unanswerable)),
+        },
+        "abstention": {
+            "precision": _round(abst.precision),
+            "recall": _round(abst.recall),
+            "f1": _round(abst.f1),
+        },
+        "pages": {
+            "recall_at_k": _round(_mean(r.page_recall_at_k for r in ok)),
+            "n": sum(r.page_recall_at_k is not None for r in ok),
+            "k": sorted({r.k for r in ok if r.k is not None}),
+            "citation_precision": _round(_mean(r.citation_page_precision for r in ok)),
+            "citation_recall": _round(_mean(r.citation_page_recall for r in ok)),
+        },
+        "tokens": {
+            "prompt_mean": _round(_mean(r.prompt_tokens for r in ok), 1),
+            "completion_mean": _round(_mean(r.completion_tokens for r in ok), 1),
+            "prompt_total": sum(r.prompt_tokens or 0 for r in ok),
+            "completion_total": sum(r.completion_tokens or 0 for r in ok),
+        },
+        "latency": {
+            "seconds_mean": _round(_mean(seconds), 3),
+            "seconds_p50": _round(_percentile(seconds, 0.5), 3),
+            "seconds_p90": _round(_percentile(seconds, 0.9), 3),
+            "ttft_mean": _round(_mean(r.ttft for r in ok), 3),
+        },
+        "citation_support": {
+            "citation_recall": NOT_MEASURED if cit_r is None else _round(cit_r),
+            "citation_precision": NOT_MEASURED if cit_p is None else _round(cit_p),
+        },
+        "routes": {k: _round(v / sum(routes.values())) for k, v in sorted(routes.items())},
+    }
+
+
+def page_bin(pages: int | None, bins: Sequence[int] = PAGE_BINS) -> str | None:
+    """The label of the length bin of a document of `pages` pages ("1-10", ..., ">200")."""
+    if pages is None:
+        return None
+    low = 1
+    for high in bins:
+        if pages <= high:
+            return f"{low}-{high}"
+        low = high + 1
+    return f">{bins[-1]}"
+
+
+def _bin_labels(bins: Sequence[int]) -> list[str]:
+    labels, low = [], 1
+    for high in bins:
+        labels.append(f"{low}-{high}")
+        low = high + 1
+    return [*labels, f">{bins[-1]}"]
+
+
+def _by(
+    records: Iterable[EvalRecord], key: Callable[[EvalRecord], Any]
+) -> dict[Any, list[EvalRecord]]:
+    groups: dict[Any, list[EvalRecord]] = defaultdict(list)
+    for r in records:
+        groups[key(r)].append(r)
+    return groups
+
+
+def _strategies(records: Sequence[EvalRecord]) -> list[str]:
+    return list(dict.fromkeys(r.strategy for r in records))
+
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU count and total RAM of this machine (for the report header)."""
+    ram: float | None
+    try:
+        import psutil
+
+        ram = psutil.virtual_memory().total / 2**30
+    except Exception:  # pragma: no cover - psutil is a dependency; be robust anyway
+        try:
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        except (ValueError, OSError, AttributeError):
+            ram = None
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "ram_gib": None if ram is None else round(ram, 1),
+    }
+
+
+def summarize(
+    records: Sequence[EvalRecord],
+    *,
+    model: str = "",
+    date: str | None = None,
+    machine: dict[str, Any] | None = None,
+    bins: Sequence[int] = PAGE_BINS,
+) -> dict[str, Any]:
+    """The `summary.json` content (see the module doc)."""
+    strategies = _strategies(records)
+    per_strategy = _by(records, lambda r: r.strategy)
+    models = sorted({r.model for r in records if r.model})
+    out: dict[str, Any] = {
+        "date": date or datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": model or ", ".join(models),
+        "machine": machine if machine is not None else machine_info(),
+        "n_records": len(records),
+        "n_questions": len({r.item_id for r in records}),
+        "strategies": {s: group_metrics(per_strategy[s]) for s in strategies},
+        "by_doc_type": {},
+        "by_answer_format": {},
+        "by_doc_length": {},
+    }
+    for s in strategies:
+        rs = per_strategy[s]
+        types = _by(rs, lambda r: r.doc_type or "unknown")
+        out["by_doc_type"][s] = {t: group_metrics(types[t]) for t in sorted(types)}
+        formats = _by(rs, lambda r: r.answer_format)
+        out["by_answer_format"][s] = {f: group_metrics(formats[f]) for f in sorted(formats)}
+        lengths = _by(
+            [r for r in rs if r.doc_pages is not None], lambda r: page_bin(r.doc_pages, bins)
+        )
+        out["by_doc_length"][s] = {
+            b: {
+                "n": len(lengths[b]),
+                "accuracy": _round(_mean(r.correct for r in lengths[b])),
+                "score": _round(_mean(r.score for r in lengths[b])),
+            }
+            for b in _bin_labels(bins)
+            if b in lengths
+        }
+    return out
+
+
+# --- plots --------------------------------------------------------------------------------------
+
+
+_KNOWN_COLORS = {
+    "rag": "C0",
+    "long-context": "C1",
+    "router": "C2",
+    "auto": "C2",
+    "speculative": "C3",
+    "closed-book": "C4",
+}
+
+
+def _color(name: str, names: Sequence[str]) -> str:
+    """One colour per strategy or route name, the same in every plot."""
+    if name in _KNOWN_COLORS:
+        return _KNOWN_COLORS[name]
+    others = [n for n in names if n not in _KNOWN_COLORS]
+    return f"C{(5 + others.index(name)) % 10}" if name in others else "C9"
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(str(path), dpi=110, format="png")
+    return path
+
+
+def plot_accuracy_vs_length(
+    records: Sequence[EvalRecord], path: Path, bins: Sequence[int] = PAGE_BINS
+) -> Path | None:
+    """Accuracy per document length bin (pages), a line per strategy; n per point annotated.
+    None (no file) when no record knows its document's page count."""
+    known = [r for r in records if r.doc_pages is not None]
+    if not known:
+        return None
+    labels = [b for b in _bin_labels(bins) if any(page_bin(r.doc_pages, bins) == b for r in known)]
+    fig = Figure(figsize=(7.0, 4.2))
+    ax = fig.add_subplot()
+    strategies = _strategies(known)
+    for j, s in enumerate(strategies):
+        groups = _by([r for r in known if r.strategy == s], lambda r: page_bin(r.doc_pages, bins))
+        idx = [i for i, b in enumerate(labels) if b in groups]
+        # a small sideways shift per strategy, so that equal accuracies do not hide each other
+        shift = 0.06 * (j - (len(strategies) - 1) / 2)
+        xs = [i + shift for i in idx]
+        ys = [100 * (_mean(r.correct for r in groups[labels[i]]) or 0.0) for i in idx]
+        ax.plot(xs, ys, marker="o", label=s, color=_color(s, strategies))
+        for i, x, y in zip(idx, xs, ys, strict=True):
+            ax.annotate(
+                f"n={len(groups[labels[i]])}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=7,
+            )
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("document length (pages)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 110)
+    ax.set_title("Accuracy vs document length")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_accuracy_vs_cost(records: Sequence[EvalRecord], path: Path) -> Path | None:
+    """The RAG-vs-long-context trade-off in one picture: a point per strategy at (mean prompt
+    tokens, accuracy) and at (mean seconds per question, accuracy). A panel is left out when no
+    record has its cost; None (no file) when neither has any."""
+    strategies = _strategies(records)
+    panels: list[tuple[str, Callable[[EvalRecord], float | int | None]]] = []
+    if any(r.prompt_tokens for r in records):
+        panels.append(("mean prompt tokens per question", lambda r: r.prompt_tokens))
+    if any(r.seconds for r in records):
+        panels.append(("mean seconds per question", lambda r: r.seconds))
+    if not panels or not strategies:
+        return None
+    fig = Figure(figsize=(5.0 * len(panels), 4.2))
+    for i, (label, cost) in enumerate(panels, 1):
+        ax = fig.add_subplot(1, len(panels), i)
+        for s in strategies:
+            rs = [r for r in records if r.strategy == s]
+            x = _mean(cost(r) for r in rs if r.error is None)
+            if x is None:
+                continue
+            y = 100 * (_mean(r.correct for r in rs) or 0.0)
+            ax.scatter([x], [y], s=60, label=s, color=_color(s, strategies))
+            ax.annotate(s, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.set_xlabel(label)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(0, 105)
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Accuracy vs cost per strategy")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_router_choices(records: Sequence[EvalRecord], path: Path) -> Path | None:
+    """Share of the routes taken (`record.route`) per strategy, as stacked horizontal bars.
+    None (no file) when no record has a route."""
+    with_route = [r for r in records if r.route]
+    if not with_route:
+        return None
+    strategies = _strategies(with_route)
+    routes = sorted({r.route for r in with_route if r.route})
+    shares: dict[str, list[float]] = {}
+    for s in strategies:
+        counts = Counter(r.route for r in with_route if r.strategy == s)
+        total = sum(counts.values())
+        shares[s] = [100 * counts.get(route, 0) / total for route in routes]
+    fig = Figure(figsize=(7.0, 1.8 + 0.6 * len(strategies)))
+    ax = fig.add_subplot()
+    left = [0.0] * len(strategies)
+    for j, route in enumerate(routes):
+        widths = [shares[s][j] for s in strategies]
+        ax.barh(strategies, widths, left=left, label=route, color=_color(route, routes))
+        for y, (x0, w) in enumerate(zip(left, widths, strict=True)):
+            if w >= 8:
+                ax.text(x0 + w / 2, y, f"{w:.0f}%", ha="center", va="center", fontsize=8)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of questions (%)")
+    ax.set_title("Router choices")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=max(len(routes), 1))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{100 * float(value):.1f}%"
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    return "–" if value is None else f"{float(value):,.{digits}f}"
+
+
+def _support(value: Any) -> str:
+    return value if isinstance(value, str) else _pct(value)
+
+
+def _machine_line(machine: dict[str, Any]) -> str:
+    ram = machine.get("ram_gib")
+    return (
+        f"{machine.get('platform')} ({machine.get('machine')}), "
+        f"{machine.get('cpu_count')} CPUs, {'?' if ram is None else ram} GiB RAM, "
+        f"Python {machine.get('python')}"
+    )
+
+
+def _order_key(key: str) -> tuple[int, int, str]:
+    """Length bins ("1-10", ">200") by their number, other keys alphabetically."""
+    m = re.match(r">?(\d+)", key)
+    return (0, int(m.group(1)) + (key.startswith(">")), key) if m else (1, 0, key)
+
+
+def _group_table(groups: dict[str, dict[str, dict[str, Any]]], title: str) -> list[str]:
+    """Rows: group values; columns: strategies; cells: accuracy (n)."""
+    strategies = list(groups)
+    keys = sorted({k for g in groups.values() for k in g}, key=_order_key)
+    if not keys:
+        return []
+    lines = [f"## {title}", "", f"| {title.split(' by ')[-1]} | " + " | ".join(strategies) + " |"]
+    lines.append("|---|" + "---:|" * len(strategies))
+    for k in keys:
+        cells = []
+        for s in strategies:
+            m = groups[s].get(k)
+            cells.append("–" if m is None else f"{_pct(m['accuracy'])} ({m['n']})")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = None) -> str:
+    """`report.md` from a summary (plots linked by file name, relative to the report)."""
+    lines = [
+        "# docqa evaluation report",
+        "",
+        f"- Date: {summary['date']}",
+        f"- Model: {summary['model'] or 'unknown'}",
+        f"- Machine: {_machine_line(summary['machine'])}",
+        f"- Records: {summary['n_records']} ({summary['n_questions']} questions x "
+        f"{len(summary['strategies'])} strategies)",
+        "",
+        "Accuracy: share of questions answered correctly (numbers searched in the answer, strings "
+        "by ANLS >= 0.5 or containment; see `eval/scoring.py`); strict: the paper's rule on the "
+        "extracted short answer; score: mean MMLongBench score (ANLS for strings); F1: "
+        "MMLongBench's F1 over answerable questions. Unanswerable questions count as correct when "
+        "the system abstained. Errors count as wrong.",
+        "",
+        "## Strategies",
+        "",
+        "| strategy | n | accuracy | strict | score | F1 | answerable | unanswerable "
+        "| abstain P | abstain R | page R@k | cited page P | cited page R | prompt tok "
+        "| completion tok | mean s | p90 s | TTFT s | citation R | citation P | errors |",
+        "|---|" + "---:|" * 20,
+    ]
+    for s, m in summary["strategies"].items():
+        k = m["pages"]["k"]
+        recall = _pct(m["pages"]["recall_at_k"])
+        if k and m["pages"]["recall_at_k"] is not None:
+            recall += f" (k={','.join(str(x) for x in k)})"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    s,
+                    str(m["n"]),
+                    _pct(m["accuracy"]),
+                    _pct(m["accuracy_strict"]),
+                    _pct(m["score"]),
+                    _pct(m["f1"]),
+                    f"{_pct(m['answerable']['accuracy'])} ({m['answerable']['n']})",
+                    f"{_pct(m['unanswerable']['accuracy'])} ({m['unanswerable']['n']})",
+                    _pct(m["abstention"]["precision"]),
+                    _pct(m["abstention"]["recall"]),
+                    recall,
+                    _pct(m["pages"]["citation_precision"]),
+                    _pct(m["pages"]["citation_recall"]),
+                    _num(m["tokens"]["prompt_mean"]),
+                    _num(m["tokens"]["completion_mean"]),
+                    _num(m["latency"]["seconds_mean"], 2),
+                    _num(m["latency"]["seconds_p90"], 2),
+                    _num(m["latency"]["ttft_mean"], 2),
+                    _support(m["citation_support"]["citation_recall"]),
+                    _support(m["citation_support"]["citation_precision"]),
+                    str(m["errors"]),
+                ]
+            )
+            + " |"
+        )
+    lines.append("")
+    lines += _group_table(summary["by_doc_type"], "Accuracy by document type")
+    lines += _group_table(summary["by_answer_format"], "Accuracy by answer format")
+    lines += _group_table(summary["by_doc_length"], "Accuracy by document length (pages)")
+    routed = {s: m["routes"] for s, m in summary["strategies"].items() if m["routes"]}
+    if routed:
+        names = sorted({r for shares in routed.values() for r in shares})
+        lines += ["## Routes taken", "", "| strategy | " + " | ".join(names) + " |"]
+        lines.append("|---|" + "---:|" * len(names))
+        for s, shares in routed.items():
+            lines.append(f"| {s} | " + " | ".join(_pct(shares.get(n)) for n in names) + " |")
+        lines.append("")
+    if plots:
+        lines += ["## Plots", ""]
+        for title, p in plots.items():
+            lines += [f"![{title}]({p.name})", ""]
+    return "\n".join(lines)
+
+
+class ReportFiles(BaseModel):
+    summary: Path
+    markdown: Path
+    plots: dict[str, Path] = Field(default_factory=dict)
+    """Title -> PNG path, for the plots that had data."""
+
+
+def write_report(
+    records: Sequence[EvalRecord],
+    out_dir: Path,
+    *,
+    model: str = "",
+    date: str | None = None,
+    machine: dict[str, Any] | None = None,
+    bins: Sequence[int] = PAGE_BINS,
+) -> ReportFiles:
+    """Write `summary.json`, `report.md` and the PNG plots into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(records, model=model, date=date, machine=machine, bins=bins)
+    plots: dict[str, Path] = {}
+    made = {
+        "Accuracy vs document length": plot_accuracy_vs_length(
+            records, out_dir / "accuracy_vs_length.png", bins
+        ),
+        "Accuracy vs cost": plot_accuracy_vs_cost(records, out_dir / "accuracy_vs_cost.png"),
+        "Router choices": plot_router_choices(records, out_dir / "router_choices.png"),
+    }
+    plots = {title: p for title, p in made.items() if p is not None}
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    md_path = out_dir / "report.md"
+    md_path.write_text(render_markdown(summary, plots), encoding="utf-8")
+    return ReportFiles(summary=summary_path, markdown=md_path, plots=plots)
