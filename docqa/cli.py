@@ -1,4 +1,5 @@
-"""`docqa` command line: ingest, docs, search, rm, demo. A thin front end over the engine."""
+"""`docqa` command line: ingest, docs, search, ask, rm, check-citations, demo. A thin front end
+over the engine."""
 
 from __future__ import annotations
 
@@ -235,6 +236,80 @@ def search(
 
 
 @app.command()
+def ask(
+    question: Annotated[str, typer.Argument()],
+    doc: Annotated[list[str], typer.Option(help="Document id or file name (repeatable).")] = [],  # noqa: B006
+    strategy: Annotated[
+        str, typer.Option(help="auto, rag, long-context or closed-book (default: settings).")
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Answer a question with page citations, checked sentence by sentence."""
+    from docqa.answer import AnswerError, DoesNotFitError
+    from docqa.generation import GenerationError
+
+    choices = ("auto", "rag", "long-context", "closed-book")
+    if strategy and strategy not in choices:
+        raise _fatal(f"--strategy must be one of {', '.join(choices)}, not '{strategy}'")
+    rt = _runtime()
+    _open(rt)
+    stream = not as_json and out.is_terminal
+
+    def on_text(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    def on_status(line: str) -> None:
+        err.print(f"[dim]{line}[/]", highlight=False)
+
+    try:
+        docs = [resolve_document(rt.store, d) for d in doc] or None
+        answer = rt.answerer.ask(
+            question,
+            docs,
+            strategy or None,  # type: ignore[arg-type]
+            on_text=on_text if stream else None,
+            on_status=None if as_json else on_status,
+        )
+    except (DocumentNotFoundError, AnswerError, DoesNotFitError, GenerationError) as e:
+        raise _fatal(str(e)) from None
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(answer.model_dump_json())
+        return
+    if stream:
+        sys.stdout.write("\n\n")
+    else:
+        out.print(answer.answer, highlight=False, markup=False)
+        out.print()
+    _print_checked(answer)
+
+
+def _print_checked(answer: Any) -> None:
+    """Verdicts of the flagged sentences, then the cited pages with their quotes."""
+    flagged = [s for s in answer.sentences if s.claim and s.verdict in ("unsupported", "partial")]
+    for s in flagged:
+        colour = "red" if s.verdict == "unsupported" else "yellow"
+        fix = f" -> should cite {s.repaired_citations}" if s.repaired_citations else ""
+        out.print(f"[{colour}]{s.verdict}:[/] {s.text}{fix}", highlight=False)
+    if answer.abstained:
+        out.print("[yellow]no answer found in the documents[/]")
+    for c in answer.citations:
+        name = Path(c.path).name if c.path else c.doc_id
+        quote = " ".join((c.quote or "").split())
+        out.print(f"[bold]\\[{c.n}][/] {name} p. {c.page}  [dim]{quote[:160]}[/]", highlight=False)
+    t = answer.timings
+    ttft = f"{t.time_to_first_token:.1f}" if t.time_to_first_token is not None else "-"
+    out.print(
+        f"[dim]{answer.route.strategy} ({'; '.join(answer.route.reasons)}) · "
+        f"first token {ttft} s · total {t.total:.1f} s · "
+        f"{answer.tokens.prompt} prompt + {answer.tokens.completion} answer tokens[/]",
+        highlight=False,
+    )
+
+
+@app.command()
 def rm(ref: Annotated[str, typer.Argument(help="Document id or file name.")]) -> None:
     """Remove a document from the store."""
     rt = _runtime()
@@ -242,11 +317,18 @@ def rm(ref: Annotated[str, typer.Argument(help="Document id or file name.")]) ->
     try:
         d = resolve_document(rt.store, ref)
         rt.store.delete_document(d.doc_id)
+        _forget_kv_states(rt.settings, d.doc_id)
     except DocumentNotFoundError as e:
         raise _fatal(str(e)) from None
     finally:
         rt.close()
     out.print(f"removed {d.filename} ({d.doc_id})")
+
+
+def _forget_kv_states(settings: Settings, doc_id: str) -> None:
+    from docqa.answer import DocumentKVCache
+
+    DocumentKVCache(settings.kv_cache_dir, 0).invalidate(doc_id)
 
 
 @app.command("check-citations")

@@ -71,6 +71,41 @@ class SearchSettings(BaseModel):
     """Candidates each of dense and BM25 hands to RRF fusion."""
 
 
+class AnswerSettings(BaseModel):
+    """How questions are answered: strategy, passage budget, long context and its KV cache."""
+
+    strategy: Literal["auto", "rag", "long-context", "closed-book"] = "auto"
+    """`auto`: the router decides per question and says why (see `docqa.answer.router`)."""
+    candidates: int = 20
+    """Hybrid-search hits the cross-encoder reranks."""
+    rerank: bool = True
+    min_passages: int = 2
+    """Passages a RAG prompt always gets (when the search finds that many)."""
+    max_passages: int = 8
+    min_rerank_score: float = -2.0
+    """Beyond `min_passages`, a passage is added only while its reranker logit is at least this
+    (ms-marco MiniLM: relevant pairs score ~ +5..+10, unrelated ~ -10) ..."""
+    context_tokens: int = 2048
+    """... and while the passages fit in this many prompt tokens: on a CPU every prompt token
+    costs prefill time (~1/60 s for the 1.5B)."""
+    long_context_reserve: int | None = None
+    """Tokens kept free for the answer in a long-context prompt; None: the answer length
+    (`generation.max_answer_tokens`)."""
+    small_document_tokens: int = 3072
+    """`auto`: a document whose long-context prompt is at most this long is read whole (as
+    cheap as RAG's passages, and nothing can be missed)."""
+    max_prefill_seconds: float = 600.0
+    """`auto`: long context is tried (after RAG abstains) only when the document's KV state is
+    cached or its estimated prefill takes at most this long."""
+    prefill_tokens_per_second: float = 60.0
+    """For that estimate; measured for the 1.5B on 2 CPU cores (MODELS.md)."""
+    kv_cache: bool = True
+    """Keep each document's long-context KV state on disk (`<home>/cache/kv`) and reuse it."""
+    kv_cache_max_gb: float = 8.0
+    """Least recently used states are deleted beyond this size."""
+    check_citations: bool = True
+
+
 class GenerationSettings(BaseModel):
     """The answering model. docqa never falls back to another model or service: a configured
     server that cannot be reached is an error."""
@@ -125,6 +160,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     search: SearchSettings = SearchSettings()
     generation: GenerationSettings = GenerationSettings()
+    answer: AnswerSettings = AnswerSettings()
 
     @field_validator("home")
     @classmethod
@@ -142,6 +178,10 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def kv_cache_dir(self) -> Path:
+        return self.cache_dir / "kv"
 
     @classmethod
     def settings_customise_sources(

@@ -1,11 +1,14 @@
-"""Wires the engine's parts from one `Settings`: registry, embedder, BM25, store, searcher.
+"""Wires the engine's parts from one `Settings`: registry, embedder, BM25, store, searcher,
+reranker, generator, citation checker, answerer. The one composition root of the engine.
 
-Parts are built on first use, so `docqa docs` does not load an embedding model.
+Parts are built on first use, so `docqa docs` does not load an embedding model and `docqa
+search` no language model.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from docqa.config import Settings
 from docqa.embedding import Embedder, load_embedder
@@ -13,6 +16,12 @@ from docqa.models import ModelRegistry
 from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store, open_store
+
+if TYPE_CHECKING:
+    from docqa.answer import Answerer
+    from docqa.citations.checker import CitationChecker
+    from docqa.generation import Generator, LogitsModel
+    from docqa.retrieval import CrossEncoderReranker, Retriever
 
 # Dimensions of the registry embedders, so a store opens without loading a model.
 KNOWN_DIMS = {"minilm": 384, "bge-small": 384}
@@ -44,6 +53,58 @@ class Runtime:
     def searcher(self) -> Searcher:
         return Searcher(self.store, self.embedder, self.bm25, self.settings.search.prefetch)
 
+    @cached_property
+    def reranker(self) -> CrossEncoderReranker:
+        from docqa.retrieval import CrossEncoderReranker
+
+        return CrossEncoderReranker.from_registry(self.registry)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        from docqa.retrieval import Retriever
+
+        return Retriever(self.searcher, self.reranker)
+
+    @cached_property
+    def generator(self) -> Generator:
+        from docqa.generation import load_generator
+
+        return load_generator(self.settings.generation, self.registry)
+
+    @cached_property
+    def logits_model(self) -> LogitsModel | None:
+        """A `LogitsModel` sharing the generator's model and KV cache (llama.cpp), else None:
+        the document KV cache needs both on one cache."""
+        if self.settings.generation.backend != "llamacpp":
+            return None
+        from docqa.generation import load_logits_model
+
+        return load_logits_model(self.settings.generation, self.registry, self.generator)
+
+    @cached_property
+    def checker(self) -> CitationChecker:
+        from docqa.citations.cli import default_checker
+
+        return default_checker(self.settings)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        from docqa.answer import Answerer, DocumentKVCache
+
+        cfg = self.settings.answer
+        return Answerer(
+            self.settings,
+            self.store,
+            self.retriever,
+            self.generator,
+            checker=self.checker if cfg.check_citations else None,
+            logits_model=self.logits_model if cfg.kv_cache else None,
+            kv_cache=DocumentKVCache(self.settings.kv_cache_dir, int(cfg.kv_cache_max_gb * 2**30)),
+        )
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+        gen = self.__dict__.get("generator")
+        if gen is not None and hasattr(gen, "close"):
+            gen.close()

@@ -146,6 +146,8 @@ class Passage(BaseModel):
     doc_id: str | None = None
     path: str | None = None
     boxes: list[Box] = Field(default_factory=list)
+    rank: int | None = None
+    """Retrieval rank (1 = best) of a retrieved passage; None for whole pages."""
 
 
 class Verdict(StrEnum):
@@ -196,3 +198,88 @@ class CitationReport(BaseModel):
     sentences: list[SentenceCheck]
     citation_recall: float
     citation_precision: float
+
+
+Strategy = Literal["rag", "long-context", "closed-book"]
+"""How an answer was produced: retrieved passages, the whole document, or no context at all."""
+StrategyChoice = Literal["auto", "rag", "long-context", "closed-book"]
+
+
+class Citation(BaseModel):
+    """A `[n]` of the answer resolved to where it points: document, page, boxes, quoted span."""
+
+    n: int
+    doc_id: str | None = None
+    path: str | None = None
+    page: int | None = None
+    page_end: int | None = None
+    bbox: Box | None = None
+    """The box of the quoted span's block when known, else the union of the passage's boxes on
+    its first page (for the UI to highlight)."""
+    quote: str | None = None
+    """The span of the passage that best supports the sentences citing it (checker's quote),
+    else the passage's opening words."""
+    text: str = ""
+    """The whole cited passage."""
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    """The sentence as written, `[n]` markers removed."""
+    citations: list[int] = Field(default_factory=list)
+    verdict: Verdict | None = None
+    """The citation checker's verdict; None when the checker did not run."""
+    score: float | None = None
+    repaired_citations: list[int] | None = None
+    claim: bool = True
+
+
+class Route(BaseModel):
+    strategy: Strategy
+    requested: StrategyChoice = "auto"
+    reasons: list[str] = Field(default_factory=list)
+
+
+class Timings(BaseModel):
+    """Seconds."""
+
+    retrieval: float = 0.0
+    prefill: float = 0.0
+    """Building the document's KV state (0 when it came from the cache)."""
+    time_to_first_token: float | None = None
+    """From the question to the first answer text."""
+    generation: float = 0.0
+    check: float = 0.0
+    total: float = 0.0
+
+
+class TokenCounts(BaseModel):
+    prompt: int = 0
+    completion: int = 0
+    context: int = 0
+    """Tokens of the passages or document pages in the prompt."""
+    cached: int = 0
+    """Prompt tokens whose KV state was reused (document cache)."""
+
+
+class Answer(BaseModel):
+    """Everything needed to show, check and audit one answer (the `ask --json` contract)."""
+
+    question: str
+    answer: str
+    """The model's text with its `[n]` markers."""
+    abstained: bool
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)
+    """The passages the answer cites (after repairs), by `n`."""
+    passages: list[Passage] = Field(default_factory=list)
+    """Every numbered passage (or page) the model was given."""
+    route: Route
+    timings: Timings = Field(default_factory=Timings)
+    tokens: TokenCounts = Field(default_factory=TokenCounts)
+    model: str = ""
+    doc_ids: list[str] = Field(default_factory=list)
+    """The documents the question was restricted to (empty: all)."""
+    citation_recall: float | None = None
+    citation_precision: float | None = None
+    finish_reason: str | None = None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -91,8 +91,14 @@ class Generator(Protocol):
         ...
 
     def generate(
-        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
-    ) -> Generation: ...
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerationConfig | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        """The whole answer with its counts; `on_text` gets each text piece as it is
+        generated (streaming with the counts at the end)."""
+        ...
 
 
 @runtime_checkable
@@ -235,11 +241,19 @@ class LocalTokenGenerator(ABC):
         return self._run(messages, resolve_config(config), RunStats(), time.perf_counter())
 
     def generate(
-        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerationConfig | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> Generation:
         stats = RunStats()
         start = time.perf_counter()
-        text = "".join(self._run(messages, resolve_config(config), stats, start))
+        pieces: list[str] = []
+        for piece in self._run(messages, resolve_config(config), stats, start):
+            pieces.append(piece)
+            if on_text is not None:
+                on_text(piece)
+        text = "".join(pieces)
         return Generation(
             text=text,
             prompt_tokens=stats.prompt_tokens,

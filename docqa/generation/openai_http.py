@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -303,11 +303,19 @@ class OpenAICompatibleGenerator:
         return self._events(messages, resolve_config(config), _Usage(), time.perf_counter())
 
     def generate(
-        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerationConfig | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> Generation:
         usage = _Usage()
         start = time.perf_counter()
-        text = "".join(self._events(messages, resolve_config(config), usage, start))
+        pieces: list[str] = []
+        for piece in self._events(messages, resolve_config(config), usage, start):
+            pieces.append(piece)
+            if on_text is not None:
+                on_text(piece)
+        text = "".join(pieces)
         seconds = time.perf_counter() - start
         exact = usage.prompt_tokens is not None and usage.completion_tokens is not None
         return Generation(

@@ -1,4 +1,4 @@
-"""Fixtures for the generation tests: the offline models, resolved through the registry."""
+"""Fixtures for the engine tests: the offline generator models, resolved through the registry."""
 
 from __future__ import annotations
 

@@ -83,3 +83,53 @@ def test_store_with_another_embedding_model_is_refused_clearly(tmp_path: Path) -
     )
     assert r.returncode == 1
     assert "built with the embedding model 'minilm'" in " ".join(r.stderr.split())
+
+
+def test_ask_json_contract_and_errors(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    folder = tmp_path / "demo docs"
+    assert docqa(home, "demo", str(folder)).returncode == 0
+    assert docqa(home, "ingest", str(folder), "--json").returncode == 0
+    env = {"DOCQA_GENERATION__MODEL": "smollm2", "DOCQA_GENERATION__MAX_ANSWER_TOKENS": "40"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "docqa.cli", *args],
+            cwd=ROOT,
+            env={**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1", **env},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    r = run("ask", "What was Northwind's revenue in 2024?", "--strategy", "rag", "--json")
+    assert r.returncode == 0, r.stderr
+    a = json.loads(r.stdout)
+    assert {"answer", "abstained", "sentences", "citations", "route", "timings", "tokens"} <= set(a)
+    assert a["route"]["strategy"] == "rag" and a["route"]["reasons"]
+    assert all({"text", "citations"} <= set(s) for s in a["sentences"])
+    for c in a["citations"]:
+        assert {"n", "doc_id", "path", "page", "bbox", "quote"} <= set(c)
+    assert a["timings"]["total"] > 0 and a["tokens"]["prompt"] > 0
+
+    # the document filter, by file name; long context over one small document
+    r = run(
+        "ask",
+        "How many trucks?",
+        "--doc",
+        "northwind_annual_report_2024.pdf",
+        "--strategy",
+        "long-context",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    a = json.loads(r.stdout)
+    assert a["route"]["strategy"] == "long-context"
+    assert {p["page"] for p in a["passages"]} == {1, 2}
+
+    r = run("ask", "Anything?", "--doc", "no-such.pdf")
+    assert r.returncode == 1 and "no-such.pdf" in r.stderr
+    r = run("ask", "Anything?", "--strategy", "guess")
+    assert r.returncode == 1 and "--strategy" in r.stderr
+    r = run("ask", "Anything?", "--strategy", "long-context")
+    assert r.returncode == 1 and "--doc" in r.stderr

@@ -1,0 +1,417 @@
+"""`Answerer.ask`: question -> route -> strategy -> streamed answer -> citation check -> `Answer`.
+
+Routes (`strategy`):
+
+- `rag`, `long-context`, `closed-book`: that strategy, or a clear error (`AnswerError`,
+  `DoesNotFitError`) when it cannot run.
+- `auto` (Self-Route, with LaRA's lesson that neither side wins everywhere):
+  1. a document whose whole long-context prompt is small (`small_document_tokens`) is read
+     whole: it costs what RAG's passages cost and nothing can be missed;
+  2. otherwise RAG first, with the model told to abstain when the passages lack the answer;
+  3. when RAG abstains and the documents fit the model's window, long context, provided the
+     document's KV state is cached or its estimated prefill stays under `max_prefill_seconds`.
+  The route's `reasons` say which step decided and with what numbers.
+
+Long context reuses the document's KV state (`kvcache.py`) when the generator is the llama.cpp
+backend sharing its model with a `LogitsModel`; other backends prefill each time (an
+OpenAI-compatible server does its own prompt caching).
+
+Example:
+    >>> answer = runtime.answerer.ask("What was Boeing's backlog?", docs=[doc])  # doctest: +SKIP
+    >>> answer.route.strategy, answer.citations[0].page  # doctest: +SKIP
+    ('rag', 34)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from docqa.answer.kvcache import DocumentKVCache
+from docqa.answer.prompts import is_abstention, normalize_page_citations
+from docqa.answer.strategies import (
+    DoesNotFitError,
+    Prompt,
+    closed_book_prompt,
+    long_context_prompt,
+    rag_prompt,
+)
+from docqa.citations.checker import CitationChecker
+from docqa.citations.split import split_answer
+from docqa.config import Settings
+from docqa.generation import Generation, Generator, LogitsModel, answer_config
+from docqa.retrieval import Retriever
+from docqa.store.base import Store
+from docqa.types import (
+    Answer,
+    AnswerSentence,
+    Box,
+    Citation,
+    CitationReport,
+    DocStatus,
+    Document,
+    Passage,
+    Route,
+    StrategyChoice,
+    Timings,
+    TokenCounts,
+)
+
+__all__ = ["AnswerError", "Answerer"]
+
+TextSink = Callable[[str], None]
+
+
+class AnswerError(RuntimeError):
+    """The question cannot be answered as asked (no documents, long context over many...)."""
+
+
+@dataclass
+class _Run:
+    prompt: Prompt
+    generation: Generation
+    text: str
+    prefill_seconds: float
+    cached_tokens: int
+    first_text_at: float | None
+
+
+def _quote_box(p: Passage) -> Box | None:
+    boxes = [b for b in p.boxes if p.page is None or b.page == p.page] or p.boxes
+    if not boxes:
+        return None
+    return Box(
+        page=boxes[0].page,
+        x0=min(b.x0 for b in boxes if b.page == boxes[0].page),
+        y0=min(b.y0 for b in boxes if b.page == boxes[0].page),
+        x1=max(b.x1 for b in boxes if b.page == boxes[0].page),
+        y1=max(b.y1 for b in boxes if b.page == boxes[0].page),
+    )
+
+
+class Answerer:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        retriever: Retriever,
+        generator: Generator,
+        *,
+        checker: CitationChecker | None = None,
+        logits_model: LogitsModel | None = None,
+        kv_cache: DocumentKVCache | None = None,
+    ) -> None:
+        """`logits_model` must share `generator`'s model and KV cache (llama.cpp) for the
+        document cache to apply; otherwise leave it None."""
+        self.settings = settings
+        self.store = store
+        self.retriever = retriever
+        self.generator = generator
+        self.checker = checker
+        self.lm = logits_model
+        self.kv_cache = kv_cache
+
+    # -- public ---------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        docs: Sequence[Document] | None = None,
+        strategy: StrategyChoice | None = None,
+        *,
+        on_text: TextSink | None = None,
+        on_status: TextSink | None = None,
+    ) -> Answer:
+        """Answer `question` about `docs` (None: every ready document). `on_text` receives the
+        answer as it is generated; `on_status` one-line notes (routing, prefill)."""
+        question = question.strip()
+        if not question:
+            raise AnswerError("the question is empty")
+        choice: StrategyChoice = strategy or self.settings.answer.strategy
+        start = time.perf_counter()
+        scope = list(docs) if docs else None
+        if choice == "closed-book":
+            run = self._generate(closed_book_prompt(question), start, on_text, on_status)
+            return self._finish(question, choice, [run], ["asked for closed-book"], scope, start)
+        if choice == "rag":
+            self._require_documents(scope)
+            run = self._generate(self._rag(question, scope), start, on_text, on_status)
+            return self._finish(question, choice, [run], ["asked for rag"], scope, start)
+        if choice == "long-context":
+            lc_docs = self._long_context_scope(scope)
+            prompt = long_context_prompt(
+                question, lc_docs, self.store, self.generator, self._reserve()
+            )
+            run = self._generate(prompt, start, on_text, on_status)
+            return self._finish(question, choice, [run], ["asked for long-context"], scope, start)
+        return self._auto(question, scope, start, on_text, on_status)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def _auto(
+        self,
+        question: str,
+        scope: list[Document] | None,
+        start: float,
+        on_text: TextSink | None,
+        on_status: TextSink | None,
+    ) -> Answer:
+        cfg = self.settings.answer
+        candidates = self._require_documents(scope)
+        reasons: list[str] = []
+        lc: Prompt | None = None
+        if len(candidates) <= 3:
+            try:
+                lc = long_context_prompt(
+                    question, candidates, self.store, self.generator, self._reserve()
+                )
+            except DoesNotFitError as e:
+                reasons.append(
+                    f"long context impossible: {e.tokens:,}-token prompt + {e.reserve:,} for "
+                    f"the answer > {e.n_ctx:,}-token context"
+                )
+            if lc is not None and lc.prompt_tokens <= cfg.small_document_tokens:
+                reasons.append(
+                    f"the whole document is a {lc.prompt_tokens:,}-token prompt "
+                    f"(<= {cfg.small_document_tokens:,}): read it all, as cheap as retrieval"
+                )
+                run = self._generate(lc, start, on_text, on_status)
+                return self._finish(question, "auto", [run], reasons, scope, start)
+        else:
+            reasons.append(
+                f"{len(candidates)} documents in scope: too many to read whole, retrieval first"
+            )
+        rag = self._generate(self._rag(question, scope), start, on_text, on_status)
+        if not is_abstention(rag.text):
+            reasons.insert(0, "RAG first (Self-Route): the retrieved passages answered")
+            return self._finish(question, "auto", [rag], reasons, scope, start)
+        reasons.insert(0, "RAG first (Self-Route): the model found no answer in the passages")
+        if lc is None:
+            reasons.append("kept the abstention: long context cannot run here")
+            return self._finish(question, "auto", [rag], reasons, scope, start)
+        cached = self._is_cached(lc)
+        estimate = lc.prompt_tokens / cfg.prefill_tokens_per_second
+        if not cached and estimate > cfg.max_prefill_seconds:
+            reasons.append(
+                f"kept the abstention: reading the whole document ({lc.prompt_tokens:,} tokens) "
+                f"would take ~{estimate:.0f} s of prefill (> {cfg.max_prefill_seconds:.0f} s)"
+            )
+            return self._finish(question, "auto", [rag], reasons, scope, start)
+        reasons.append(
+            f"then long context: the document fits ({lc.prompt_tokens:,} tokens) and "
+            + (
+                "its KV state is cached"
+                if cached
+                else f"its prefill is estimated at ~{estimate:.0f} s"
+            )
+        )
+        if on_status:
+            on_status("The passages did not hold the answer: reading the whole document.")
+        run = self._generate(lc, start, on_text, on_status)
+        return self._finish(question, "auto", [rag, run], reasons, scope, start)
+
+    def _require_documents(self, scope: list[Document] | None) -> list[Document]:
+        if scope:
+            return scope
+        ready = [d for d in self.store.list_documents() if d.status == DocStatus.ready]
+        if not ready:
+            raise AnswerError("no document is ingested yet: run `docqa ingest FOLDER` first")
+        return ready
+
+    def _long_context_scope(self, scope: list[Document] | None) -> list[Document]:
+        docs = self._require_documents(scope)
+        if scope is None and len(docs) > 1:
+            raise AnswerError(
+                f"long context reads whole documents and {len(docs)} are ingested: name them "
+                "with --doc (or use --strategy rag / auto)"
+            )
+        return docs
+
+    def _reserve(self) -> int:
+        cfg = self.settings.answer
+        return cfg.long_context_reserve or self.settings.generation.max_answer_tokens
+
+    def _rag(self, question: str, scope: list[Document] | None) -> Prompt:
+        return rag_prompt(
+            question,
+            self.retriever,
+            self.generator.count_tokens,
+            self.settings.answer,
+            doc_ids=[d.doc_id for d in scope] if scope else None,
+        )
+
+    # -- generation -----------------------------------------------------------------------
+
+    def _cache_usable(self) -> bool:
+        return (
+            self.settings.answer.kv_cache
+            and self.kv_cache is not None
+            and self.lm is not None
+            and hasattr(self.generator, "chat_prompt")
+            and hasattr(self.generator, "chat_tokens")
+        )
+
+    def _prefix_ids(self, prompt: Prompt) -> list[int]:
+        """The prompt's tokens up to the question: the part shared by every question on the
+        documents (computed on the rendered template, then matched against the full prompt's
+        tokens so that a merge at the boundary cannot make the prefix differ)."""
+        assert self.lm is not None
+        gen = self.generator
+        full: list[int] = gen.chat_tokens(prompt.messages)  # type: ignore[attr-defined]
+        rendered: str = gen.chat_prompt(prompt.messages)  # type: ignore[attr-defined]
+        cut = rendered.rfind("Question: ")
+        head = self.lm.tokenize(rendered[:cut], special=True)
+        k = 0
+        for a, b in zip(full, head, strict=False):
+            if a != b:
+                break
+            k += 1
+        return full[:k]
+
+    def _doc_keys(self, prompt: Prompt) -> list[tuple[str, str]]:
+        return [(d.doc_id, d.sha256) for d in prompt.docs]
+
+    def _is_cached(self, prompt: Prompt) -> bool:
+        if not self._cache_usable():
+            return False
+        assert self.kv_cache is not None and self.lm is not None
+        key = self.kv_cache.key(self.lm, self._prefix_ids(prompt), self._doc_keys(prompt))
+        return (self.kv_cache.folder / f"{key}.kv").is_file()
+
+    def _generate(
+        self,
+        prompt: Prompt,
+        start: float,
+        on_text: TextSink | None,
+        on_status: TextSink | None,
+    ) -> _Run:
+        prefill = 0.0
+        cached = 0
+        if prompt.strategy == "long-context" and self._cache_usable():
+            assert self.kv_cache is not None and self.lm is not None
+            prefix = self._prefix_ids(prompt)
+            if on_status and not self._is_cached(prompt):
+                est = len(prefix) / self.settings.answer.prefill_tokens_per_second
+                on_status(
+                    f"Reading the document once ({len(prefix):,} tokens, ~{est:.0f} s); "
+                    "later questions on it reuse this."
+                )
+            warm = self.kv_cache.warm(self.lm, prefix, self._doc_keys(prompt))
+            if warm.cached:
+                cached = warm.tokens
+            else:
+                prefill = warm.seconds
+        first: list[float] = []
+
+        def sink(piece: str) -> None:
+            if not first:
+                first.append(time.perf_counter())
+            if on_text is not None:
+                on_text(piece)
+
+        config = answer_config(self.settings.generation)
+        gen = self.generator.generate(prompt.messages, config, on_text=sink)
+        text = normalize_page_citations(gen.text) if prompt.page_citations else gen.text
+        return _Run(prompt, gen, text, prefill, cached, first[0] if first else None)
+
+    # -- the Answer -----------------------------------------------------------------------
+
+    def _check(self, run: _Run) -> tuple[CitationReport | None, float]:
+        if (
+            self.checker is None
+            or not self.settings.answer.check_citations
+            or not run.prompt.passages
+        ):
+            return None, 0.0
+        t0 = time.perf_counter()
+        report = self.checker.check(run.text, run.prompt.passages)
+        return report, time.perf_counter() - t0
+
+    def _finish(
+        self,
+        question: str,
+        requested: StrategyChoice,
+        runs: list[_Run],
+        reasons: list[str],
+        scope: list[Document] | None,
+        start: float,
+    ) -> Answer:
+        run = runs[-1]
+        abstained = is_abstention(run.text)
+        report, check_seconds = (None, 0.0) if abstained else self._check(run)
+        by_n = {p.n: p for p in run.prompt.passages}
+        sentences: list[AnswerSentence] = []
+        quotes: dict[int, str] = {}
+        if report is not None:
+            for chk in report.sentences:
+                sentences.append(
+                    AnswerSentence(
+                        text=chk.text,
+                        citations=chk.citations,
+                        verdict=chk.verdict,
+                        score=chk.score,
+                        repaired_citations=chk.repaired_citations,
+                        claim=chk.claim,
+                    )
+                )
+                if chk.quote is not None and chk.quote.passage not in quotes:
+                    quotes[chk.quote.passage] = chk.quote.text
+        else:
+            sentences = [
+                AnswerSentence(text=piece.text, citations=piece.citations, claim=not abstained)
+                for piece in split_answer(run.text)
+            ]
+        cited: list[int] = []
+        for s in sentences:
+            for n in s.repaired_citations if s.repaired_citations is not None else s.citations:
+                if n in by_n and n not in cited:
+                    cited.append(n)
+        citations = []
+        for n in cited:
+            p = by_n[n]
+            box = _quote_box(p)
+            citations.append(
+                Citation(
+                    n=n,
+                    doc_id=p.doc_id,
+                    path=p.path,
+                    page=p.page,
+                    page_end=p.page_end,
+                    bbox=box,
+                    quote=quotes.get(n) or " ".join(p.text.split()[:40]),
+                    text=p.text,
+                )
+            )
+        end = time.perf_counter()
+        ttft = run.first_text_at - start if run.first_text_at is not None else None
+        retrieval = sum(r.prompt.retrieval_seconds for r in runs)
+        notes = [n for r in runs for n in r.prompt.notes]
+        return Answer(
+            question=question,
+            answer=run.text,
+            abstained=abstained,
+            sentences=sentences,
+            citations=citations,
+            passages=run.prompt.passages,
+            route=Route(strategy=run.prompt.strategy, requested=requested, reasons=reasons + notes),
+            timings=Timings(
+                retrieval=retrieval,
+                prefill=sum(r.prefill_seconds for r in runs),
+                time_to_first_token=ttft,
+                generation=sum(r.generation.seconds for r in runs),
+                check=check_seconds,
+                total=end - start,
+            ),
+            tokens=TokenCounts(
+                prompt=sum(r.generation.prompt_tokens for r in runs),
+                completion=sum(r.generation.completion_tokens for r in runs),
+                context=run.prompt.context_tokens,
+                cached=run.cached_tokens,
+            ),
+            model=self.generator.name,
+            doc_ids=[d.doc_id for d in scope] if scope else [],
+            citation_recall=report.citation_recall if report else None,
+            citation_precision=report.citation_precision if report else None,
+            finish_reason=run.generation.finish_reason,
+        )

@@ -1,0 +1,180 @@
+"""The prompts of the three strategies, and how an abstention is recognised.
+
+- RAG: numbered passages, each labelled with its document and page; the model cites `[n]`.
+- Long context: the whole document, each page opened by a `[p. N]` marker; the model cites
+  `[p. N]`, which `normalize_page_citations` turns into `[N]` (the page's passage number).
+  Several documents: pages are numbered passages `[n]` labelled with document and page.
+- Closed book: the question alone (a baseline for the eval suite).
+
+Every prompt asks for the same abstention sentence when the context does not hold the answer,
+so that abstaining is read from the text, not guessed.
+
+The context comes first and the question last, so the long-context prefix (system message and
+document) is identical for every question on a document: its KV state is reused.
+
+Example:
+    >>> msgs = rag_messages("Who won?", [Passage(n=1, text="Alice won.", page=3, path="a.pdf")])
+    >>> "[1] (a.pdf, p. 3)" in msgs[1].content
+    True
+    >>> normalize_page_citations("Sales rose [p. 4] and fell [pp. 7-8].")
+    'Sales rose [4] and fell [7-8].'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import PurePath
+
+from docqa.citations.checker import is_claim
+from docqa.citations.split import split_answer, strip_citations
+from docqa.generation import ChatMessage
+from docqa.types import Page, Passage
+
+__all__ = [
+    "ABSTAIN",
+    "closed_book_messages",
+    "is_abstention",
+    "long_context_messages",
+    "normalize_page_citations",
+    "rag_messages",
+]
+
+ABSTAIN = "Not found in the documents."
+
+_RULES = (
+    "Answer in one to four short sentences. Copy numbers, names and units exactly as the "
+    "source writes them. Do not use knowledge from outside the source. If the source does not "
+    f'contain the answer, reply exactly: "{ABSTAIN}"'
+)
+
+RAG_SYSTEM = (
+    "You answer questions using only the numbered passages the user gives. After each sentence, "
+    "cite the passages that support it by their numbers in square brackets, like [1] or [2][3]. "
+    + _RULES
+)
+
+LONG_CONTEXT_SYSTEM = (
+    "You answer questions using only the document the user gives. Each page starts with a "
+    "marker such as [p. 4]. After each sentence, cite the pages that support it in the same "
+    "form, like [p. 4] or [p. 4][p. 9]. " + _RULES
+)
+
+MULTI_DOC_SYSTEM = (
+    "You answer questions using only the numbered pages of the documents the user gives. After "
+    "each sentence, cite the pages that support it by their numbers in square brackets, like [1] "
+    "or [2][3]. " + _RULES
+)
+
+CLOSED_BOOK_SYSTEM = (
+    "Answer the question in one to four short sentences. If you do not know the answer, reply "
+    f'exactly: "{ABSTAIN}"'
+)
+
+
+def _label(p: Passage) -> str:
+    name = PurePath(p.path).name if p.path else (p.doc_id or "document")
+    if p.page is None:
+        return name
+    if p.page_end is not None and p.page_end != p.page:
+        return f"{name}, pp. {p.page}-{p.page_end}"
+    return f"{name}, p. {p.page}"
+
+
+_CITE_REMINDER = {
+    "passages": "End each sentence with the number(s) of the passage(s) it comes from, like [1].",
+    "pages": "End each sentence with the page(s) it comes from, like [p. 3].",
+    "none": "",
+}
+
+
+def question_block(question: str, cite: str = "passages") -> str:
+    """The question, then a one-line reminder of the citation form: small models follow the
+    last instruction they read (the 1.5B left out `[n]` when the rule was only in the system
+    message). It comes after the document, so the long-context prefix stays shared."""
+    reminder = _CITE_REMINDER[cite]
+    return f"Question: {question.strip()}" + (f"\n{reminder}" if reminder else "")
+
+
+def rag_messages(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
+    body = "\n\n".join(f"[{p.n}] ({_label(p)})\n{p.text.strip()}" for p in passages)
+    user = f"Passages:\n\n{body}\n\n{question_block(question)}"
+    return [
+        ChatMessage(role="system", content=RAG_SYSTEM),
+        ChatMessage(role="user", content=user),
+    ]
+
+
+def long_context_prefix(title: str, pages: Sequence[Page]) -> str:
+    """The user message up to the question: the same for every question on the document."""
+    body = "\n\n".join(f"[p. {p.page}]\n{p.text.strip()}" for p in pages)
+    return f"Document: {title}\n\n{body}\n\n"
+
+
+def long_context_messages(question: str, title: str, pages: Sequence[Page]) -> list[ChatMessage]:
+    user = long_context_prefix(title, pages) + question_block(question, "pages")
+    return [
+        ChatMessage(role="system", content=LONG_CONTEXT_SYSTEM),
+        ChatMessage(role="user", content=user),
+    ]
+
+
+def multi_doc_prefix(passages: Sequence[Passage]) -> str:
+    body = "\n\n".join(f"[{p.n}] ({_label(p)})\n{p.text.strip()}" for p in passages)
+    return f"Documents, page by page:\n\n{body}\n\n"
+
+
+def multi_doc_messages(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
+    return [
+        ChatMessage(role="system", content=MULTI_DOC_SYSTEM),
+        ChatMessage(role="user", content=multi_doc_prefix(passages) + question_block(question)),
+    ]
+
+
+def closed_book_messages(question: str) -> list[ChatMessage]:
+    return [
+        ChatMessage(role="system", content=CLOSED_BOOK_SYSTEM),
+        ChatMessage(role="user", content=question_block(question, "none")),
+    ]
+
+
+_PAGE_CITE = re.compile(
+    r"\[\s*(?:p{1,2}\.?|pages?)\s*(\d+(?:\s*(?:[-–,;]|and)\s*(?:p{1,2}\.?\s*)?\d+)*)\s*\]", re.I
+)
+
+
+def normalize_page_citations(text: str) -> str:
+    """`[p. 4]`, `[pp. 7-8]`, `[page 3, p. 5]` -> `[4]`, `[7-8]`, `[3, 5]` (page = passage number
+    in a single-document long-context prompt)."""
+
+    def repl(m: re.Match[str]) -> str:
+        inner = re.sub(r"p{1,2}\.?\s*", "", m.group(1), flags=re.I)
+        inner = re.sub(r"\s*and\s*", ", ", inner)
+        return f"[{inner}]"
+
+    return _PAGE_CITE.sub(repl, text)
+
+
+_ABSTAIN_NORM = re.sub(r"\W+", " ", ABSTAIN.lower()).strip()
+
+
+def is_abstention(answer: str) -> bool:
+    """True when the answer declines: it is (or starts with) the abstention sentence, or none of
+    its sentences cites a passage or asserts anything (the citation checker's `is_claim`).
+
+    >>> is_abstention("Not found in the documents."), is_abstention("Revenue was $5 [1].")
+    (True, False)
+    >>> is_abstention("The passages do not mention the CEO's age.")
+    True
+    """
+    text = strip_citations(answer).strip()
+    if not text:
+        return True
+    norm = re.sub(r"\W+", " ", text.lower()).strip()
+    if norm.startswith(_ABSTAIN_NORM):
+        return True
+    # as in the citation checker, a sentence that cites a passage asserts something
+    sentences = split_answer(answer)
+    if not sentences:
+        return not is_claim(text)
+    return not any(s.citations or is_claim(s.text) for s in sentences)

@@ -1,0 +1,233 @@
+"""The context each strategy gives the model: a `Prompt` (messages, numbered passages, and for
+long context the cacheable prefix).
+
+- `rag_prompt`: hybrid search -> cross-encoder rerank -> passage budget (`budget.py`) ->
+  "lost in the middle" order -> numbered passages labelled with document and page.
+- `long_context_prompt`: every page of the documents, in order. It never truncates: when the
+  prompt plus the answer reserve does not fit the allocated context, `DoesNotFitError` says so
+  with the numbers.
+- `closed_book_prompt`: the question alone.
+
+Example:
+    >>> prompt = rag_prompt("What was revenue?", retriever, gen.count_tokens, settings.answer)  # doctest: +SKIP
+    >>> [p.n for p in prompt.passages]  # doctest: +SKIP
+    [1, 2, 3]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+from docqa.answer.budget import select_passages
+from docqa.answer.prompts import (
+    closed_book_messages,
+    long_context_messages,
+    multi_doc_messages,
+    rag_messages,
+)
+from docqa.config import AnswerSettings
+from docqa.generation import ChatMessage, Generator
+from docqa.retrieval import Retriever, lost_in_the_middle
+from docqa.store.base import Store
+from docqa.types import Box, Document, Passage, SearchHit, Strategy
+
+__all__ = [
+    "DoesNotFitError",
+    "Prompt",
+    "allocated_context",
+    "closed_book_prompt",
+    "long_context_prompt",
+    "rag_prompt",
+]
+
+
+class DoesNotFitError(ValueError):
+    """The whole documents do not fit the model's context (with room for the answer)."""
+
+    def __init__(self, message: str, *, tokens: int, n_ctx: int, reserve: int) -> None:
+        super().__init__(message)
+        self.tokens = tokens
+        self.n_ctx = n_ctx
+        self.reserve = reserve
+
+
+@dataclass
+class Prompt:
+    strategy: Strategy
+    messages: list[ChatMessage]
+    passages: list[Passage]
+    context_tokens: int = 0
+    """Tokens of the passages / pages (not the instructions or the question)."""
+    prompt_tokens: int = 0
+    """The whole prompt after the chat template, when it was counted."""
+    page_citations: bool = False
+    """The model cites `[p. N]` (single-document long context)."""
+    docs: list[Document] = field(default_factory=list)
+    """Long context: the documents in the prompt."""
+    retrieval_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    """What the strategy decided and why (passage budget, pages read...)."""
+
+
+def allocated_context(generator: Generator) -> int:
+    """Tokens the prompt and answer must fit in: the allocated context when the backend has one
+    (llama.cpp's n_ctx), else the model's window."""
+    n_ctx = getattr(generator, "n_ctx", None)
+    return int(n_ctx) if isinstance(n_ctx, int) else generator.context_window
+
+
+def _union(boxes: Sequence[Box]) -> list[Box]:
+    """One box per page: the union of the chunk's block boxes on that page."""
+    by_page: dict[int, Box] = {}
+    for b in boxes:
+        u = by_page.get(b.page)
+        by_page[b.page] = (
+            b
+            if u is None
+            else Box(
+                page=b.page,
+                x0=min(u.x0, b.x0),
+                y0=min(u.y0, b.y0),
+                x1=max(u.x1, b.x1),
+                y1=max(u.y1, b.y1),
+            )
+        )
+    return list(by_page.values())
+
+
+def hit_passage(n: int, hit: SearchHit, rank: int | None = None) -> Passage:
+    return Passage(
+        n=n,
+        rank=rank,
+        text=hit.text,
+        page=hit.page,
+        page_end=hit.page_end,
+        doc_id=hit.doc_id,
+        path=hit.path,
+        boxes=hit.boxes,
+    )
+
+
+def rag_prompt(
+    question: str,
+    retriever: Retriever,
+    count_tokens: Callable[[str], int],
+    settings: AnswerSettings,
+    doc_ids: Sequence[str] | None = None,
+) -> Prompt:
+    start = time.perf_counter()
+    hits = retriever.run(
+        question,
+        k=settings.candidates if settings.rerank else settings.max_passages,
+        doc_ids=doc_ids,
+        candidates=settings.candidates,
+        rerank=settings.rerank,
+    )
+    sel = select_passages(
+        hits,
+        count_tokens,
+        min_passages=settings.min_passages,
+        max_passages=settings.max_passages,
+        min_score=settings.min_rerank_score,
+        max_tokens=settings.context_tokens,
+        scored=settings.rerank,
+    )
+    rank = {id(h): r for r, h in enumerate(sel.hits, start=1)}
+    ordered = lost_in_the_middle(sel.hits)
+    passages = [hit_passage(i, h, rank[id(h)]) for i, h in enumerate(ordered, start=1)]
+    notes = [
+        f"{len(passages)} of {len(hits)} reranked passages ({sel.tokens} tokens): {sel.reason}"
+        if hits
+        else "the search found no passage"
+    ]
+    return Prompt(
+        strategy="rag",
+        messages=rag_messages(question, passages),
+        passages=passages,
+        context_tokens=sel.tokens,
+        retrieval_seconds=time.perf_counter() - start,
+        notes=notes,
+    )
+
+
+def _title(doc: Document) -> str:
+    name = doc.filename or PurePath(doc.path).name
+    return f"{doc.title} ({name})" if doc.title and doc.title != name else name
+
+
+def long_context_prompt(
+    question: str,
+    docs: Sequence[Document],
+    store: Store,
+    generator: Generator,
+    reserve: int,
+) -> Prompt:
+    """All pages of `docs` (in order). Raises `DoesNotFitError` when prompt + `reserve` exceeds
+    the allocated context."""
+    if not docs:
+        raise ValueError("long context needs at least one document")
+    start = time.perf_counter()
+    passages: list[Passage] = []
+    single = len(docs) == 1
+    pages_by_doc = []
+    for doc in docs:
+        pages = sorted(store.get_pages(doc.doc_id), key=lambda p: p.page)
+        pages_by_doc.append(pages)
+        for p in pages:
+            passages.append(
+                Passage(
+                    n=p.page if single else len(passages) + 1,
+                    text=p.text,
+                    page=p.page,
+                    page_end=p.page,
+                    doc_id=doc.doc_id,
+                    path=doc.path,
+                )
+            )
+    if single:
+        messages = long_context_messages(question, _title(docs[0]), pages_by_doc[0])
+    else:
+        messages = multi_doc_messages(question, passages)
+    tokens = generator.count_chat_tokens(messages)
+    n_ctx = allocated_context(generator)
+    names = ", ".join(d.filename for d in docs)
+    n_pages = len(passages)
+    if tokens + reserve > n_ctx:
+        raise DoesNotFitError(
+            f"{names} ({n_pages} pages) makes a {tokens:,}-token prompt; the model's allocated "
+            f"context is {n_ctx:,} tokens (window {generator.context_window:,}) with "
+            f"{reserve:,} kept for the answer, so {tokens + reserve - n_ctx:,} tokens too many. "
+            "Long context never truncates: use --strategy rag (or auto), or a model with a "
+            "larger window (generation.n_ctx / generation.max_n_ctx)",
+            tokens=tokens,
+            n_ctx=n_ctx,
+            reserve=reserve,
+        )
+    instructions = generator.count_chat_tokens(
+        long_context_messages(question, _title(docs[0]), [])
+        if single
+        else multi_doc_messages(question, [])
+    )
+    return Prompt(
+        strategy="long-context",
+        messages=messages,
+        passages=passages,
+        context_tokens=max(0, tokens - instructions),
+        prompt_tokens=tokens,
+        page_citations=single,
+        docs=list(docs),
+        retrieval_seconds=time.perf_counter() - start,
+        notes=[f"the whole of {names}: {n_pages} pages, {tokens:,} prompt tokens of {n_ctx:,}"],
+    )
+
+
+def closed_book_prompt(question: str) -> Prompt:
+    return Prompt(
+        strategy="closed-book",
+        messages=closed_book_messages(question),
+        passages=[],
+        notes=["no documents: the model's own knowledge (a baseline)"],
+    )

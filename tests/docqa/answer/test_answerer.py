@@ -1,0 +1,163 @@
+"""`Answerer.ask` end to end on the project's demo PDFs: real Qdrant Edge store, MiniLM,
+BM25, the ms-marco reranker, the citation checker and SmolLM2 through llama.cpp.
+
+SmolLM2 is too small to follow citation instructions well, so these tests check the machinery
+(routing, prompts, the KV cache, errors, the Answer's fields); answer quality is tested with the
+1.5B model in test_qwen_answers.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from docqa.answer import Answerer, AnswerError, DoesNotFitError
+from docqa.config import AnswerSettings, GenerationSettings, Settings
+from docqa.generation import load_generator
+from docqa.runtime import Runtime
+from docqa.search import resolve_document
+from docqa.types import Answer
+from ingest.demo import write_demo_folder
+from ingest.pipeline import Ingestor
+
+REPORT = "northwind_annual_report_2024.pdf"
+
+
+def _runtime(home: Path, **answer: object) -> Runtime:
+    return Runtime(
+        Settings(
+            home=home,
+            generation=GenerationSettings(model="smollm2", max_answer_tokens=48, threads=2),
+            answer=AnswerSettings(**answer),  # type: ignore[arg-type]
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    home = tmp_path_factory.mktemp("home")
+    folder = tmp_path_factory.mktemp("demo")
+    write_demo_folder(folder)
+    rt = _runtime(home)
+    try:
+        report = Ingestor(rt.settings, rt.store, rt.embedder, rt.bm25).run([folder])
+        assert all(d.status == "indexed" for d in report.documents)
+    finally:
+        rt.close()
+    return home, folder
+
+
+@pytest.fixture(scope="module")
+def rt(demo: tuple[Path, Path]) -> Iterator[Runtime]:
+    runtime = _runtime(demo[0])
+    yield runtime
+    runtime.close()
+
+
+def test_rag_answer_carries_passages_citations_route_timings_and_tokens(rt: Runtime) -> None:
+    streamed: list[str] = []
+    a = rt.answerer.ask(
+        "What was Northwind's revenue in 2024?", strategy="rag", on_text=streamed.append
+    )
+    assert isinstance(a, Answer)
+    assert a.route.strategy == "rag" and a.route.requested == "rag"
+    assert any("reranked passages" in r for r in a.route.reasons)
+    assert "".join(streamed) == a.answer
+    assert 2 <= len(a.passages) <= rt.settings.answer.max_passages
+    assert [p.n for p in a.passages] == list(range(1, len(a.passages) + 1))
+    # the best passage (first after "lost in the middle") is the revenue table's chunk
+    assert "503.8" in a.passages[0].text and a.passages[0].page == 1
+    assert a.tokens.prompt > a.tokens.context > 0 and a.tokens.completion > 0
+    assert a.timings.retrieval > 0 and a.timings.total >= a.timings.generation > 0
+    assert a.model == "smollm2"
+    by_n = {p.n: p for p in a.passages}
+    for c in a.citations:  # only passages that exist are resolved
+        assert c.n in by_n and c.page == by_n[c.n].page and c.path == by_n[c.n].path
+
+
+def test_long_context_reuses_the_document_state_and_misses_after_a_change(
+    rt: Runtime, demo: tuple[Path, Path]
+) -> None:
+    doc = resolve_document(rt.store, REPORT)
+    q1 = rt.answerer.ask("How many trucks does Northwind run?", [doc], "long-context")
+    assert q1.route.strategy == "long-context"
+    assert [p.page for p in q1.passages] == [1, 2] and [p.n for p in q1.passages] == [1, 2]
+    assert q1.timings.prefill > 0 and q1.tokens.cached == 0
+    rt.logits_model.truncate(0)  # type: ignore[union-attr] # as if another question ran since
+    q2 = rt.answerer.ask("Who is the chief executive?", [doc], "long-context")
+    assert q2.timings.prefill == 0 and q2.tokens.cached > 0.8 * q2.tokens.prompt
+    states = list(rt.settings.kv_cache_dir.glob("*.kv"))
+    assert len(states) == 1
+
+    # the file changes: its state must not be used, and the old one goes (the text here is
+    # the same, so only the hash tells; the model's own cache is emptied for the disk path)
+    changed = doc.model_copy(update={"sha256": "0" * 64})
+    rt.logits_model.truncate(0)  # type: ignore[union-attr]
+    q3 = rt.answerer.ask("Who is the chief executive?", [changed], "long-context")
+    assert q3.timings.prefill > 0 and q3.tokens.cached == 0
+    assert list(rt.settings.kv_cache_dir.glob("*.kv")) != states
+    assert len(list(rt.settings.kv_cache_dir.glob("*.kv"))) == 1
+
+
+def test_long_context_refuses_with_numbers_when_the_document_does_not_fit(rt: Runtime) -> None:
+    gen_settings = GenerationSettings(model="smollm2", n_ctx=512, max_answer_tokens=64)
+    small = load_generator(gen_settings, rt.registry)
+    settings = rt.settings.model_copy(update={"generation": gen_settings})
+    answerer = Answerer(settings, rt.store, rt.retriever, small, checker=rt.checker)
+    try:
+        doc = resolve_document(rt.store, REPORT)
+        with pytest.raises(DoesNotFitError) as info:
+            answerer.ask("What was revenue?", [doc], "long-context")
+        e = info.value
+        assert e.n_ctx == 512 and e.reserve == 64 and e.tokens + 64 > 512
+        msg = str(e)
+        assert f"{e.tokens:,}-token prompt" in msg and "512" in msg and "never truncates" in msg
+        # auto says why it did not read the document whole, and retrieves instead
+        a = answerer.ask("What was revenue?", [doc], "auto")
+        assert a.route.strategy == "rag"
+        assert any("long context impossible" in r for r in a.route.reasons)
+    finally:
+        small.close()  # type: ignore[attr-defined]
+
+
+def test_long_context_over_several_documents_needs_them_named(rt: Runtime) -> None:
+    with pytest.raises(AnswerError, match="--doc"):
+        rt.answerer.ask("What happened?", None, "long-context")
+
+
+def test_auto_reads_a_small_document_whole(rt: Runtime) -> None:
+    doc = resolve_document(rt.store, REPORT)
+    a = rt.answerer.ask("What dividend does the board propose?", [doc], "auto")
+    assert a.route.requested == "auto" and a.route.strategy == "long-context"
+    assert "read it all" in a.route.reasons[0]
+
+
+def test_auto_retrieves_first_when_documents_are_not_small(rt: Runtime) -> None:
+    settings = rt.settings.model_copy(
+        update={"answer": AnswerSettings(small_document_tokens=0, max_prefill_seconds=0.0)}
+    )
+    answerer = Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
+    a = answerer.ask("What dividend does the board propose?", None, "auto")
+    assert a.route.reasons[0].startswith("RAG first (Self-Route)")
+    assert a.route.strategy == "rag"
+    if a.abstained:  # SmolLM2 may abstain; long context is then refused on its cost
+        assert any("kept the abstention" in r for r in a.route.reasons)
+
+
+def test_closed_book_has_no_passages(rt: Runtime) -> None:
+    a = rt.answerer.ask("What is the capital of France?", strategy="closed-book")
+    assert a.route.strategy == "closed-book" and a.passages == [] and a.citations == []
+    assert a.citation_recall is None
+
+
+def test_empty_store_and_empty_question_are_clear_errors(tmp_path: Path) -> None:
+    rt = _runtime(tmp_path / "empty")
+    try:
+        with pytest.raises(AnswerError, match="docqa ingest"):
+            rt.answerer.ask("Anything?", strategy="rag")
+        with pytest.raises(AnswerError, match="empty"):
+            rt.answerer.ask("   ")
+    finally:
+        rt.close()

@@ -1,0 +1,144 @@
+"""Prompts, page-citation normalisation, abstention detection and the passage budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from docqa.answer.budget import select_passages
+from docqa.answer.prompts import (
+    ABSTAIN,
+    is_abstention,
+    long_context_messages,
+    normalize_page_citations,
+    rag_messages,
+)
+from docqa.types import Page, Passage, SearchHit
+
+
+def test_rag_prompt_numbers_and_labels_passages_and_ends_with_the_question() -> None:
+    msgs = rag_messages(
+        "What was revenue?",
+        [
+            Passage(n=1, text="Revenue was $5.", page=3, path="/x/report.pdf"),
+            Passage(n=2, text="Costs rose.", page=7, page_end=8, path="/x/other.pdf"),
+        ],
+    )
+    assert [m.role for m in msgs] == ["system", "user"]
+    assert ABSTAIN in msgs[0].content
+    user = msgs[1].content
+    assert "[1] (report.pdf, p. 3)\nRevenue was $5." in user
+    assert "[2] (other.pdf, pp. 7-8)" in user
+    assert "Question: What was revenue?\nEnd each sentence" in user and user.endswith("like [1].")
+
+
+def test_long_context_prefix_is_the_same_for_every_question() -> None:
+    pages = [Page(doc_id="d", page=i, text=f"page {i} text", width=1, height=1) for i in (1, 2)]
+    a = long_context_messages("Who?", "Report", pages)[1].content
+    b = long_context_messages("When did it happen?", "Report", pages)[1].content
+    cut = a.rindex("Question: ")
+    assert a[:cut] == b[:cut] and "[p. 2]\npage 2 text" in a[:cut]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("Sales rose [p. 4].", "Sales rose [4]."),
+        ("See [pp. 7-8] and [page 3].", "See [7-8] and [3]."),
+        ("Both [p. 2, p. 5].", "Both [2, 5]."),
+        ("Both [p.2][p.9].", "Both [2][9]."),
+        ("Pages [p. 1 and p. 3].", "Pages [1, 3]."),
+        ("Plain [3] stays.", "Plain [3] stays."),
+    ],
+)
+def test_page_citations_become_passage_numbers(text: str, want: str) -> None:
+    assert normalize_page_citations(text) == want
+
+
+@pytest.mark.parametrize(
+    ("answer", "abstained"),
+    [
+        (ABSTAIN, True),
+        ("not found in the documents", True),
+        ("Not found in the documents. The report covers 2024 only.", True),
+        ("The passages do not mention the chief executive's age.", True),
+        ("I could not find this in the documents.", True),
+        ("", True),
+        ("Revenue was $503.8 million [1].", False),
+        (
+            "The documents do not mention 2025 revenue, but 2024 revenue was $503.8 million [2].",
+            False,
+        ),
+    ],
+)
+def test_abstention(answer: str, abstained: bool) -> None:
+    assert is_abstention(answer) is abstained
+
+
+def _hits(scores: list[float], words: int = 50) -> list[SearchHit]:
+    return [
+        SearchHit(
+            doc_id="d",
+            path="p.pdf",
+            page=i + 1,
+            page_end=i + 1,
+            score=s,
+            kind="text",
+            text="w " * words,
+            chunk_index=i,
+        )
+        for i, s in enumerate(scores)
+    ]
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_budget_stops_at_a_weak_score_but_keeps_the_minimum() -> None:
+    sel = select_passages(
+        _hits([-5.0, -6.0, -7.0]),
+        words,
+        min_passages=2,
+        max_passages=8,
+        min_score=-2.0,
+        max_tokens=10_000,
+        scored=True,
+    )
+    assert [h.page for h in sel.hits] == [1, 2]
+    assert "score" in sel.reason
+
+
+def test_budget_stops_at_the_token_budget_and_the_passage_cap() -> None:
+    sel = select_passages(
+        _hits([9.0] * 10, words=100),
+        words,
+        min_passages=1,
+        max_passages=8,
+        min_score=-2.0,
+        max_tokens=350,
+        scored=True,
+    )
+    assert len(sel.hits) == 3 and sel.tokens <= 350 and "budget" in sel.reason
+    sel = select_passages(
+        _hits([9.0] * 10, words=10),
+        words,
+        min_passages=1,
+        max_passages=4,
+        min_score=-2.0,
+        max_tokens=10_000,
+        scored=True,
+    )
+    assert len(sel.hits) == 4 and "maximum" in sel.reason
+
+
+def test_budget_ignores_scores_that_are_not_reranker_logits() -> None:
+    sel = select_passages(
+        _hits([0.016, 0.015, 0.01]),
+        words,
+        min_passages=1,
+        max_passages=8,
+        min_score=-2.0,
+        max_tokens=10_000,
+        scored=False,
+    )
+    assert len(sel.hits) == 3
