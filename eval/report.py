@@ -163,24 +163,13 @@ def make_record(
     gold_pages = item.evidence_pages or []
     cite_p, cite_r = citation_page_scores(cited, gold_pages)
     return EvalRecord(
-        item_id=item.id,
-        strategy=strategy,
-        doc=item.doc,
-        question=item.question,
-        gold=item.answer,
+        **_item_fields(item, strategy, doc_pages, doc_tokens),
         answer=answer.answer,
         abstained=answer.abstained,
-        unanswerable=item.unanswerable,
         score=scored.score,
         correct=scored.correct,
         correct_strict=scored.strict,
         score_method=scored.method,
-        answer_format=item.answer_format,
-        doc_type=item.doc_type,
-        source=item.source,
-        doc_pages=doc_pages,
-        doc_tokens=doc_tokens,
-        evidence_pages=item.evidence_pages,
         retrieved_pages=retrieved,
         cited_pages=cited,
         k=k,
@@ -197,6 +186,26 @@ def make_record(
         route_reasons=list(answer.route.reasons),
         model=answer.model or None,
     )
+
+
+def _item_fields(
+    item: QAItem, strategy: str, doc_pages: int | None, doc_tokens: int | None
+) -> dict[str, Any]:
+    """The fields of a record that come from the question and its document."""
+    return {
+        "item_id": item.id,
+        "strategy": strategy,
+        "doc": item.doc,
+        "question": item.question,
+        "gold": item.answer,
+        "unanswerable": item.unanswerable,
+        "answer_format": item.answer_format,
+        "doc_type": item.doc_type,
+        "source": item.source,
+        "doc_pages": doc_pages,
+        "doc_tokens": doc_tokens,
+        "evidence_pages": item.evidence_pages,
+    }
 
 
 def rank_order(passages: Sequence[T]) -> list[T]:
@@ -227,18 +236,7 @@ def error_record(
 ) -> EvalRecord:
     """A question the strategy failed on (exception, timeout): scored 0, counted in accuracy."""
     return EvalRecord(
-        item_id=item.id,
-        strategy=strategy,
-        doc=item.doc,
-        question=item.question,
-        gold=item.answer,
-        unanswerable=item.unanswerable,
-        answer_format=item.answer_format,
-        doc_type=item.doc_type,
-        source=item.source,
-        doc_pages=doc_pages,
-        doc_tokens=doc_tokens,
-        evidence_pages=item.evidence_pages,
+        **_item_fields(item, strategy, doc_pages, doc_tokens),
         seconds=seconds,
         error=error,
     )
