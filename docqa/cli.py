@@ -278,9 +278,12 @@ def ask(
     if as_json:
         out.print_json(answer.model_dump_json())
         return
-    if stream:
+    revised = answer.dropped_sentences or any("regenerated" in r for r in answer.route.reasons)
+    if stream and not revised:
         sys.stdout.write("\n\n")
     else:
+        if stream:
+            out.print("\n\n[bold]After the citation check:[/]")
         out.print(answer.answer, highlight=False, markup=False)
         out.print()
     _print_checked(answer)

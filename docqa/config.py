@@ -111,7 +111,6 @@ class AnswerSettings(BaseModel):
     """Keep each document's long-context KV state on disk (`<home>/cache/kv`) and reuse it."""
     kv_cache_max_gb: float = 8.0
     """Least recently used states are deleted beyond this size."""
-    check_citations: bool = True
 
 
 class GenerationSettings(BaseModel):
@@ -151,6 +150,46 @@ class GenerationSettings(BaseModel):
     """`openai` backend: seconds to wait for the server."""
 
 
+class CitationSettings(BaseModel):
+    """Citation checking (`docqa.citations.build_checker`): verifiers, verdict thresholds, and
+    what the answer does with a sentence its citations do not support."""
+
+    enabled: bool = True
+    """Check the citations of every answer (`docqa check-citations` checks regardless)."""
+    reranker: bool | None = None
+    """The ms-marco cross-encoder as a tie-breaker: None: when its package is installed;
+    True: required; False: not used."""
+    nli_model: str | None = None
+    """An NLI cross-encoder (local path or Hugging Face id in the user's own cache) as a
+    member; none ships offline."""
+    judge: bool = False
+    """The LLM judge (P("yes") of the local model, `LLMJudgeVerifier`) as a member. Off by
+    default: on 2 CPU cores each check prefills its passages (measured in
+    eval/bench_citations.py), comparable to generating the answer itself."""
+    judge_model: str | None = None
+    """None: the answering model (`generation.model`), sharing its weights when the caller
+    passes its `LogitsModel`; else a registry name or GGUF path loaded for the judge."""
+    judge_max_passage_tokens: int = Field(default=512, ge=16)
+    """Passage tokens one judge prompt holds, the cited passages together (the cut rule is in
+    `LLMJudgeVerifier`)."""
+    supported_at: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Verdict `supported` at this combined score and above."""
+    partial_at: float = Field(default=0.25, ge=0.0, le=1.0)
+    """Verdict `partial` from this score up to `supported_at`; `unsupported` below."""
+    on_unsupported: Literal["flag", "drop", "regenerate"] = "flag"
+    """What the answering layer does with an unsupported sentence: `flag` it, `drop` it from
+    the answer, or `regenerate` the answer once with the verdicts as feedback."""
+    repair: bool = True
+    """Look for another passage that supports an unsupported sentence (repaired citations)."""
+
+    def model_post_init(self, context: object, /) -> None:
+        if self.partial_at > self.supported_at:
+            raise ValueError(
+                f"citations.partial_at ({self.partial_at}) must not exceed "
+                f"citations.supported_at ({self.supported_at})"
+            )
+
+
 class Settings(BaseSettings):
     """Everything docqa can be configured with."""
 
@@ -168,6 +207,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     search: SearchSettings = SearchSettings()
     generation: GenerationSettings = GenerationSettings()
+    citations: CitationSettings = CitationSettings()
     answer: AnswerSettings = AnswerSettings()
 
     @field_validator("home")

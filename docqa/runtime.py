@@ -85,7 +85,8 @@ class Runtime:
     def checker(self) -> CitationChecker:
         from docqa.citations.cli import default_checker
 
-        return default_checker(self.settings)
+        judge = self.settings.citations.judge and self.settings.citations.judge_model is None
+        return default_checker(self.settings, logits_model=self.logits_model if judge else None)
 
     @cached_property
     def answerer(self) -> Answerer:
@@ -97,7 +98,7 @@ class Runtime:
             self.store,
             self.retriever,
             self.generator,
-            checker=self.checker if cfg.check_citations else None,
+            checker=self.checker if self.settings.citations.enabled else None,
             logits_model=self.logits_model if cfg.kv_cache else None,
             kv_cache=DocumentKVCache(self.settings.kv_cache_dir, int(cfg.kv_cache_max_gb * 2**30)),
         )

@@ -280,6 +280,9 @@ class Answer(BaseModel):
     model: str = ""
     doc_ids: list[str] = Field(default_factory=list)
     """The documents the question was restricted to (empty: all)."""
+    dropped_sentences: list[str] = Field(default_factory=list)
+    """Sentences removed because their citations did not support them
+    (`citations.on_unsupported = "drop"`)."""
     citation_recall: float | None = None
     citation_precision: float | None = None
     finish_reason: str | None = None

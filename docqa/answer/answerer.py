@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from docqa.answer.kvcache import DocumentKVCache
-from docqa.answer.prompts import is_abstention, normalize_page_citations
+from docqa.answer.prompts import ABSTAIN, is_abstention, normalize_page_citations
 from docqa.answer.strategies import (
     DoesNotFitError,
     Prompt,
@@ -40,7 +40,7 @@ from docqa.answer.strategies import (
 from docqa.citations.checker import CitationChecker
 from docqa.citations.split import split_answer
 from docqa.config import Settings
-from docqa.generation import Generation, Generator, LogitsModel, answer_config
+from docqa.generation import ChatMessage, Generation, Generator, LogitsModel, answer_config
 from docqa.retrieval import Retriever
 from docqa.store.base import Store
 from docqa.types import (
@@ -318,15 +318,72 @@ class Answerer:
     # -- the Answer -----------------------------------------------------------------------
 
     def _check(self, run: _Run) -> tuple[CitationReport | None, float]:
-        if (
-            self.checker is None
-            or not self.settings.answer.check_citations
-            or not run.prompt.passages
-        ):
+        if self.checker is None or not self.settings.citations.enabled or not run.prompt.passages:
             return None, 0.0
         t0 = time.perf_counter()
         report = self.checker.check(run.text, run.prompt.passages)
         return report, time.perf_counter() - t0
+
+    def _act_on_unsupported(
+        self, run: _Run, report: CitationReport
+    ) -> tuple[_Run, CitationReport, list[str], float]:
+        """`citations.on_unsupported`: `flag` leaves the answer as it is; `drop` removes the
+        unsupported claims from its text; `regenerate` asks the model once more, telling it which
+        sentences its passages did not support, and keeps the new answer when it has fewer
+        unsupported claims. Returns the run, its report, the dropped sentences, extra check
+        seconds."""
+        policy = self.settings.citations.on_unsupported
+        bad = [s for s in report.sentences if s.claim and s.verdict == "unsupported"]
+        if policy == "flag" or not bad:
+            return run, report, [], 0.0
+        if policy == "drop":
+            keep = [s for s in report.sentences if s not in bad]
+            # nothing supported left: say so rather than print nothing
+            text = " ".join(run.text[s.start : s.end].strip() for s in keep) if keep else ABSTAIN
+            dropped = [s.text for s in bad]
+            new = _Run(
+                run.prompt,
+                run.generation,
+                text,
+                run.prefill_seconds,
+                run.cached_tokens,
+                run.first_text_at,
+            )
+            checked, seconds = self._check(new)
+            return new, checked or report, dropped, seconds
+        listing = "\n".join(f"- {s.text}" for s in bad)
+        feedback = [
+            *run.prompt.messages,
+            ChatMessage(role="assistant", content=run.text),
+            ChatMessage(
+                role="user",
+                content="These sentences of your answer are not supported by the passages they "
+                f"cite:\n{listing}\nRewrite the answer using only facts stated in the passages, "
+                "and cite the passage of each sentence.",
+            ),
+        ]
+        retry_prompt = Prompt(
+            strategy=run.prompt.strategy,
+            messages=feedback,
+            passages=run.prompt.passages,
+            context_tokens=run.prompt.context_tokens,
+            page_citations=run.prompt.page_citations,
+            docs=run.prompt.docs,
+            notes=[*run.prompt.notes, "regenerated once after the citation check"],
+        )
+        config = answer_config(self.settings.generation)
+        gen = self.generator.generate(feedback, config)
+        text = normalize_page_citations(gen.text) if run.prompt.page_citations else gen.text
+        retry = _Run(
+            retry_prompt, gen, text, run.prefill_seconds, run.cached_tokens, run.first_text_at
+        )
+        checked, seconds = self._check(retry)
+        if checked is None:
+            return run, report, [], seconds
+        still = sum(1 for s in checked.sentences if s.claim and s.verdict == "unsupported")
+        if still < len(bad) and not is_abstention(text):
+            return retry, checked, [], seconds
+        return run, report, [], seconds
 
     def _finish(
         self,
@@ -340,6 +397,12 @@ class Answerer:
         run = runs[-1]
         abstained = is_abstention(run.text)
         report, check_seconds = (None, 0.0) if abstained else self._check(run)
+        dropped: list[str] = []
+        if report is not None:
+            run, report, dropped, more = self._act_on_unsupported(run, report)
+            check_seconds += more
+            runs = [*runs[:-1], run]
+            abstained = is_abstention(run.text)
         by_n = {p.n: p for p in run.prompt.passages}
         sentences: list[AnswerSentence] = []
         quotes: dict[int, str] = {}
@@ -411,6 +474,7 @@ class Answerer:
             ),
             model=self.generator.name,
             doc_ids=[d.doc_id for d in scope] if scope else [],
+            dropped_sentences=dropped,
             citation_recall=report.citation_recall if report else None,
             citation_precision=report.citation_precision if report else None,
             finish_reason=run.generation.finish_reason,

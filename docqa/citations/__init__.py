@@ -10,15 +10,17 @@ Example:
     'supported'
 """
 
-from docqa.citations.checker import CitationChecker, is_claim
+from docqa.citations.checker import CitationChecker, build_checker, is_claim
 from docqa.citations.split import AnswerSentence, parse_citations, split_answer, strip_citations
 from docqa.citations.verifiers import (
     CombinedVerifier,
     GroundingVerifier,
+    LLMJudgeVerifier,
     NliVerifier,
     RerankerVerifier,
     Verifier,
     VerifierScore,
+    chat_renderer,
     score_many,
 )
 from docqa.types import CitationReport, Passage, Quote, SentenceCheck, Verdict
@@ -29,6 +31,7 @@ __all__ = [
     "CitationReport",
     "CombinedVerifier",
     "GroundingVerifier",
+    "LLMJudgeVerifier",
     "NliVerifier",
     "Passage",
     "Quote",
@@ -37,6 +40,8 @@ __all__ = [
     "Verdict",
     "Verifier",
     "VerifierScore",
+    "build_checker",
+    "chat_renderer",
     "is_claim",
     "parse_citations",
     "score_many",

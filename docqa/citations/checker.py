@@ -45,10 +45,24 @@ from collections.abc import Callable, Sequence
 from docqa.citations.numbers import extract_quantities
 from docqa.citations.split import AnswerSentence, split_answer
 from docqa.citations.text import content_stems
-from docqa.citations.verifiers import Verifier, VerifierScore, score_many
+from docqa.citations.verifiers import (
+    ChatRenderer,
+    CombinedVerifier,
+    GroundingVerifier,
+    LLMJudgeVerifier,
+    NliVerifier,
+    RerankerVerifier,
+    Verifier,
+    VerifierScore,
+    chat_renderer,
+    score_many,
+)
+from docqa.config import CitationSettings, GenerationSettings
+from docqa.generation.base import LogitsModel
+from docqa.models import ModelNotFoundError, ModelRegistry
 from docqa.types import CitationReport, Passage, SentenceCheck, Verdict
 
-__all__ = ["CitationChecker", "is_claim"]
+__all__ = ["CitationChecker", "build_checker", "is_claim"]
 
 _Getter = Callable[[str, Sequence[int]], VerifierScore]
 
@@ -260,3 +274,65 @@ class CitationChecker:
             irrelevant_citations=irrelevant,
             scores={self.verifier.name: round(joint.score, 4), **joint.details},
         )
+
+
+def build_checker(
+    settings: CitationSettings,
+    registry: ModelRegistry,
+    logits_model: LogitsModel | None = None,
+    *,
+    chat_tokens: ChatRenderer | None = None,
+    generation: GenerationSettings | None = None,
+) -> CitationChecker:
+    """The `CitationChecker` the settings describe.
+
+    Members of the `CombinedVerifier`, cheapest first (so that grounding's ceiling spares the
+    costlier ones, see `CombinedVerifier.skip_below`), each weighted by `DEFAULT_WEIGHTS`:
+    grounding; the reranker (`settings.reranker`: None when installed, True required, False
+    off); an NLI cross-encoder when `settings.nli_model` is set; the LLM judge when
+    `settings.judge` is on.
+
+    The judge runs on `logits_model` when given: pass the answering generator's (e.g.
+    `load_logits_model(s.generation, registry, generator)`), so that the weights are loaded
+    once. Without it the judge's model is loaded here: `settings.judge_model`, else
+    `generation.model`, with the other `generation` settings (defaults when None).
+    `chat_tokens` renders the judge's chat; None: the model's own template (`chat_renderer`).
+
+    `settings.enabled` and `settings.on_unsupported` are for the answering layer (whether to
+    check, what to do with the verdicts); the checker is built regardless.
+
+    Example:
+        >>> from docqa.config import Settings
+        >>> s = Settings(home="/tmp/dq")
+        >>> checker = build_checker(s.citations, ModelRegistry(s.cache_dir))  # doctest: +SKIP
+    """
+    members: list[Verifier] = [GroundingVerifier()]
+    if settings.reranker is not False:
+        try:
+            members.append(RerankerVerifier.from_registry(registry))
+        except ModelNotFoundError:
+            if settings.reranker:
+                raise
+    if settings.nli_model:
+        members.append(NliVerifier(settings.nli_model))
+    if settings.judge:
+        if logits_model is None:
+            from docqa.generation import load_logits_model
+
+            gen = generation or GenerationSettings()
+            if settings.judge_model:
+                gen = gen.model_copy(update={"model": settings.judge_model})
+            logits_model = load_logits_model(gen, registry)
+        members.append(
+            LLMJudgeVerifier(
+                logits_model,
+                chat_tokens or chat_renderer(logits_model),
+                max_passage_tokens=settings.judge_max_passage_tokens,
+            )
+        )
+    return CitationChecker(
+        CombinedVerifier.default(*members),
+        supported_at=settings.supported_at,
+        unsupported_below=settings.partial_at,
+        repair=settings.repair,
+    )

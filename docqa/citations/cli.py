@@ -19,15 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
-from docqa.citations.checker import CitationChecker
-from docqa.citations.verifiers import (
-    CombinedVerifier,
-    GroundingVerifier,
-    RerankerVerifier,
-    Verifier,
-)
+from docqa.citations.checker import CitationChecker, build_checker
+from docqa.citations.verifiers import CombinedVerifier, Verifier
 from docqa.config import Settings
-from docqa.models import ModelNotFoundError, ModelRegistry
+from docqa.generation.base import LogitsModel
+from docqa.models import ModelRegistry
 from docqa.types import Box, CitationReport, Passage
 
 __all__ = [
@@ -124,17 +120,22 @@ def load_citations_file(path: Path) -> tuple[str, list[Passage]]:
     return parsed.answer, passages
 
 
-def default_checker(settings: Settings, *, reranker: bool | None = None) -> CitationChecker:
-    """Grounding + the reranker. `reranker=None`: the reranker when its package is installed
-    (the result's `verifiers` key says which were used); True: required; False: not used."""
-    members: list[Verifier] = [GroundingVerifier()]
-    if reranker is not False:
-        try:
-            members.append(RerankerVerifier.from_registry(ModelRegistry(settings.cache_dir)))
-        except ModelNotFoundError:
-            if reranker:
-                raise
-    return CitationChecker(CombinedVerifier.default(*members))
+def default_checker(
+    settings: Settings,
+    *,
+    reranker: bool | None = None,
+    logits_model: LogitsModel | None = None,
+) -> CitationChecker:
+    """`build_checker(settings.citations, ...)`. `reranker` overrides `citations.reranker` when
+    not None (None: the reranker when its package is installed; True: required; False: not
+    used); the result's `verifiers` key says which were used. `logits_model`: the answering
+    model's, for the LLM judge (`citations.judge`) to share; None: the judge loads its own."""
+    cfg = settings.citations
+    if reranker is not None:
+        cfg = cfg.model_copy(update={"reranker": reranker})
+    return build_checker(
+        cfg, ModelRegistry(settings.cache_dir), logits_model, generation=settings.generation
+    )
 
 
 def _verifier_names(v: Verifier) -> list[str]:

@@ -15,13 +15,15 @@ Implementations here:
   item with another number still scores high.
 - `NliVerifier`: any NLI cross-encoder (local path or Hugging Face id) through
   sentence-transformers; the probability of the entailment label.
+- `LLMJudgeVerifier`: a local chat model (any `LogitsModel`, e.g. the answering model) asked
+  whether the passages support the sentence; the score is P("yes") from the logits at the
+  answer position (not parsed prose). Passages come before the sentence in the prompt so that
+  sentences checked against the same passages share the KV-cache prefix.
 - `CombinedVerifier`: logistic combination of member scores (weights on their log-odds).
 
-The LLM judge plugs in as one more member of `CombinedVerifier`: a class with `name = "llm"`
-(weighted by `DEFAULT_WEIGHTS["llm"]`) whose `score` asks the local model whether the passages
-support the sentence and returns P("yes") from its logits (not parsed prose), with
-`score_batch` to share a prefix across candidates. Put it after grounding, so that passages
-missing the sentence's numbers never reach it (`CombinedVerifier.skip_below`).
+The judge is one more member of `CombinedVerifier` (`name = "llm"`, weighted by
+`DEFAULT_WEIGHTS["llm"]`). Put it after grounding, so that passages missing the sentence's
+numbers never reach it (`CombinedVerifier.skip_below`); `build_checker` does.
 
 Example:
     >>> from docqa.types import Passage
@@ -37,6 +39,8 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -47,6 +51,7 @@ import numpy as np
 from docqa.citations.entities import ground_entities
 from docqa.citations.numbers import NumberMatch, QuantityKind, ground_numbers, is_distinctive
 from docqa.citations.text import content_stems, words
+from docqa.generation.base import ChatMessage, LogitsModel
 from docqa.models import ModelNotFoundError, ModelRegistry
 from docqa.types import Passage, Quote
 
@@ -56,13 +61,18 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_WEIGHTS",
     "BatchVerifier",
+    "ChatRenderer",
     "CombinedVerifier",
     "GroundingVerifier",
+    "JudgeStats",
+    "LLMJudgeVerifier",
     "NliVerifier",
     "OnnxCrossEncoder",
     "RerankerVerifier",
     "Verifier",
     "VerifierScore",
+    "answer_token_ids",
+    "chat_renderer",
     "entailment_index",
     "entailment_probability",
     "score_many",
@@ -558,6 +568,283 @@ class NliVerifier:
             for i, p in zip(owner, probs.tolist(), strict=True):
                 best[i] = max(best[i], float(p))
         return [VerifierScore(p, reasons=[] if p >= 0.5 else ["nli: not entailed"]) for p in best]
+
+
+# --------------------------------------------------------------------------------------------
+# LLM judge
+
+
+ChatRenderer = Callable[[Sequence[ChatMessage]], list[int]]
+"""Chat messages -> prompt token ids after the model's chat template, with the generation prompt
+(`LlamaCppGenerator.chat_tokens`, `TransformersGenerator.chat_tokens`)."""
+
+JUDGE_SYSTEM = (
+    "You check citations. Answer yes only if the passage states or directly implies everything "
+    "the sentence claims: every number (a number that differs in any digit means no), name and "
+    "date. Otherwise answer no. Reply with one word."
+)
+JUDGE_QUESTION = "Does the passage support the sentence? Answer yes or no."
+JUDGE_QUESTION_MANY = "Do the passages, read together, support the sentence? Answer yes or no."
+YES_WORDS = ("yes", "Yes", " yes", " Yes", "YES")
+NO_WORDS = ("no", "No", " no", " No", "NO")
+_NUMBER = re.compile(r"\d(?:[\d,]*\d)?(?:\.\d+)?")
+
+
+def chat_renderer(model: LogitsModel) -> ChatRenderer:
+    """The chat template of a local `LogitsModel` (llama.cpp or transformers), as token ids.
+
+    Shares the model's weights (no second load): the llama.cpp renderer reads the template from
+    the GGUF metadata of the same `Llama`.
+    """
+    # a backend module is only imported when a model of it exists (llama_cpp, torch are heavy)
+    if "docqa.generation.llamacpp" in sys.modules:
+        from docqa.generation.llamacpp import LlamaCppGenerator, LlamaCppLogitsModel
+
+        if isinstance(model, LlamaCppLogitsModel):
+            llama = model.llama
+            return LlamaCppGenerator(Path(llama.model_path), llama=llama).chat_tokens
+    if "docqa.generation.transformers_backend" in sys.modules:
+        from docqa.generation.transformers_backend import (
+            TransformersGenerator,
+            TransformersLogitsModel,
+        )
+
+        if isinstance(model, TransformersLogitsModel):
+            return TransformersGenerator(model.model, model.tokenizer).chat_tokens
+    raise TypeError(
+        f"no chat template known for {type(model).__name__}; pass chat_tokens= (the generator's "
+        "chat_tokens method)"
+    )
+
+
+def answer_token_ids(model: LogitsModel, words_: Sequence[str] = YES_WORDS) -> tuple[int, ...]:
+    """Ids of the spellings in `words_` that are a single token of `model` (others are left out:
+    the answer position only scores one token)."""
+    ids: list[int] = []
+    for w in words_:
+        t = model.tokenize(w)
+        if len(t) == 1 and t[0] not in ids:
+            ids.append(t[0])
+    return tuple(ids)
+
+
+def _source(p: Passage) -> str:
+    """ " (BESTBUY_2023_10K.pdf, p. 40)": where the passage is from, when known. A page of a
+    financial statement rarely names its company; its file name does."""
+    parts = [PurePath(p.path).name] if p.path else []
+    if p.page is not None:
+        pages = f"{p.page}-{p.page_end}" if p.page_end and p.page_end != p.page else str(p.page)
+        parts.append(f"p. {pages}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _logsumexp(z: NDArray[Any]) -> float:
+    m = float(np.max(z))
+    return m + math.log(float(np.sum(np.exp(z - m))))
+
+
+@dataclass
+class JudgeStats:
+    """Work done by an `LLMJudgeVerifier` since it was made (or `reset_stats`)."""
+
+    checks: int = 0
+    prompt_tokens: int = 0
+    """Tokens of all the prompts judged."""
+    decoded_tokens: int = 0
+    """Tokens actually run through the model: prompt tokens minus the prefix found in the KV
+    cache (plus the one last token that prefill always decodes again for its logits)."""
+    cut_passages: int = 0
+    """Passages cut to a window because the cited passages exceeded `max_passage_tokens`."""
+    seconds: float = 0.0
+
+    @property
+    def reused_tokens(self) -> int:
+        return self.prompt_tokens - self.decoded_tokens
+
+
+class LLMJudgeVerifier:
+    """Asks a local chat model whether the cited passages support the sentence; the score is
+    P(yes) from the logits at the answer position, never parsed text.
+
+    Prompt (rendered by the model's own chat template, `chat_tokens`): a short system message,
+    then a user turn "Passage (<file name>, p. <page>):\\n<passage>\\n\\nSentence: <sentence>
+    \\n\\n<question>" (several passages: "Passages:" and each as "[n] (<file>, p. <page>) <text>";
+    the source is left out when unknown). The passages come before the sentence, so
+    that every sentence checked against the same passages shares the prompt prefix with the
+    previous one and `LogitsModel.prefill` only computes the tail; `score_batch` orders the
+    prompts by their token ids to make neighbours share the longest prefix.
+
+    P(yes) = exp(LSE(z_yes)) / (exp(LSE(z_yes)) + exp(LSE(z_no))), z the logits of the first
+    answer token, yes/no the ids of the single-token spellings of `YES_WORDS` / `NO_WORDS`
+    ("yes", "Yes", " yes", ...). `details["yes_no_mass"]` is their share of the full softmax:
+    near 0 means the model wanted to say something else.
+
+    Passage cap (`max_passage_tokens`, in the model's tokens, counted over the cited passages
+    together): passages that fit are given whole (and their prefix can be shared). Otherwise
+    the budget is split equally, a passage shorter than its share keeping its length and leaving
+    the rest to the others; a passage longer than its share is cut to the window of `share`
+    consecutive tokens (starting at multiples of share/4) that holds the most distinct content
+    words and numbers of the sentence, earliest on ties, marked with "..." where text was cut.
+
+    The model's KV cache is shared with whatever else uses it (the generator): judging replaces
+    its content after the common prefix. Not thread-safe, like the model.
+
+    Example:
+        >>> lm = load_logits_model(settings.generation, registry)  # doctest: +SKIP
+        >>> judge = LLMJudgeVerifier(lm, chat_renderer(lm))  # doctest: +SKIP
+        >>> judge.score("Revenue was $46.3 billion.", [Passage(n=1, text="Revenue $46,298 million")]).score  # doctest: +SKIP
+        0.93
+    """
+
+    name = "llm"
+
+    def __init__(
+        self,
+        model: LogitsModel,
+        chat_tokens: ChatRenderer,
+        *,
+        max_passage_tokens: int = 512,
+        system: str | None = JUDGE_SYSTEM,
+    ) -> None:
+        if max_passage_tokens < 16:
+            raise ValueError("max_passage_tokens must be at least 16")
+        self.model = model
+        self.chat_tokens = chat_tokens
+        self.max_passage_tokens = max_passage_tokens
+        self.system = system
+        self.yes_ids = answer_token_ids(model, YES_WORDS)
+        self.no_ids = answer_token_ids(model, NO_WORDS)
+        if not self.yes_ids or not self.no_ids or set(self.yes_ids) & set(self.no_ids):
+            raise ValueError(
+                f"cannot find single-token yes/no answers in this model's vocabulary "
+                f"(yes: {self.yes_ids}, no: {self.no_ids})"
+            )
+        self.stats = JudgeStats()
+
+    def reset_stats(self) -> None:
+        self.stats = JudgeStats()
+
+    # prompt
+
+    def _shares(self, lengths: Sequence[int]) -> list[int]:
+        """Water-filling: each passage gets min(its length, an equal share of what is left)."""
+        shares = [0] * len(lengths)
+        left = self.max_passage_tokens
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        for k, i in enumerate(order):
+            share = left // (len(order) - k)
+            shares[i] = min(lengths[i], share)
+            left -= shares[i]
+        return shares
+
+    def _window(self, ids: list[int], share: int, sentence: str) -> str:
+        terms = set(content_stems(sentence))
+        numbers = {n.replace(",", "") for n in _NUMBER.findall(sentence)}
+        step = max(1, share // 4)
+        best: tuple[int, int] = (-1, 0)
+        last = max(0, len(ids) - share)
+        starts = list(range(0, last + 1, step))
+        if starts[-1] != last:
+            starts.append(last)
+        for start in starts:
+            text = self.model.detokenize(ids[start : start + share])
+            found = {w.stem for w in words(text)} & terms
+            flat = text.replace(",", "")
+            hits = len(found) + sum(
+                1 for n in numbers if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", flat)
+            )
+            if hits > best[0]:
+                best = (hits, start)
+        start = best[1]
+        text = self.model.detokenize(ids[start : start + share]).strip()
+        head = "... " if start > 0 else ""
+        tail = " ..." if start + share < len(ids) else ""
+        return f"{head}{text}{tail}"
+
+    def passage_texts(self, sentence: str, passages: Sequence[Passage]) -> list[str]:
+        """The passage texts put in the prompt, cut to `max_passage_tokens` (see the class doc)."""
+        texts = [p.text.strip() for p in passages]
+        ids = [self.model.tokenize(t) for t in texts]
+        lengths = [len(t) for t in ids]
+        if sum(lengths) <= self.max_passage_tokens:
+            return texts
+        out: list[str] = []
+        for text, tids, share in zip(texts, ids, self._shares(lengths), strict=True):
+            if len(tids) <= share:
+                out.append(text)
+            else:
+                self.stats.cut_passages += 1
+                out.append(self._window(tids, share, sentence))
+        return out
+
+    def messages(self, sentence: str, passages: Sequence[Passage]) -> list[ChatMessage]:
+        """The chat the judge sends (before the chat template)."""
+        texts = self.passage_texts(sentence, passages)
+        if len(texts) == 1:
+            body = f"Passage{_source(passages[0])}:\n{texts[0]}"
+            question = JUDGE_QUESTION
+        else:
+            body = "Passages:\n" + "\n\n".join(
+                f"[{p.n}]{_source(p)} {t}" for p, t in zip(passages, texts, strict=True)
+            )
+            question = JUDGE_QUESTION_MANY
+        user = f"{body}\n\nSentence: {' '.join(sentence.split())}\n\n{question}"
+        out = [ChatMessage(role="system", content=self.system)] if self.system else []
+        out.append(ChatMessage(role="user", content=user))
+        return out
+
+    def prompt_ids(self, sentence: str, passages: Sequence[Passage]) -> list[int]:
+        return self.chat_tokens(self.messages(sentence, passages))
+
+    # scoring
+
+    def _p_yes(self, z: NDArray[Any]) -> tuple[float, float]:
+        z = np.asarray(z, dtype=np.float64)
+        ly = _logsumexp(z[list(self.yes_ids)])
+        ln = _logsumexp(z[list(self.no_ids)])
+        p = _sigmoid(ly - ln)
+        mass = math.exp(_logsumexp(np.array([ly, ln])) - _logsumexp(z))
+        return p, mass
+
+    def _judge(self, ids: list[int]) -> tuple[float, float]:
+        cached = self.model.tokens
+        common = 0
+        for a, b in zip(cached, ids, strict=False):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(ids) - 1)
+        t0 = time.perf_counter()
+        z = self.model.prefill(ids)
+        self.stats.seconds += time.perf_counter() - t0
+        self.stats.checks += 1
+        self.stats.prompt_tokens += len(ids)
+        self.stats.decoded_tokens += len(ids) - common
+        return self._p_yes(z)
+
+    def score(self, sentence: str, passages: Sequence[Passage]) -> VerifierScore:
+        return self.score_batch([(sentence, passages)])[0]
+
+    def score_batch(self, items: Sequence[tuple[str, Sequence[Passage]]]) -> list[VerifierScore]:
+        out: list[VerifierScore | None] = [None] * len(items)
+        prompts: dict[int, list[int]] = {}
+        for i, (sentence, passages) in enumerate(items):
+            if passages:
+                prompts[i] = self.prompt_ids(sentence, passages)
+            else:
+                out[i] = VerifierScore(0.0, reasons=["no passage to check against"])
+        # lexicographic order of the token ids: neighbours share the longest cached prefix
+        for i in sorted(prompts, key=lambda k: prompts[k]):
+            p, mass = self._judge(prompts[i])
+            reasons = [] if p >= 0.5 else [f"llm judge: not supported (P(yes) = {p:.2f})"]
+            out[i] = VerifierScore(
+                p,
+                reasons=reasons,
+                details={"yes_no_mass": round(mass, 4), "prompt_tokens": float(len(prompts[i]))},
+            )
+        done = [s for s in out if s is not None]
+        assert len(done) == len(items)
+        return done
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from docqa.answer import Answerer, AnswerError, DoesNotFitError
+from docqa.answer.answerer import _Run
+from docqa.answer.prompts import rag_messages
+from docqa.answer.strategies import Prompt
 from docqa.config import AnswerSettings, GenerationSettings, Settings
-from docqa.generation import load_generator
+from docqa.generation import Generation, load_generator
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
-from docqa.types import Answer
+from docqa.types import Answer, Passage
 from ingest.demo import write_demo_folder
 from ingest.pipeline import Ingestor
 
@@ -161,3 +164,57 @@ def test_empty_store_and_empty_question_are_clear_errors(tmp_path: Path) -> None
             rt.answerer.ask("   ")
     finally:
         rt.close()
+
+
+def _run_of(text: str, passages: list[Passage]) -> _Run:
+    prompt = Prompt(strategy="rag", messages=rag_messages("q", passages), passages=passages)
+    gen = Generation(
+        text=text,
+        prompt_tokens=1,
+        completion_tokens=1,
+        finish_reason="stop",
+        seconds=0.1,
+        time_to_first_token=0.05,
+    )
+    return _Run(prompt, gen, text, 0.0, 0, None)
+
+
+REVENUE = Passage(
+    n=1,
+    page=1,
+    path="northwind.pdf",
+    text="2024 was the strongest year in Northwind's history. Revenue rose 10.7% to $503.8 "
+    "million, driven by the new Greyhaven distribution centre.",
+)
+
+
+def test_drop_removes_the_unsupported_claim_and_keeps_the_rest(rt: Runtime) -> None:
+    settings = rt.settings.model_copy(
+        update={"citations": rt.settings.citations.model_copy(update={"on_unsupported": "drop"})}
+    )
+    answerer = Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
+    text = "Revenue rose 10.7% to $503.8 million [1]. Revenue fell 42% to $96.1 million [1]."
+    run = _run_of(text, [REVENUE])
+    report, _ = answerer._check(run)
+    assert report is not None and report.sentences[1].verdict == "unsupported"
+    new, checked, dropped, _ = answerer._act_on_unsupported(run, report)
+    assert dropped == [report.sentences[1].text]
+    assert new.text == "Revenue rose 10.7% to $503.8 million [1]."
+    assert [s.verdict for s in checked.sentences] == ["supported"]
+
+
+def test_regenerate_keeps_the_answer_with_fewer_unsupported_claims(rt: Runtime) -> None:
+    settings = rt.settings.model_copy(
+        update={
+            "citations": rt.settings.citations.model_copy(update={"on_unsupported": "regenerate"})
+        }
+    )
+    answerer = Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
+    run = _run_of("Revenue fell 42% to $96.1 million [1].", [REVENUE])
+    report, _ = answerer._check(run)
+    assert report is not None
+    new, checked, dropped, _ = answerer._act_on_unsupported(run, report)
+    bad = sum(1 for s in checked.sentences if s.claim and s.verdict == "unsupported")
+    assert dropped == [] and bad <= 1
+    if new is not run:  # the model's second answer was adopted: it is better and says so
+        assert bad == 0 and "regenerated once after the citation check" in new.prompt.notes
