@@ -100,7 +100,7 @@ class AnswerSettings(BaseModel):
     """Tokens kept free for the answer in a long-context prompt; None: the answer length
     (`generation.max_answer_tokens`)."""
     small_document_tokens: int = 3072
-    """`auto`: a document whose long-context prompt is at most this long is read whole (as
+    """`auto`: a single document (the scope) whose long-context prompt is at most this long is read whole (as
     cheap as RAG's passages, and nothing can be missed)."""
     max_prefill_seconds: float = 600.0
     """`auto`: long context is tried (after RAG abstains) only when the document's KV state is

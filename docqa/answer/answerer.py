@@ -5,8 +5,8 @@ Routes (`strategy`):
 - `rag`, `long-context`, `closed-book`: that strategy, or a clear error (`AnswerError`,
   `DoesNotFitError`) when it cannot run.
 - `auto` (Self-Route, with LaRA's lesson that neither side wins everywhere):
-  1. a document whose whole long-context prompt is small (`small_document_tokens`) is read
-     whole: it costs what RAG's passages cost and nothing can be missed;
+  1. a single document whose whole long-context prompt is small (`small_document_tokens`) is
+     read whole: it costs what RAG's passages cost and nothing can be missed;
   2. otherwise RAG first, with the model told to abstain when the passages lack the answer;
   3. when RAG abstains and the documents fit the model's window, long context, provided the
      document's KV state is cached or its estimated prefill stays under `max_prefill_seconds`.
@@ -171,7 +171,13 @@ class Answerer:
                     f"long context impossible: {e.tokens:,}-token prompt + {e.reserve:,} for "
                     f"the answer > {e.n_ctx:,}-token context"
                 )
-            if lc is not None and lc.prompt_tokens <= cfg.small_document_tokens:
+            # one small document is read whole; several go through retrieval first, since
+            # pages of several files numbered together confused the 1.5B model's citations
+            if (
+                lc is not None
+                and len(candidates) == 1
+                and lc.prompt_tokens <= cfg.small_document_tokens
+            ):
                 reasons.append(
                     f"the whole document is a {lc.prompt_tokens:,}-token prompt "
                     f"(<= {cfg.small_document_tokens:,}): read it all, as cheap as retrieval"
