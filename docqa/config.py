@@ -164,8 +164,9 @@ class CitationSettings(BaseModel):
     member; none ships offline."""
     judge: bool = False
     """The LLM judge (P("yes") of the local model, `LLMJudgeVerifier`) as a member. Off by
-    default: on 2 CPU cores each check prefills its passages (measured in
-    eval/bench_citations.py), comparable to generating the answer itself."""
+    default: with Qwen2.5-1.5B on 2 shared CPU cores a check took ~20 s (it prefills ~400
+    passage tokens) and a 4-sentence answer ~270 s, several times its generation, for no
+    measured AUROC gain over grounding + reranker (eval/bench_citations.py)."""
     judge_model: str | None = None
     """None: the answering model (`generation.model`), sharing its weights when the caller
     passes its `LogitsModel`; else a registry name or GGUF path loaded for the judge."""

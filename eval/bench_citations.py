@@ -32,7 +32,9 @@ Every verifier is reported with accuracy at 0.5, AUROC, Brier score and ECE (10 
 bins), and drawn in a reliability diagram (`citations_reliability.png` beside `--out`). The
 combined score is also Platt-calibrated (logistic regression on its log-odds) with 5-fold
 cross-validation (stratified, out-of-fold predictions), and the members' log-odds are stacked
-the same way (the fitted weights are what `DEFAULT_WEIGHTS` can be compared with).
+the same way (the fitted weights are what `DEFAULT_WEIGHTS` can be compared with). Each fold
+has its own map, so the calibrated AUROC can differ from the raw one: scores tied at
+grounding's ceiling get different values in different folds.
 
 `--judge` adds the LLM judge (`LLMJudgeVerifier`, default model qwen2.5-1.5b) on a subset
 stratified by kind and `computed` (`--judge-pairs`, 0: all pairs); every verifier is then also
