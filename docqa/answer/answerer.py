@@ -41,6 +41,7 @@ from docqa.citations.checker import CitationChecker
 from docqa.citations.split import split_answer
 from docqa.config import Settings
 from docqa.generation import ChatMessage, Generation, Generator, LogitsModel, answer_config
+from docqa.generation.base import common_prefix_length
 from docqa.retrieval import Retriever
 from docqa.store.base import Store
 from docqa.types import (
@@ -78,15 +79,19 @@ class _Run:
 
 
 def _quote_box(p: Passage) -> Box | None:
-    boxes = [b for b in p.boxes if p.page is None or b.page == p.page] or p.boxes
-    if not boxes:
+    """The union of the passage's boxes on its page (or, without any there, on the page of its
+    first box)."""
+    if not p.boxes:
         return None
+    boxes = [b for b in p.boxes if b.page == p.page] or [
+        b for b in p.boxes if b.page == p.boxes[0].page
+    ]
     return Box(
         page=boxes[0].page,
-        x0=min(b.x0 for b in boxes if b.page == boxes[0].page),
-        y0=min(b.y0 for b in boxes if b.page == boxes[0].page),
-        x1=max(b.x1 for b in boxes if b.page == boxes[0].page),
-        y1=max(b.y1 for b in boxes if b.page == boxes[0].page),
+        x0=min(b.x0 for b in boxes),
+        y0=min(b.y0 for b in boxes),
+        x1=max(b.x1 for b in boxes),
+        y1=max(b.y1 for b in boxes),
     )
 
 
@@ -261,19 +266,16 @@ class Answerer:
     def _prefix_ids(self, prompt: Prompt) -> list[int]:
         """The prompt's tokens up to the question: the part shared by every question on the
         documents (computed on the rendered template, then matched against the full prompt's
-        tokens so that a merge at the boundary cannot make the prefix differ)."""
+        tokens so that a merge at the boundary cannot make the prefix differ). Kept on the prompt:
+        it tokenizes the whole document."""
         assert self.lm is not None
-        gen = self.generator
-        full: list[int] = gen.chat_tokens(prompt.messages)  # type: ignore[attr-defined]
-        rendered: str = gen.chat_prompt(prompt.messages)  # type: ignore[attr-defined]
-        cut = rendered.rfind("Question: ")
-        head = self.lm.tokenize(rendered[:cut], special=True)
-        k = 0
-        for a, b in zip(full, head, strict=False):
-            if a != b:
-                break
-            k += 1
-        return full[:k]
+        if prompt.prefix_ids is None:
+            gen = self.generator
+            full: list[int] = gen.chat_tokens(prompt.messages)  # type: ignore[attr-defined]
+            rendered: str = gen.chat_prompt(prompt.messages)  # type: ignore[attr-defined]
+            head = self.lm.tokenize(rendered[: rendered.rfind("Question: ")], special=True)
+            prompt.prefix_ids = full[: common_prefix_length(full, head)]
+        return prompt.prefix_ids
 
     def _doc_keys(self, prompt: Prompt) -> list[tuple[str, str]]:
         return [(d.doc_id, d.sha256) for d in prompt.docs]
@@ -282,8 +284,7 @@ class Answerer:
         if not self._cache_usable():
             return False
         assert self.kv_cache is not None and self.lm is not None
-        key = self.kv_cache.key(self.lm, self._prefix_ids(prompt), self._doc_keys(prompt))
-        return (self.kv_cache.folder / f"{key}.kv").is_file()
+        return self.kv_cache.has(self.lm, self._prefix_ids(prompt), self._doc_keys(prompt))
 
     def _generate(
         self,

@@ -79,6 +79,12 @@ class DocumentKVCache:
         h.update(",".join(map(str, prefix_ids)).encode())
         return h.hexdigest()[:32]
 
+    def has(
+        self, lm: LogitsModel, prefix_ids: Sequence[int], docs: Sequence[tuple[str, str]]
+    ) -> bool:
+        """Whether a state for this prefix, model and these documents is on disk."""
+        return self._paths(self.key(lm, list(prefix_ids), docs))[0].is_file()
+
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.folder / f"{key}.kv", self.folder / f"{key}.json"
 

@@ -32,7 +32,7 @@ from docqa.config import AnswerSettings
 from docqa.generation import ChatMessage, Generator
 from docqa.retrieval import Retriever, lost_in_the_middle
 from docqa.store.base import Store
-from docqa.types import Box, Document, Passage, SearchHit, Strategy
+from docqa.types import Document, Passage, SearchHit, Strategy
 
 __all__ = [
     "DoesNotFitError",
@@ -67,6 +67,9 @@ class Prompt:
     """The model cites `[p. N]` (single-document long context)."""
     docs: list[Document] = field(default_factory=list)
     """Long context: the documents in the prompt."""
+    prefix_ids: list[int] | None = None
+    """Long context: the prompt's tokens up to the question (the cacheable part), once computed
+    (`Answerer` computes it at most once per prompt: it tokenizes the whole document)."""
     retrieval_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     """What the strategy decided and why (passage budget, pages read...)."""
@@ -77,25 +80,6 @@ def allocated_context(generator: Generator) -> int:
     (llama.cpp's n_ctx), else the model's window."""
     n_ctx = getattr(generator, "n_ctx", None)
     return int(n_ctx) if isinstance(n_ctx, int) else generator.context_window
-
-
-def _union(boxes: Sequence[Box]) -> list[Box]:
-    """One box per page: the union of the chunk's block boxes on that page."""
-    by_page: dict[int, Box] = {}
-    for b in boxes:
-        u = by_page.get(b.page)
-        by_page[b.page] = (
-            b
-            if u is None
-            else Box(
-                page=b.page,
-                x0=min(u.x0, b.x0),
-                y0=min(u.y0, b.y0),
-                x1=max(u.x1, b.x1),
-                y1=max(u.y1, b.y1),
-            )
-        )
-    return list(by_page.values())
 
 
 def hit_passage(n: int, hit: SearchHit, rank: int | None = None) -> Passage:

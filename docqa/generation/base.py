@@ -160,6 +160,30 @@ class LogitsModel(Protocol):
     def load_state_file(self, path: Path) -> None: ...
 
 
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens `a` and `b` share (KV-cache reuse).
+
+    >>> common_prefix_length([1, 2, 3], [1, 2, 4, 5])
+    2
+    """
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def drain(pieces: Iterator[str], on_text: Callable[[str], None] | None) -> str:
+    """The whole text of a stream of pieces, each handed to `on_text` as it arrives."""
+    out: list[str] = []
+    for piece in pieces:
+        out.append(piece)
+        if on_text is not None:
+            on_text(piece)
+    return "".join(out)
+
+
 def resolve_config(config: GenerationConfig | None) -> GenerationConfig:
     return config if config is not None else GenerationConfig()
 
@@ -248,12 +272,7 @@ class LocalTokenGenerator(ABC):
     ) -> Generation:
         stats = RunStats()
         start = time.perf_counter()
-        pieces: list[str] = []
-        for piece in self._run(messages, resolve_config(config), stats, start):
-            pieces.append(piece)
-            if on_text is not None:
-                on_text(piece)
-        text = "".join(pieces)
+        text = drain(self._run(messages, resolve_config(config), stats, start), on_text)
         return Generation(
             text=text,
             prompt_tokens=stats.prompt_tokens,

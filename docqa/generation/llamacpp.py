@@ -43,6 +43,7 @@ from docqa.generation.base import (
     Logits,
     RunStats,
     StopFilter,
+    common_prefix_length,
 )
 
 _STATE_MAGIC = b"DOCQA-LLAMA-KV1\n"
@@ -368,13 +369,8 @@ class LlamaCppLogitsModel:
         ids = [int(t) for t in ids]
         if not ids:
             raise ValueError("prefill needs at least one token")
-        cached = self.tokens
-        keep = 0
-        for a, b in zip(cached, ids, strict=False):
-            if a != b:
-                break
-            keep += 1
-        keep = min(keep, len(ids) - 1)  # the last token is decoded again for its logits
+        # the last token is decoded again for its logits
+        keep = min(common_prefix_length(self.tokens, ids), len(ids) - 1)
         self.truncate(keep)
         return self._decode(ids[keep:], all_rows=False)
 

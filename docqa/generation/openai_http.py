@@ -33,6 +33,7 @@ from docqa.generation.base import (
     Generation,
     GenerationConfig,
     GenerationError,
+    drain,
     resolve_config,
 )
 
@@ -310,12 +311,7 @@ class OpenAICompatibleGenerator:
     ) -> Generation:
         usage = _Usage()
         start = time.perf_counter()
-        pieces: list[str] = []
-        for piece in self._events(messages, resolve_config(config), usage, start):
-            pieces.append(piece)
-            if on_text is not None:
-                on_text(piece)
-        text = "".join(pieces)
+        text = drain(self._events(messages, resolve_config(config), usage, start), on_text)
         seconds = time.perf_counter() - start
         exact = usage.prompt_tokens is not None and usage.completion_tokens is not None
         return Generation(

@@ -41,6 +41,7 @@ from docqa.generation.base import (
     Logits,
     RunStats,
     StopFilter,
+    common_prefix_length,
 )
 
 _PREFILL_CHUNK = 512
@@ -282,12 +283,7 @@ class TransformersLogitsModel:
         ids = [int(t) for t in ids]
         if not ids:
             raise ValueError("prefill needs at least one token")
-        keep = 0
-        for a, b in zip(self._tokens, ids, strict=False):
-            if a != b:
-                break
-            keep += 1
-        keep = min(keep, len(ids) - 1)
+        keep = min(common_prefix_length(self._tokens, ids), len(ids) - 1)
         self.truncate(keep)
         rest = ids[keep:]
         last = np.empty(0, dtype=np.float32)
