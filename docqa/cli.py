@@ -1,4 +1,4 @@
-"""`docqa` command line: ingest, docs, search, ask, rm, check-citations, demo. A thin front end
+"""`docqa` command line: ingest, docs, search, ask, rm, check-citations, eval, demo. A thin front
 over the engine."""
 
 from __future__ import annotations
@@ -363,6 +363,161 @@ def check_citations(
         f"precision {result['citation_precision']:.2f} "
         f"(verifiers: {', '.join(result.get('verifiers', []))})"
     )
+
+
+class _EvalBar:
+    """Progress of an evaluation on a terminal: answers done, ETA, the last verdict."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.p = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[last]}"),
+            console=console,
+        )
+        self.task = self.p.add_task("answers", total=None, last="")
+        self.right = 0
+        self.n = 0
+
+    def __enter__(self) -> _EvalBar:
+        self.p.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.p.stop()
+
+    def note(self, line: str) -> None:
+        self.p.console.print(f"[dim]{line}[/]", highlight=False)
+
+    def start(self, total: int) -> None:
+        self.p.update(self.task, total=total)
+
+    def done(self, record: Any) -> None:
+        mark = _record_mark(record)
+        if record.skipped is None and record.error is None:
+            self.n += 1
+            self.right += bool(record.correct)
+        acc = f"{self.right}/{self.n} right" if self.n else ""
+        last = f"{record.strategy} {record.item_id}: {mark}  {acc}"
+        self.p.update(self.task, advance=1, last=last)
+
+
+class _EvalLines:
+    """The same as lines, for logs and pipes."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.count = 0
+        self.t0 = time.perf_counter()
+
+    def note(self, line: str) -> None:
+        err.print(line, highlight=False)
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.t0 = time.perf_counter()
+        err.print(f"{total} answers to compute", highlight=False)
+
+    def done(self, record: Any) -> None:
+        self.count += 1
+        spent = time.perf_counter() - self.t0
+        eta = spent / self.count * (self.total - self.count)
+        err.print(
+            f"[{self.count}/{self.total} eta {eta / 60:.0f} min] {record.strategy} "
+            f"{record.item_id}: {_record_mark(record)}",
+            highlight=False,
+        )
+
+
+def _record_mark(record: Any) -> str:
+    if record.skipped is not None:
+        return "skipped"
+    if record.error is not None:
+        return f"error ({record.error[:60]})"
+    secs = f" {record.seconds:.1f}s" if record.seconds is not None else ""
+    return ("right" if record.correct else "wrong") + secs
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[Path, typer.Option(help="qa.jsonl (dev corpus or LaRA text format).")],
+    docs: Annotated[
+        Path | None, typer.Option(help="Folder of the documents (default: beside the dataset).")
+    ] = None,
+    strategies: Annotated[
+        str,
+        typer.Option(help="Comma-separated: closed-book, rag, long-context, auto, llama-index."),
+    ] = "closed-book,rag,long-context",
+    model: Annotated[
+        str, typer.Option(help="Answering model (registry name or path; default: settings).")
+    ] = "",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    k: Annotated[
+        int | None, typer.Option(min=1, help="Cut-off of evidence-page recall (default: all).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("eval-out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Answer every question with every strategy, score, and write a report with plots.
+    An interrupted run resumes: answers already in OUT/answers.jsonl are kept."""
+    from eval.runner import describe, parse_strategies, run_eval
+
+    if not dataset.is_file():
+        raise _fatal(f"no such dataset file: {dataset}")
+    if docs is not None and not docs.is_dir():
+        raise _fatal(f"no such folder: {docs}")
+    try:
+        names = parse_strategies(strategies)
+    except ValueError as e:
+        raise _fatal(str(e)) from None
+    settings = Settings()
+    if model:
+        settings.generation = settings.generation.model_copy(update={"model": model})
+    show_bar = not as_json and err.is_terminal
+    progress: Any = _EvalBar(err) if show_bar else _EvalLines()
+    try:
+        if show_bar:
+            with progress:
+                run = run_eval(
+                    settings, dataset, docs, names, out_dir, limit=limit, k=k, progress=progress
+                )
+        else:
+            run = run_eval(
+                settings, dataset, docs, names, out_dir, limit=limit, k=k, progress=progress
+            )
+    except (StoreLockedError, EmbeddingMismatchError, ValueError) as e:
+        raise _fatal(str(e)) from None
+    if as_json:
+        out.print_json(json.dumps(describe(run)))
+        return
+    summary = json.loads(run.report.summary.read_text("utf-8"))
+    t = Table("strategy", "n", "accuracy", "page R", "cited page P", "mean s", "skipped", "errors")
+    for s, m in summary["strategies"].items():
+        sk = summary.get("skipped", {}).get(s, {}).get("n", 0)
+        t.add_row(
+            s,
+            str(m["n"]),
+            _pct(m["accuracy"]),
+            _pct(m["pages"]["recall_at_k"]),
+            _pct(m["pages"]["citation_precision"]),
+            "–" if m["latency"]["seconds_mean"] is None else f"{m['latency']['seconds_mean']:.1f}",
+            str(sk),
+            str(m["errors"]),
+        )
+    out.print(t)
+    out.print(
+        f"{run.new} new answers, {run.kept} kept from before, in {run.seconds:.0f} s; "
+        f"report: {run.report.markdown}"
+    )
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{100 * float(value):.1f}%"
 
 
 @app.command()

@@ -40,7 +40,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
-from docqa.types import Answer
+from docqa.types import Answer, Passage
 from eval.datasets import QAItem
 from eval.scoring import (
     abstention_scores,
@@ -56,6 +56,7 @@ __all__ = [
     "PAGE_BINS",
     "EvalRecord",
     "ReportFiles",
+    "common_subset",
     "error_record",
     "group_metrics",
     "machine_info",
@@ -67,6 +68,8 @@ __all__ = [
     "rank_order",
     "read_records",
     "render_markdown",
+    "skipped_record",
+    "skipped_summary",
     "summarize",
     "write_records",
     "write_report",
@@ -125,6 +128,9 @@ class EvalRecord(BaseModel):
     route_reasons: list[str] = Field(default_factory=list)
     model: str | None = None
     error: str | None = None
+    skipped: str | None = None
+    """Why the strategy did not run on this question (e.g. the document does not fit the
+    model's window); skipped records are counted, not scored."""
 
 
 def make_record(
@@ -142,7 +148,8 @@ def make_record(
     Retrieved pages default to the pages of the answer's passages: for a RAG answer in rank
     order (`rank_order` undoes the prompt's "lost in the middle" order), otherwise (long context:
     whole pages in document order) as given. Pass `retrieved_pages` to override. Cited pages are
-    the pages of the answer's citations. Both only count pages of `item.doc`."""
+    the pages of the answer's citations. Both only count pages of `item.doc`. Page recall is
+    only computed for retrieval (a whole-document prompt holds every page)."""
     scored = score_answer(
         item.answer,
         answer.answer,
@@ -154,7 +161,8 @@ def make_record(
     if retrieved_pages is not None:
         retrieved = list(retrieved_pages)
     elif answer.route.strategy == "rag" and all(p.rank is not None for p in answer.passages):
-        retrieved = pages_of(sorted(answer.passages, key=lambda p: p.rank or 0), doc=item.doc)
+        ranked: list[Passage] = sorted(answer.passages, key=lambda p: p.rank or 0)
+        retrieved = pages_of(ranked, doc=item.doc)
     elif answer.route.strategy == "rag":  # answers recorded before passages carried a rank
         retrieved = pages_of(rank_order(answer.passages), doc=item.doc)
     else:
@@ -173,7 +181,12 @@ def make_record(
         retrieved_pages=retrieved,
         cited_pages=cited,
         k=k,
-        page_recall_at_k=page_recall_at_k(retrieved, gold_pages, k) if retrieved else None,
+        # whole-document prompts hold every page: their recall would be 1 by construction
+        page_recall_at_k=(
+            page_recall_at_k(retrieved, gold_pages, k)
+            if retrieved and answer.route.strategy == "rag"
+            else None
+        ),
         citation_page_precision=cite_p,
         citation_page_recall=cite_r,
         prompt_tokens=answer.tokens.prompt,
@@ -240,6 +253,13 @@ def error_record(
         seconds=seconds,
         error=error,
     )
+
+
+def skipped_record(
+    item: QAItem, strategy: str, reason: str, *, doc_pages: int | None = None
+) -> EvalRecord:
+    """A question the strategy was not run on (e.g. the document does not fit): not scored."""
+    return EvalRecord(**_item_fields(item, strategy, doc_pages, None), skipped=reason)
 
 
 def write_records(records: Iterable[EvalRecord], path: Path) -> Path:
@@ -410,17 +430,23 @@ def summarize(
     machine: dict[str, Any] | None = None,
     bins: Sequence[int] = PAGE_BINS,
 ) -> dict[str, Any]:
-    """The `summary.json` content (see the module doc)."""
-    strategies = _strategies(records)
+    """The `summary.json` content (see the module doc). Skipped records are counted per
+    strategy (with their reasons, one per document) and left out of every metric; `common`
+    compares the strategies on the questions all of them answered."""
+    all_records = records
+    records = [r for r in all_records if r.skipped is None]
+    strategies = _strategies(all_records)
     per_strategy = _by(records, lambda r: r.strategy)
     models = sorted({r.model for r in records if r.model})
     out: dict[str, Any] = {
         "date": date or datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model or ", ".join(models),
         "machine": machine if machine is not None else machine_info(),
-        "n_records": len(records),
-        "n_questions": len({r.item_id for r in records}),
+        "n_records": len(all_records),
+        "n_questions": len({r.item_id for r in all_records}),
         "strategies": {s: group_metrics(per_strategy[s]) for s in strategies},
+        "skipped": skipped_summary(all_records),
+        "common": common_subset(records, strategies),
         "by_doc_type": {},
         "by_answer_format": {},
         "by_doc_length": {},
@@ -444,6 +470,31 @@ def summarize(
             if b in lengths
         }
     return out
+
+
+def skipped_summary(records: Sequence[EvalRecord]) -> dict[str, Any]:
+    """Per strategy with skips: how many questions, and the reason per document."""
+    out: dict[str, Any] = {}
+    for s, rs in _by([r for r in records if r.skipped is not None], lambda r: r.strategy).items():
+        reasons: dict[str, str] = {}
+        for r in rs:
+            reasons.setdefault(r.doc, r.skipped or "")
+        out[s] = {"n": len(rs), "documents": len(reasons), "reasons": reasons}
+    return out
+
+
+def common_subset(records: Sequence[EvalRecord], strategies: Sequence[str]) -> dict[str, Any]:
+    """Accuracy per strategy on the questions every strategy answered (errors included, skips
+    excluded): the like-for-like comparison when long context skipped long documents."""
+    ran = _by(records, lambda r: r.item_id)
+    common = sorted(i for i, rs in ran.items() if set(strategies) <= {r.strategy for r in rs})
+    keep = set(common)
+    per = _by([r for r in records if r.item_id in keep], lambda r: r.strategy)
+    return {
+        "n": len(common),
+        "accuracy": {s: _round(_mean(r.correct for r in per.get(s, []))) for s in strategies},
+        "score": {s: _round(_mean(r.score for r in per.get(s, []))) for s in strategies},
+    }
 
 
 # --- plots --------------------------------------------------------------------------------------
@@ -685,6 +736,28 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
             + " |"
         )
     lines.append("")
+    skipped = summary.get("skipped") or {}
+    if skipped:
+        lines += ["## Skipped", ""]
+        for s, sk in skipped.items():
+            lines.append(
+                f"- {s}: {sk['n']} questions on {sk['documents']} documents not run "
+                "(not counted in its metrics):"
+            )
+            lines += [f"  - {doc}: {why}" for doc, why in sk["reasons"].items()]
+        lines.append("")
+    common = summary.get("common") or {}
+    if skipped and common.get("n"):
+        names = list(common["accuracy"])
+        lines += [
+            f"## Like for like: the {common['n']} questions every strategy answered",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+            "| accuracy | " + " | ".join(_pct(common["accuracy"][n]) for n in names) + " |",
+            "| score | " + " | ".join(_pct(common["score"][n]) for n in names) + " |",
+            "",
+        ]
     lines += _group_table(summary["by_doc_type"], "Accuracy by document type")
     lines += _group_table(summary["by_answer_format"], "Accuracy by answer format")
     lines += _group_table(summary["by_doc_length"], "Accuracy by document length (pages)")
@@ -722,6 +795,7 @@ def write_report(
     """Write `summary.json`, `report.md` and the PNG plots into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(records, model=model, date=date, machine=machine, bins=bins)
+    records = [r for r in records if r.skipped is None]
     plots: dict[str, Path] = {}
     made = {
         "Accuracy vs document length": plot_accuracy_vs_length(

@@ -49,6 +49,13 @@ from docqa.generation.base import (
 _STATE_MAGIC = b"DOCQA-LLAMA-KV1\n"
 
 
+def usable_n_ctx(llama: Any) -> int:
+    """Tokens a `Llama` can hold. llama.cpp rounds the context up (to a multiple of 256), but
+    llama-cpp-python sizes its token array by the n_ctx asked for: beyond that, evaluating or
+    loading a saved state fails. So the smaller of the two."""
+    return min(int(llama.n_ctx()), int(llama.input_ids.shape[0]))
+
+
 def default_threads() -> int:
     """The cores this process may run on (llama-cpp's own default is half of them)."""
     try:
@@ -183,7 +190,7 @@ class LlamaCppGenerator(LocalTokenGenerator):
     @property
     def n_ctx(self) -> int:
         """The allocated context (prompt + answer must fit in it)."""
-        return int(self.llama.n_ctx())
+        return usable_n_ctx(self.llama)
 
     def close(self) -> None:
         self.llama.close()
@@ -294,7 +301,7 @@ class LlamaCppLogitsModel:
 
     @property
     def n_ctx(self) -> int:
-        return int(self.llama.n_ctx())
+        return usable_n_ctx(self.llama)
 
     @property
     def n_past(self) -> int:

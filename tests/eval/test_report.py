@@ -24,6 +24,7 @@ from eval.report import (
     plot_router_choices,
     rank_order,
     read_records,
+    skipped_record,
     summarize,
     write_records,
     write_report,
@@ -309,10 +310,51 @@ def test_make_record_scores_an_engine_answer(tmp_path: Path) -> None:
     w = make_record(item, "rag", wrong, retrieved_pages=[3, 2], k=1)
     assert not w.correct and w.page_recall_at_k == 0.0 and w.citation_page_precision is None
     long = answer.model_copy(update={"route": Route(strategy="long-context")})
-    assert make_record(item, "long-context", long).retrieved_pages == [2, 5, 3, 4]  # as given
+    lc = make_record(item, "long-context", long)
+    assert lc.retrieved_pages == [2, 5, 3, 4]  # as given
+    assert lc.page_recall_at_k is None  # every page was in the prompt: nothing to measure
 
     err = error_record(item, "rag", "model crashed", seconds=1.0)
     assert not err.correct and err.error == "model crashed" and err.score == 0.0
 
     path = write_records([r, w, err], tmp_path / "records.jsonl")
     assert read_records(path) == [r, w, err]
+
+
+def test_skipped_records_are_counted_with_reasons_and_not_scored(tmp_path: Path) -> None:
+    rs = [
+        rec("q1", "rag", correct=True, score=1.0, seconds=2.0),
+        rec("q2", "rag", correct=False, score=0.0, seconds=2.0),
+        rec("q4", "rag", correct=True, score=1.0, seconds=2.0),
+        rec("q1", "long-context", correct=True, score=1.0, seconds=9.0),
+        rec("q2", "long-context", correct=True, score=1.0, seconds=9.0),
+        rec("q4", "long-context", skipped="q4.pdf: 90,000 tokens do not fit 32,768"),
+    ]
+    item = QAItem(
+        id="q4", doc="q4.pdf", question="?", answer="5", answer_format="Int", source="test"
+    )
+    sk = skipped_record(item, "long-context", "too long", doc_pages=250)
+    assert sk.skipped == "too long" and sk.error is None and sk.doc_pages == 250
+    summary = summarize(rs, model="m", date=DATE, machine=MACHINE)
+    lc = summary["strategies"]["long-context"]
+    assert lc["n"] == 2 and lc["accuracy"] == 1.0 and lc["errors"] == 0  # q4 not counted
+    assert summary["strategies"]["rag"]["accuracy"] == 0.6667  # rounded to 4 digits
+    assert summary["skipped"] == {
+        "long-context": {
+            "n": 1,
+            "documents": 1,
+            "reasons": {"q4.pdf": "q4.pdf: 90,000 tokens do not fit 32,768"},
+        }
+    }
+    # like for like: q1 and q2, which both strategies answered
+    assert summary["common"] == {
+        "n": 2,
+        "accuracy": {"rag": 0.5, "long-context": 1.0},
+        "score": {"rag": 0.5, "long-context": 1.0},
+    }
+    assert "250" not in json.dumps(summary["by_doc_length"]["long-context"])
+    files = write_report(rs, tmp_path, model="m", date=DATE, machine=MACHINE)
+    md = files.markdown.read_text()
+    assert "## Skipped" in md and "- long-context: 1 questions on 1 documents" in md
+    assert "90,000 tokens" in md and "## Like for like: the 2 questions" in md
+    assert "| accuracy | 50.0% | 100.0% |" in md

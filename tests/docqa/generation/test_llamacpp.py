@@ -267,6 +267,20 @@ def test_load_generator_and_logits_model_from_settings(registry: ModelRegistry) 
     gen.close()
 
 
+def test_n_ctx_is_what_was_asked_for_when_llama_cpp_rounds_it_up(registry: ModelRegistry) -> None:
+    # llama.cpp allocates 1,024 for 800, but llama-cpp-python's token array holds 800: a prompt
+    # of 801..1024 tokens would fail (or a saved state of that size fail to load), so 800 it is
+    settings = GenerationSettings(model="smollm2", n_ctx=800, threads=1)
+    gen = load_generator(settings, registry)
+    assert isinstance(gen, LlamaCppGenerator)
+    assert gen.llama.n_ctx() >= 800 and gen.n_ctx == 800
+    lm = load_logits_model(settings, registry, gen)
+    assert lm is not None and lm.n_ctx == 800
+    with pytest.raises(GenerationError, match="800"):
+        gen.generate([ChatMessage(role="user", content="word " * 900)])
+    gen.close()
+
+
 def test_settings_pointing_at_a_missing_or_non_gguf_model_fail_clearly(
     registry: ModelRegistry, tmp_path: Path
 ) -> None:
