@@ -98,6 +98,15 @@ def parse_strategies(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
         raise ValueError("no strategy given")
+    if "llama-index" in names:
+        try:
+            import llama_index.embeddings.huggingface
+            import llama_index.readers.file  # noqa: F401
+        except ImportError as e:
+            raise ValueError(
+                f"strategy 'llama-index' needs the baseline's packages ({e.name} is missing): "
+                "pip install -e '.[dev]'"
+            ) from None
     for n in names:
         if n in NOT_BUILT:
             raise ValueError(f"strategy '{n}': {NOT_BUILT[n]}")
