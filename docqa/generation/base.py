@@ -259,6 +259,21 @@ class LocalTokenGenerator(ABC):
     def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return len(self.chat_tokens(messages))
 
+    @staticmethod
+    def _answer_room(
+        prompt: Sequence[int], capacity: str, limit: int, config: GenerationConfig, stats: RunStats
+    ) -> int:
+        """Tokens the answer may take: `config.max_tokens` within what the prompt leaves of
+        `limit` (described by `capacity`); an error when the prompt alone fills it."""
+        stats.prompt_tokens = len(prompt)
+        room = limit - len(prompt)
+        if room <= 0:
+            raise GenerationError(
+                f"the prompt has {len(prompt)} tokens but the {capacity} is {limit}; shorten "
+                "the prompt or raise generation.n_ctx"
+            )
+        return min(config.max_tokens, room)
+
     def stream(
         self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None
     ) -> Iterator[str]:

@@ -222,15 +222,8 @@ class LlamaCppGenerator(LocalTokenGenerator):
         # tokenized exactly as create_chat_completion does; the tests check both give the same
         # text. What we add by hand is the stop-string hold-back (StopFilter).
         prompt = self.chat_tokens(messages)
-        stats.prompt_tokens = len(prompt)
-        room = self.n_ctx - len(prompt)
-        if room <= 0:
-            raise GenerationError(
-                f"the prompt has {len(prompt)} tokens but the allocated context is "
-                f"{self.n_ctx} (model window {self.context_window}); shorten the prompt or "
-                "raise generation.n_ctx"
-            )
-        max_tokens = min(config.max_tokens, room)
+        capacity = f"allocated context (model window {self.context_window})"
+        max_tokens = self._answer_room(prompt, capacity, self.n_ctx, config, stats)
         self.llama.set_seed(config.seed if config.seed is not None else self.seed)
         stops = StopFilter(config.stop)
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -148,13 +148,7 @@ class TransformersGenerator(LocalTokenGenerator):
         start: float,
     ) -> Iterator[str]:
         prompt = self.chat_tokens(messages)
-        stats.prompt_tokens = len(prompt)
-        room = self.context_window - len(prompt)
-        if room <= 0:
-            raise GenerationError(
-                f"the prompt has {len(prompt)} tokens; the model window is {self.context_window}"
-            )
-        max_new = min(config.max_tokens, room)
+        max_new = self._answer_room(prompt, "model window", self.context_window, config, stats)
         device = self.model.device
         input_ids = torch.tensor([prompt], device=device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)

@@ -121,7 +121,10 @@ def test_prompt_longer_than_the_context_is_refused_with_numbers(
     gen: LlamaCppGenerator,
 ) -> None:
     long = [ChatMessage(role="user", content="word " * 3000)]
-    with pytest.raises(GenerationError, match=r"prompt has \d+ tokens.*context is 2048"):
+    with pytest.raises(
+        GenerationError,
+        match=r"prompt has \d+ tokens but the allocated context \(model window \d+\) is 2048",
+    ):
         gen.generate(long)
 
 
