@@ -580,14 +580,20 @@ def plot_accuracy_vs_cost(records: Sequence[EvalRecord], path: Path) -> Path | N
     fig = Figure(figsize=(5.0 * len(panels), 4.2))
     for i, (label, cost) in enumerate(panels, 1):
         ax = fig.add_subplot(1, len(panels), i)
+        points: list[tuple[str, float, float]] = []
         for s in strategies:
             rs = [r for r in records if r.strategy == s]
             x = _mean(cost(r) for r in rs if r.error is None)
-            if x is None:
-                continue
-            y = 100 * (_mean(r.correct for r in rs) or 0.0)
+            if x is not None:
+                points.append((s, x, 100 * (_mean(r.correct for r in rs) or 0.0)))
+        x_span = max((x for _, x, _ in points), default=1.0) or 1.0
+        for j, (s, x, y) in enumerate(points):
             ax.scatter([x], [y], s=60, label=s, color=_color(s, strategies))
-            ax.annotate(s, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+            # labels of (nearly) coinciding points are stacked, not printed over each other
+            near = sum(abs(x - x2) < 0.04 * x_span and abs(y - y2) < 4 for _, x2, y2 in points[:j])
+            ax.annotate(
+                s, (x, y), textcoords="offset points", xytext=(6, 4 - 11 * near), fontsize=8
+            )
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 105)
