@@ -461,10 +461,15 @@ def evaluate(
         int | None, typer.Option(min=1, help="Cut-off of evidence-page recall (default: all).")
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("eval-out"),
+    report_only: Annotated[
+        bool,
+        typer.Option(help="Only rescore OUT/answers.jsonl and write the report; answer nothing."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
     """Answer every question with every strategy, score, and write a report with plots.
     An interrupted run resumes: answers already in OUT/answers.jsonl are kept."""
+    from eval import runner
     from eval.runner import describe, parse_strategies, run_eval
 
     if not dataset.is_file():
@@ -481,7 +486,11 @@ def evaluate(
     show_bar = not as_json and err.is_terminal
     progress: Any = _EvalBar(err) if show_bar else _EvalLines()
     try:
-        if show_bar:
+        if report_only:
+            run = runner.report_only(
+                dataset, docs, names, out_dir, model=settings.generation.model, limit=limit
+            )
+        elif show_bar:
             with progress:
                 run = run_eval(
                     settings, dataset, docs, names, out_dir, limit=limit, k=k, progress=progress

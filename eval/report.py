@@ -68,6 +68,7 @@ __all__ = [
     "rank_order",
     "read_records",
     "render_markdown",
+    "rescore",
     "skipped_record",
     "skipped_summary",
     "summarize",
@@ -252,6 +253,38 @@ def error_record(
         **_item_fields(item, strategy, doc_pages, doc_tokens),
         seconds=seconds,
         error=error,
+    )
+
+
+def rescore(record: EvalRecord) -> EvalRecord:
+    """The record scored again from what it holds (answer, gold, format, pages): a scoring fix
+    applies to answers already computed, without running a model again. Errors and skips are
+    returned as they are."""
+    if record.error is not None or record.skipped is not None:
+        return record
+    scored = score_answer(
+        record.gold,
+        record.answer,
+        record.answer_format,
+        abstained=record.abstained,
+        unanswerable=record.unanswerable,
+        question=record.question,
+    )
+    gold_pages = record.evidence_pages or []
+    cite_p, cite_r = citation_page_scores(record.cited_pages, gold_pages)
+    recall = record.page_recall_at_k
+    if recall is not None and record.retrieved_pages:
+        recall = page_recall_at_k(record.retrieved_pages, gold_pages, record.k)
+    return record.model_copy(
+        update={
+            "score": scored.score,
+            "correct": scored.correct,
+            "correct_strict": scored.strict,
+            "score_method": scored.method,
+            "citation_page_precision": cite_p,
+            "citation_page_recall": cite_r,
+            "page_recall_at_k": recall,
+        }
     )
 
 

@@ -43,6 +43,7 @@ from eval.report import (
     error_record,
     make_record,
     read_records,
+    rescore,
     skipped_record,
 )
 from eval.report import write_report as _write_report
@@ -54,6 +55,7 @@ __all__ = [
     "EvalRun",
     "load_done",
     "parse_strategies",
+    "report_only",
     "run_eval",
 ]
 
@@ -296,9 +298,7 @@ def run_eval(
     finally:
         rt.close()
 
-    records = [r for r in read_records(answers) if (r.item_id, r.strategy) in wanted]
-    records = _latest(records)
-    report = _write_report(records, out, model=settings.generation.model)
+    report, records = _report(answers, wanted, out, settings.generation.model)
     return EvalRun(
         out=out,
         answers=answers,
@@ -309,6 +309,50 @@ def run_eval(
         errors=sum(r.error is not None for r in records),
         skipped=sum(r.skipped is not None for r in records),
         ingested=ingested,
+        seconds=round(time.perf_counter() - t0, 1),
+    )
+
+
+def _report(
+    answers: Path, wanted: set[tuple[str, str]], out: Path, model: str
+) -> tuple[ReportFiles, list[EvalRecord]]:
+    records = [
+        rescore(r) for r in _latest(read_records(answers)) if (r.item_id, r.strategy) in wanted
+    ]
+    return _write_report(records, out, model=model), records
+
+
+def report_only(
+    dataset: Path,
+    docs_dir: Path | None,
+    strategies: Sequence[str],
+    out: Path,
+    *,
+    model: str,
+    limit: int | None = None,
+) -> EvalRun:
+    """The report of what `OUT/answers.jsonl` holds for these questions and strategies, scored
+    again by the current scorers; nothing is ingested or answered (a run in progress can be
+    looked at, a scoring fix applied)."""
+    t0 = time.perf_counter()
+    strategies = parse_strategies(",".join(strategies))
+    answers = out / ANSWERS
+    if not answers.is_file():
+        raise ValueError(f"no {ANSWERS} in {out}: nothing to report")
+    items = load_items(dataset, docs_dir, cache_dir=out / "lara-pdfs")
+    if limit is not None:
+        items = items[:limit]
+    wanted = {(it.id, s) for it in items for s in strategies}
+    report, records = _report(answers, wanted, out, model)
+    return EvalRun(
+        out=out,
+        answers=answers,
+        report=report,
+        records=len(records),
+        new=0,
+        kept=len(records),
+        errors=sum(r.error is not None for r in records),
+        skipped=sum(r.skipped is not None for r in records),
         seconds=round(time.perf_counter() - t0, 1),
     )
 

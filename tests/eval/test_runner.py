@@ -16,7 +16,7 @@ from docqa.cli import app
 from docqa.config import GenerationSettings, Settings
 from eval.datasets import generated_dataset, load_qa_jsonl, read_jsonl
 from eval.report import read_records
-from eval.runner import ANSWERS, load_done, parse_strategies, run_eval
+from eval.runner import ANSWERS, load_done, parse_strategies, report_only, run_eval
 
 ALL = ["closed-book", "rag", "long-context", "llama-index"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -134,6 +134,29 @@ def test_resume_keeps_done_answers_and_runs_errors_and_new_strategies_again(
     assert records[(broken["item_id"], "rag")].error is None
 
 
+def test_report_only_rescores_what_is_there_and_answers_nothing(
+    dataset: tuple[Path, Path],
+    first_run,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    _, first_out = first_run
+    qa, docs = dataset
+    rows = [json.loads(ln) for ln in (first_out / ANSWERS).read_text().splitlines()]
+    rag = [r for r in rows if r["strategy"] == "rag"]
+    expected = json.loads((first_out / "summary.json").read_text())["strategies"]["rag"]
+    tampered = {**rag[0], "correct": not rag[0]["correct"], "score": 1.0 - rag[0]["score"]}
+    (tmp_path / ANSWERS).write_text("".join(json.dumps(r) + "\n" for r in [tampered, *rag[1:]]))
+    # a model that does not exist: report_only must not load one
+    run = report_only(qa, docs, ["rag", "long-context"], tmp_path, model="no-such-model")
+    assert (run.records, run.new, run.kept) == (8, 0, 8)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["strategies"]["rag"]["accuracy"] == expected["accuracy"]  # rescored
+    assert summary["strategies"]["rag"]["pages"] == expected["pages"]
+    assert "long-context" not in summary["strategies"]  # nothing answered for it
+    with pytest.raises(ValueError, match="nothing to report"):
+        report_only(qa, docs, ["rag"], tmp_path / "empty", model="m")
+
+
 def test_long_context_skips_documents_that_do_not_fit(
     dataset: tuple[Path, Path], home: Path, tmp_path: Path
 ) -> None:
@@ -194,6 +217,10 @@ def test_cli_eval_json(dataset: tuple[Path, Path], home: Path, tmp_path: Path) -
     payload = json.loads(res.stdout)
     assert payload["records"] == 2 and payload["new"] == 2 and payload["errors"] == 0
     assert Path(payload["report"]).is_file() and Path(payload["summary"]).is_file()
+
+    res = CliRunner().invoke(app, [*args, "--report-only"], env=env)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["new"] == 0 and json.loads(res.stdout)["records"] == 2
 
     res = CliRunner().invoke(app, [*args[:5], "--strategies", "speculative"], env=env)
     assert res.exit_code == 1 and "not built" in res.output
