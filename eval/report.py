@@ -121,6 +121,9 @@ class EvalRecord(BaseModel):
     """Seconds to the first answer token."""
     seconds: float | None = None
     """Total seconds for the question."""
+    generation_seconds: float | None = None
+    check_seconds: float | None = None
+    """Seconds the citation checker took (None: it did not run)."""
     citation_recall: float | None = None
     """ALCE citation recall from the checker; None = not measured."""
     citation_precision: float | None = None
@@ -193,6 +196,8 @@ def make_record(
         prompt_tokens=answer.tokens.prompt,
         completion_tokens=answer.tokens.completion,
         ttft=answer.timings.time_to_first_token,
+        generation_seconds=answer.timings.generation or None,
+        check_seconds=answer.timings.check or None,
         seconds=answer.timings.total,
         citation_recall=answer.citation_recall,
         citation_precision=answer.citation_precision,
@@ -391,6 +396,8 @@ def group_metrics(records: Sequence[EvalRecord]) -> dict[str, Any]:
             "seconds_p50": _round(_percentile(seconds, 0.5), 3),
             "seconds_p90": _round(_percentile(seconds, 0.9), 3),
             "ttft_mean": _round(_mean(r.ttft for r in ok), 3),
+            "check_mean": _round(_mean(r.check_seconds for r in ok), 3),
+            "check_share_of_generation": _check_share(ok),
         },
         "citation_support": {
             "citation_recall": NOT_MEASURED if cit_r is None else _round(cit_r),
@@ -398,6 +405,13 @@ def group_metrics(records: Sequence[EvalRecord]) -> dict[str, Any]:
         },
         "routes": {k: _round(v / sum(routes.values())) for k, v in sorted(routes.items())},
     }
+
+
+def _check_share(records: Sequence[EvalRecord]) -> float | None:
+    """Citation-check seconds over generation seconds, on the answers that have both."""
+    both = [r for r in records if r.check_seconds is not None and r.generation_seconds]
+    gen = sum(r.generation_seconds or 0.0 for r in both)
+    return _round(sum(r.check_seconds or 0.0 for r in both) / gen) if gen else None
 
 
 def page_bin(pages: int | None, bins: Sequence[int] = PAGE_BINS) -> str | None:
@@ -775,6 +789,14 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
             + " |"
         )
     lines.append("")
+    costs = [
+        f"{s} {_num(m['latency']['check_mean'], 2)} s per answer "
+        f"({_pct(m['latency']['check_share_of_generation'])} of generation time)"
+        for s, m in summary["strategies"].items()
+        if m["latency"].get("check_mean") is not None
+    ]
+    if costs:
+        lines += ["Citation check cost: " + "; ".join(costs) + ".", ""]
     skipped = summary.get("skipped") or {}
     if skipped:
         lines += ["## Skipped", ""]

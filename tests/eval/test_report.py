@@ -163,6 +163,8 @@ def test_summary_numbers(report: tuple[Path, Any]) -> None:
         "seconds_p50": 3.0,
         "seconds_p90": pytest.approx(3.7),
         "ttft_mean": 0.5,
+        "check_mean": None,
+        "check_share_of_generation": None,
     }
     assert rag["citation_support"] == {"citation_recall": 0.6, "citation_precision": 0.8}
     assert rag["routes"] == {"rag": 1.0}
@@ -289,7 +291,7 @@ def test_make_record_scores_an_engine_answer(tmp_path: Path) -> None:
             Passage(n=4, text="...", page=3, page_end=4, path="/data/survey.pdf"),
         ],
         route=Route(strategy="rag", requested="auto", reasons=["question names a figure"]),
-        timings=Timings(time_to_first_token=0.7, total=3.5),
+        timings=Timings(time_to_first_token=0.7, generation=2.0, check=0.5, total=3.5),
         tokens=TokenCounts(prompt=900, completion=12),
         model="tiny",
         citation_recall=1.0,
@@ -305,6 +307,9 @@ def test_make_record_scores_an_engine_answer(tmp_path: Path) -> None:
     assert (r.prompt_tokens, r.completion_tokens, r.ttft, r.seconds) == (900, 12, 0.7, 3.5)
     assert r.route == "rag" and r.route_reasons == ["question names a figure"]
     assert r.model == "tiny" and r.citation_recall == 1.0
+    assert (r.generation_seconds, r.check_seconds) == (2.0, 0.5)
+    latency = summarize([r], date=DATE, machine=MACHINE)["strategies"]["router"]["latency"]
+    assert latency["check_mean"] == 0.5 and latency["check_share_of_generation"] == 0.25
 
     wrong = answer.model_copy(update={"answer": "They counted 374 pairs [1].", "citations": []})
     w = make_record(item, "rag", wrong, retrieved_pages=[3, 2], k=1)

@@ -84,6 +84,9 @@ def test_smoke_run_answers_every_question_with_every_strategy(
     # llama-index gives no [n] citations, so it has no cited pages; docqa's RAG is checked
     assert all(r.cited_pages == [] for r in records if r.strategy == "llama-index")
     assert any(r.citation_recall is not None for r in records if r.strategy == "rag")
+    # the checker's cost is recorded where it ran: never for closed book (nothing cited)
+    assert any(r.check_seconds for r in records if r.strategy == "rag")
+    assert all(r.check_seconds is None for r in records if r.strategy == "closed-book")
 
 
 def test_smoke_run_writes_summary_report_and_plots(first_run) -> None:  # type: ignore[no-untyped-def]
@@ -100,6 +103,7 @@ def test_smoke_run_writes_summary_report_and_plots(first_run) -> None:  # type: 
     assert summary["common"]["n"] == 8 and summary["skipped"] == {}
     report = (out / "report.md").read_text()
     assert "## Strategies" in report and "smollm2" in report and "| llama-index | 8 |" in report
+    assert "Citation check cost: rag " in report
     assert set(run.report.plots) >= {"Accuracy vs document length", "Accuracy vs cost"}
     for png in run.report.plots.values():
         assert png.read_bytes().startswith(PNG) and png.name in report
