@@ -154,14 +154,6 @@ def make_record(
     whole pages in document order) as given. Pass `retrieved_pages` to override. Cited pages are
     the pages of the answer's citations. Both only count pages of `item.doc`. Page recall is
     only computed for retrieval (a whole-document prompt holds every page)."""
-    scored = score_answer(
-        item.answer,
-        answer.answer,
-        item.answer_format,
-        abstained=answer.abstained,
-        unanswerable=item.unanswerable,
-        question=item.question,
-    )
     if retrieved_pages is not None:
         retrieved = list(retrieved_pages)
     elif answer.route.strategy == "rag" and all(p.rank is not None for p in answer.passages):
@@ -171,28 +163,16 @@ def make_record(
         retrieved = pages_of(rank_order(answer.passages), doc=item.doc)
     else:
         retrieved = pages_of(answer.passages, doc=item.doc)
-    cited = pages_of(answer.citations, doc=item.doc)
-    gold_pages = item.evidence_pages or []
-    cite_p, cite_r = citation_page_scores(cited, gold_pages)
-    return EvalRecord(
+    record = EvalRecord(
         **_item_fields(item, strategy, doc_pages, doc_tokens),
         answer=answer.answer,
         abstained=answer.abstained,
-        score=scored.score,
-        correct=scored.correct,
-        correct_strict=scored.strict,
-        score_method=scored.method,
         retrieved_pages=retrieved,
-        cited_pages=cited,
+        cited_pages=pages_of(answer.citations, doc=item.doc),
         k=k,
-        # whole-document prompts hold every page: their recall would be 1 by construction
-        page_recall_at_k=(
-            page_recall_at_k(retrieved, gold_pages, k)
-            if retrieved and answer.route.strategy == "rag"
-            else None
-        ),
-        citation_page_precision=cite_p,
-        citation_page_recall=cite_r,
+        # whole-document prompts hold every page: their recall would be 1 by construction;
+        # 0.0 marks "to be measured" for `rescore`
+        page_recall_at_k=0.0 if retrieved and answer.route.strategy == "rag" else None,
         prompt_tokens=answer.tokens.prompt,
         completion_tokens=answer.tokens.completion,
         ttft=answer.timings.time_to_first_token,
@@ -205,6 +185,7 @@ def make_record(
         route_reasons=list(answer.route.reasons),
         model=answer.model or None,
     )
+    return rescore(record)
 
 
 def _item_fields(
