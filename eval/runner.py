@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,6 +53,7 @@ __all__ = [
     "STRATEGIES",
     "EvalProgress",
     "EvalRun",
+    "check_strategies",
     "load_done",
     "parse_strategies",
     "report_only",
@@ -97,24 +98,32 @@ class EvalRun(BaseModel):
 
 def parse_strategies(text: str) -> list[str]:
     """`"closed-book,rag"` -> `["closed-book", "rag"]`; a clear error for unknown names."""
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names:
+    return check_strategies(text.split(","))
+
+
+def check_strategies(names: Iterable[str]) -> list[str]:
+    """The strategy names, stripped and without repeats; a clear error for unknown ones."""
+    unique = list(dict.fromkeys(s.strip() for s in names if s.strip()))
+    if not unique:
         raise ValueError("no strategy given")
-    if "llama-index" in names:
-        try:
-            import llama_index.embeddings.huggingface
-            import llama_index.readers.file  # noqa: F401
-        except ImportError as e:
-            raise ValueError(
-                f"strategy 'llama-index' needs the baseline's packages ({e.name} is missing): "
-                "pip install -e '.[dev]'"
-            ) from None
-    for n in names:
+    for n in unique:
         if n in NOT_BUILT:
             raise ValueError(f"strategy '{n}': {NOT_BUILT[n]}")
         if n not in STRATEGIES:
             raise ValueError(f"unknown strategy '{n}' (choose from {', '.join(STRATEGIES)})")
-    return list(dict.fromkeys(names))
+    return unique
+
+
+def _require_baseline() -> None:
+    """Fail before any work when the llama-index baseline's packages are missing."""
+    try:
+        import llama_index.embeddings.huggingface
+        import llama_index.readers.file  # noqa: F401
+    except ImportError as e:
+        raise ValueError(
+            f"strategy 'llama-index' needs the baseline's packages ({e.name} is missing): "
+            "pip install -e '.[dev]'"
+        ) from None
 
 
 def load_done(path: Path) -> dict[tuple[str, str], EvalRecord]:
@@ -218,7 +227,9 @@ def run_eval(
 
     progress = progress or _Quiet()
     t0 = time.perf_counter()
-    strategies = parse_strategies(",".join(strategies))
+    strategies = check_strategies(strategies)
+    if "llama-index" in strategies:
+        _require_baseline()
     out.mkdir(parents=True, exist_ok=True)
     items = load_items(dataset, docs_dir, cache_dir=out / "lara-pdfs")
     if limit is not None:
@@ -246,7 +257,7 @@ def run_eval(
         docs = _Docs(rt, items, progress)
         ingested = docs.status
         baseline = None
-        if "llama-index" in strategies and any(s == "llama-index" for s, _ in todo):
+        if any(s == "llama-index" for s, _ in todo):
             from eval.llamaindex_rag import LlamaIndexRag
 
             files = sorted({d for d in (it.doc_path for it in items) if d is not None})
@@ -335,7 +346,7 @@ def report_only(
     again by the current scorers; nothing is ingested or answered (a run in progress can be
     looked at, a scoring fix applied)."""
     t0 = time.perf_counter()
-    strategies = parse_strategies(",".join(strategies))
+    strategies = check_strategies(strategies)
     answers = out / ANSWERS
     if not answers.is_file():
         raise ValueError(f"no {ANSWERS} in {out}: nothing to report")
