@@ -470,14 +470,14 @@ def evaluate(
     """Answer every question with every strategy, score, and write a report with plots.
     An interrupted run resumes: answers already in OUT/answers.jsonl are kept."""
     from eval import runner
-    from eval.runner import describe, parse_strategies, run_eval
+    from eval.report import pct
 
     if not dataset.is_file():
         raise _fatal(f"no such dataset file: {dataset}")
     if docs is not None and not docs.is_dir():
         raise _fatal(f"no such folder: {docs}")
     try:
-        names = parse_strategies(strategies)
+        names = runner.parse_strategies(strategies)
     except ValueError as e:
         raise _fatal(str(e)) from None
     settings = Settings()
@@ -492,17 +492,17 @@ def evaluate(
             )
         elif show_bar:
             with progress:
-                run = run_eval(
+                run = runner.run_eval(
                     settings, dataset, docs, names, out_dir, limit=limit, k=k, progress=progress
                 )
         else:
-            run = run_eval(
+            run = runner.run_eval(
                 settings, dataset, docs, names, out_dir, limit=limit, k=k, progress=progress
             )
     except (StoreLockedError, EmbeddingMismatchError, ValueError) as e:
         raise _fatal(str(e)) from None
     if as_json:
-        out.print_json(json.dumps(describe(run)))
+        out.print_json(json.dumps(runner.describe(run)))
         return
     summary = json.loads(run.report.summary.read_text("utf-8"))
     t = Table("strategy", "n", "accuracy", "page R", "cited page P", "mean s", "skipped", "errors")
@@ -511,9 +511,9 @@ def evaluate(
         t.add_row(
             s,
             str(m["n"]),
-            _pct(m["accuracy"]),
-            _pct(m["pages"]["recall_at_k"]),
-            _pct(m["pages"]["citation_precision"]),
+            pct(m["accuracy"]),
+            pct(m["pages"]["recall_at_k"]),
+            pct(m["pages"]["citation_precision"]),
             "–" if m["latency"]["seconds_mean"] is None else f"{m['latency']['seconds_mean']:.1f}",
             str(sk),
             str(m["errors"]),
@@ -523,10 +523,6 @@ def evaluate(
         f"{run.new} new answers, {run.kept} kept from before, in {run.seconds:.0f} s; "
         f"report: {run.report.markdown}"
     )
-
-
-def _pct(value: Any) -> str:
-    return "–" if value is None else f"{100 * float(value):.1f}%"
 
 
 @app.command()

@@ -45,7 +45,7 @@ import pymupdf
 from pydantic import BaseModel, Field
 
 from eval.scoring import ANSWER_FORMATS, AnswerFormat, infer_answer_format, is_not_answerable
-from ingest.demo import PageWriter
+from ingest.demo import PageWriter, save_pdf
 
 _pymupdf: Any = pymupdf
 
@@ -403,10 +403,7 @@ def _survey_pdf(path: Path) -> Path:
         writer.heading(heading, 18 if i == 0 else 14)
         for p in paragraphs:
             writer.paragraph(p)
-    doc.set_metadata({"title": "Kestrel Valley Wetland Survey 2024", "creator": "docqa eval"})
-    doc.save(str(path))
-    doc.close()
-    return path
+    return save_pdf(doc, path, "Kestrel Valley Wetland Survey 2024", creator="docqa eval")
 
 
 def _results_pdf(path: Path) -> Path:
@@ -428,10 +425,7 @@ def _results_pdf(path: Path) -> Path:
         "The company expects to open its Lisbon distribution hub in March 2025 and will "
         "report fourth quarter results in February."
     )
-    doc.set_metadata({"title": "Brannock Tools Q3 2024 results", "creator": "docqa eval"})
-    doc.save(str(path))
-    doc.close()
-    return path
+    return save_pdf(doc, path, "Brannock Tools Q3 2024 results", creator="docqa eval")
 
 
 def _handbook_pdf(path: Path) -> Path:
@@ -456,10 +450,7 @@ def _handbook_pdf(path: Path) -> Path:
                 "Rules in this section apply to employees, contractors and visitors alike, "
                 f"and are reviewed every spring (section {i})."
             )
-    doc.set_metadata({"title": "Lindqvist site handbook", "creator": "docqa eval"})
-    doc.save(str(path))
-    doc.close()
-    return path
+    return save_pdf(doc, path, "Lindqvist site handbook", creator="docqa eval")
 
 
 def _qa_row(

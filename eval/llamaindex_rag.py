@@ -20,7 +20,6 @@ pipeline's behaviour is unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -48,7 +47,7 @@ from docqa.answer.prompts import is_abstention
 from docqa.config import Settings
 from docqa.generation import Generator
 from docqa.generation.base import ChatMessage, Generation, GenerationConfig
-from docqa.models import ModelRegistry
+from docqa.models import ModelRegistry, sha256_file
 from docqa.types import Answer, Passage, Route, Timings, TokenCounts
 
 __all__ = ["STRATEGY", "GeneratorLLM", "LlamaIndexRag"]
@@ -114,16 +113,8 @@ class GeneratorLLM(CustomLLM):
         yield response
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _manifest(files: Sequence[Path]) -> dict[str, str]:
-    return {f.name: _sha256(f) for f in sorted(files, key=lambda p: p.name)}
+    return {f.name: sha256_file(f) for f in sorted(files, key=lambda p: p.name)}
 
 
 class LlamaIndexRag:

@@ -62,6 +62,7 @@ __all__ = [
     "machine_info",
     "make_record",
     "page_bin",
+    "pct",
     "plot_accuracy_vs_cost",
     "plot_accuracy_vs_length",
     "plot_router_choices",
@@ -667,7 +668,8 @@ def plot_router_choices(records: Sequence[EvalRecord], path: Path) -> Path | Non
 # --- Markdown -----------------------------------------------------------------------------------
 
 
-def _pct(value: Any) -> str:
+def pct(value: Any) -> str:
+    """A share as a percentage with one decimal; '–' for None."""
     return "–" if value is None else f"{100 * float(value):.1f}%"
 
 
@@ -676,7 +678,7 @@ def _num(value: Any, digits: int = 0) -> str:
 
 
 def _support(value: Any) -> str:
-    return value if isinstance(value, str) else _pct(value)
+    return value if isinstance(value, str) else pct(value)
 
 
 def _machine_line(machine: dict[str, Any]) -> str:
@@ -706,7 +708,7 @@ def _group_table(groups: dict[str, dict[str, dict[str, Any]]], title: str) -> li
         cells = []
         for s in strategies:
             m = groups[s].get(k)
-            cells.append("–" if m is None else f"{_pct(m['accuracy'])} ({m['n']})")
+            cells.append("–" if m is None else f"{pct(m['accuracy'])} ({m['n']})")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -737,7 +739,7 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
     ]
     for s, m in summary["strategies"].items():
         k = m["pages"]["k"]
-        recall = _pct(m["pages"]["recall_at_k"])
+        recall = pct(m["pages"]["recall_at_k"])
         if k and m["pages"]["recall_at_k"] is not None:
             recall += f" (k={','.join(str(x) for x in k)})"
         lines.append(
@@ -746,17 +748,17 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
                 [
                     s,
                     str(m["n"]),
-                    _pct(m["accuracy"]),
-                    _pct(m["accuracy_strict"]),
-                    _pct(m["score"]),
-                    _pct(m["f1"]),
-                    f"{_pct(m['answerable']['accuracy'])} ({m['answerable']['n']})",
-                    f"{_pct(m['unanswerable']['accuracy'])} ({m['unanswerable']['n']})",
-                    _pct(m["abstention"]["precision"]),
-                    _pct(m["abstention"]["recall"]),
+                    pct(m["accuracy"]),
+                    pct(m["accuracy_strict"]),
+                    pct(m["score"]),
+                    pct(m["f1"]),
+                    f"{pct(m['answerable']['accuracy'])} ({m['answerable']['n']})",
+                    f"{pct(m['unanswerable']['accuracy'])} ({m['unanswerable']['n']})",
+                    pct(m["abstention"]["precision"]),
+                    pct(m["abstention"]["recall"]),
                     recall,
-                    _pct(m["pages"]["citation_precision"]),
-                    _pct(m["pages"]["citation_recall"]),
+                    pct(m["pages"]["citation_precision"]),
+                    pct(m["pages"]["citation_recall"]),
                     _num(m["tokens"]["prompt_mean"]),
                     _num(m["tokens"]["completion_mean"]),
                     _num(m["latency"]["seconds_mean"], 2),
@@ -772,7 +774,7 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
     lines.append("")
     costs = [
         f"{s} {_num(m['latency']['check_mean'], 2)} s per answer "
-        f"({_pct(m['latency']['check_share_of_generation'])} of generation time)"
+        f"({pct(m['latency']['check_share_of_generation'])} of generation time)"
         for s, m in summary["strategies"].items()
         if m["latency"].get("check_mean") is not None
     ]
@@ -796,8 +798,8 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
             "",
             "| | " + " | ".join(names) + " |",
             "|---|" + "---:|" * len(names),
-            "| accuracy | " + " | ".join(_pct(common["accuracy"][n]) for n in names) + " |",
-            "| score | " + " | ".join(_pct(common["score"][n]) for n in names) + " |",
+            "| accuracy | " + " | ".join(pct(common["accuracy"][n]) for n in names) + " |",
+            "| score | " + " | ".join(pct(common["score"][n]) for n in names) + " |",
             "",
         ]
     lines += _group_table(summary["by_doc_type"], "Accuracy by document type")
@@ -809,7 +811,7 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
         lines += ["## Routes taken", "", "| strategy | " + " | ".join(names) + " |"]
         lines.append("|---|" + "---:|" * len(names))
         for s, shares in routed.items():
-            lines.append(f"| {s} | " + " | ".join(_pct(shares.get(n)) for n in names) + " |")
+            lines.append(f"| {s} | " + " | ".join(pct(shares.get(n)) for n in names) + " |")
         lines.append("")
     if plots:
         lines += ["## Plots", ""]

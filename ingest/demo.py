@@ -153,8 +153,11 @@ def image_only_page(
     return page
 
 
-def _save(doc: Any, path: Path, title: str, author: str) -> Path:
-    doc.set_metadata({"title": title, "author": author, "creator": "docqa demo"})
+def save_pdf(
+    doc: Any, path: Path, title: str, author: str = "", creator: str = "docqa demo"
+) -> Path:
+    """Set the metadata, write `doc` compactly to `path` and close it."""
+    doc.set_metadata({"title": title, "author": author, "creator": creator})
     doc.save(str(path), garbage=3, deflate=True)
     doc.close()
     return path
@@ -214,7 +217,7 @@ def _annual_report(path: Path) -> Path:
         "grocers and on the reliability of refrigeration. A single outage at Greyhaven could "
         "spoil stock worth up to $4 million; we carry insurance and backup generators."
     )
-    return _save(doc, path, "Northwind Harbor Supply Co. Annual Report 2024", "Northwind IR")
+    return save_pdf(doc, path, "Northwind Harbor Supply Co. Annual Report 2024", "Northwind IR")
 
 
 def _research_note(path: Path) -> Path:
@@ -255,7 +258,9 @@ def _research_note(path: Path) -> Path:
         "more than a third of excursions. We recommend them for every route with more than "
         "twelve stops a day."
     )
-    return _save(doc, path, "Temperature excursions in regional cold chains", "Aldermoor Institute")
+    return save_pdf(
+        doc, path, "Temperature excursions in regional cold chains", "Aldermoor Institute"
+    )
 
 
 def _scanned_memo(path: Path) -> Path:
@@ -274,7 +279,7 @@ def _scanned_memo(path: Path) -> Path:
             ("All three issues must be fixed before 30 April 2024.", 12),
         ],
     )
-    return _save(doc, path, "Harbor Street warehouse inspection memo", "Northwind Facilities")
+    return save_pdf(doc, path, "Harbor Street warehouse inspection memo", "Northwind Facilities")
 
 
 def write_demo_folder(dest: Path) -> list[Path]:
