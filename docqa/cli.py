@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,6 +28,9 @@ from docqa.runtime import Runtime
 from docqa.search import DocumentNotFoundError, resolve_document
 from docqa.store.base import EmbeddingMismatchError, StoreLockedError
 from docqa.types import FileStatus, IngestResult
+
+if TYPE_CHECKING:
+    from eval.runner import EvalEta
 
 app = typer.Typer(
     help="Answers about long PDF documents, with page citations that are checked.",
@@ -375,12 +379,12 @@ class _EvalBar:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            TextColumn("eta {task.fields[eta]}"),
             TextColumn("{task.fields[last]}"),
             console=console,
         )
-        self.task = self.p.add_task("answers", total=None, last="")
+        self.task = self.p.add_task("answers", total=None, last="", eta=_eta_text(None))
+        self.eta: EvalEta | None = None
         self.right = 0
         self.n = 0
 
@@ -394,17 +398,23 @@ class _EvalBar:
     def note(self, line: str) -> None:
         self.p.console.print(f"[dim]{line}[/]", highlight=False)
 
-    def start(self, total: int) -> None:
-        self.p.update(self.task, total=total)
+    def start(self, todo: Mapping[str, int]) -> None:
+        from eval.runner import EvalEta
+
+        self.eta = EvalEta(todo)
+        self.p.update(self.task, total=sum(todo.values()))
 
     def done(self, record: Any) -> None:
         mark = _record_mark(record)
+        assert self.eta is not None, "start() comes first"
+        self.eta.done(record)
         if record.skipped is None and record.error is None:
             self.n += 1
             self.right += bool(record.correct)
         acc = f"{self.right}/{self.n} right" if self.n else ""
         last = f"{record.strategy} {record.item_id}: {mark}  {acc}"
-        self.p.update(self.task, advance=1, last=last)
+        eta = _eta_text(self.eta.seconds_left())
+        self.p.update(self.task, advance=1, last=last, eta=eta)
 
 
 class _EvalLines:
@@ -413,25 +423,39 @@ class _EvalLines:
     def __init__(self) -> None:
         self.total = 0
         self.count = 0
-        self.t0 = time.perf_counter()
+        self.eta: EvalEta | None = None
 
     def note(self, line: str) -> None:
         err.print(line, highlight=False)
 
-    def start(self, total: int) -> None:
-        self.total = total
-        self.t0 = time.perf_counter()
-        err.print(f"{total} answers to compute", highlight=False)
+    def start(self, todo: Mapping[str, int]) -> None:
+        from eval.runner import EvalEta
+
+        self.total = sum(todo.values())
+        self.eta = EvalEta(todo)
+        per = ", ".join(f"{n} {s}" for s, n in todo.items())
+        err.print(f"{self.total} answers to compute ({per})", highlight=False)
 
     def done(self, record: Any) -> None:
         self.count += 1
-        spent = time.perf_counter() - self.t0
-        eta = spent / self.count * (self.total - self.count)
+        assert self.eta is not None, "start() comes first"
+        self.eta.done(record)
+        eta = _eta_text(self.eta.seconds_left())
         err.print(
-            f"[{self.count}/{self.total} eta {eta / 60:.0f} min] {record.strategy} "
+            f"[{self.count}/{self.total} eta {eta}] {record.strategy} "
             f"{record.item_id}: {_record_mark(record)}",
             highlight=False,
         )
+
+
+def _eta_text(seconds: float | None) -> str:
+    """`None` -> "?", 42 -> "42 s", 1500 -> "25 min", 5400 -> "1 h 30 min"."""
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _record_mark(record: Any) -> str:

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from docqa.cli import app
 from docqa.config import GenerationSettings, Settings
-from eval.datasets import generated_dataset, load_qa_jsonl, read_jsonl
-from eval.report import read_records
-from eval.runner import ANSWERS, load_done, parse_strategies, report_only, run_eval
+from eval.datasets import QAItem, generated_dataset, load_qa_jsonl, read_jsonl
+from eval.report import EvalRecord, error_record, read_records, skipped_record
+from eval.runner import ANSWERS, EvalEta, load_done, parse_strategies, report_only, run_eval
 
 ALL = ["closed-book", "rag", "long-context", "llama-index"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -205,6 +205,42 @@ def test_parse_strategies() -> None:
         parse_strategies("rga")
     with pytest.raises(ValueError, match="no strategy"):
         parse_strategies(" , ")
+
+
+def _timed(strategy: str, seconds: float | None, skipped: str | None = None) -> EvalRecord:
+    item = QAItem(id="q", doc="d.pdf", question="?", answer="1", answer_format="Int", source="t")
+    if skipped is not None:
+        return skipped_record(item, strategy, skipped)
+    return error_record(item, strategy, "timed out", seconds=seconds)
+
+
+def test_eta_uses_each_strategys_own_pace_and_skips_cost_nothing() -> None:
+    eta = EvalEta({"closed-book": 3, "long-context": 3, "llama-index": 2})
+    assert eta.seconds_left() is None, "nothing timed yet"
+    eta.done(_timed("closed-book", 1.0))
+    # one pace known: the untimed strategies borrow it
+    assert eta.seconds_left() == pytest.approx(2 * 1.0 + 3 * 1.0 + 2 * 1.0)
+    eta.done(_timed("closed-book", 3.0))
+    eta.done(_timed("closed-book", 2.0))
+    eta.done(_timed("long-context", 200.0))
+    eta.done(_timed("long-context", None, skipped="does not fit"))
+    # long context at its own 200 s, not diluted by the skip nor by closed book's 2 s;
+    # llama-index borrows the mean of all timed answers: (1 + 3 + 2 + 200) / 4
+    assert eta.seconds_left() == pytest.approx(1 * 200.0 + 2 * 206.0 / 4)
+    eta.done(_timed("long-context", 100.0))
+    eta.done(_timed("llama-index", 40.0))
+    eta.done(_timed("llama-index", 50.0))
+    assert eta.seconds_left() == 0
+
+
+def test_eta_text() -> None:
+    from docqa.cli import _eta_text
+
+    assert _eta_text(None) == "?"
+    assert _eta_text(42.4) == "42 s"
+    assert _eta_text(1500) == "25 min"
+    assert _eta_text(5400) == "1 h 30 min"
+    assert _eta_text(3600 + 5 * 60) == "1 h 05 min"
 
 
 def test_cli_eval_json(dataset: tuple[Path, Path], home: Path, tmp_path: Path) -> None:
