@@ -182,6 +182,9 @@ class CitationSettings(BaseModel):
     the answer, or `regenerate` the answer once with the verdicts as feedback."""
     repair: bool = True
     """Look for another passage that supports an unsupported sentence (repaired citations)."""
+    repair_candidates: int | None = Field(default=5, ge=1)
+    """Other passages scored per unsupported sentence when repairing: those sharing the most
+    rare words with it; None scores every passage (every page, for a long-context answer)."""
 
     def model_post_init(self, context: object, /) -> None:
         if self.partial_at > self.supported_at:

@@ -22,7 +22,10 @@ For each sentence of the answer (see `split.split_answer`):
    left out.
 5. Repair: a claim the cited passages do not support, but which another passage supports on its
    own (score >= `supported_at`), gets `repaired_citations = [best such passage]`. A supported
-   sentence that also cites missing passages gets its existing citations as the repair.
+   sentence that also cites missing passages gets its existing citations as the repair. Only
+   the `repair_candidates` other passages sharing the most (rarest) content words with the
+   sentence are scored: a long-context answer has every page as a passage, and scoring each of
+   its sentences against 30 pages made the check cost as much as the generation.
 
 Answers with no claim have recall 1.0; answers with claims but no citation have precision 0.0,
 with neither claims nor citations 1.0.
@@ -39,8 +42,10 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 
 from docqa.citations.numbers import extract_quantities
 from docqa.citations.split import AnswerSentence, split_answer
@@ -122,13 +127,17 @@ class CitationChecker:
         supported_at: float = 0.5,
         unsupported_below: float = 0.25,
         repair: bool = True,
+        repair_candidates: int | None = 5,
     ) -> None:
         if not 0.0 <= unsupported_below <= supported_at <= 1.0:
             raise ValueError("need 0 <= unsupported_below <= supported_at <= 1")
+        if repair_candidates is not None and repair_candidates < 1:
+            raise ValueError("repair_candidates must be at least 1 (None: every passage)")
         self.verifier = verifier
         self.supported_at = supported_at
         self.unsupported_below = unsupported_below
         self.repair = repair
+        self.repair_candidates = repair_candidates
 
     def _verdict(self, score: float) -> Verdict:
         if score >= self.supported_at:
@@ -172,11 +181,15 @@ class CitationChecker:
         run(need)
 
         # pass 2: candidates for repair, each other passage alone
+        candidates: dict[str, list[int]] = {}
         if self.repair:
             need = set()
+            shortlist: _Shortlist | None = None
             for s, ns, claim in zip(sentences, valid, claims, strict=True):
                 if claim and (not ns or get(s.text, ns).score < self.supported_at):
-                    need.update((s.text, (n,)) for n in by_n if n not in ns)
+                    shortlist = shortlist or _Shortlist(by_n, self.repair_candidates)
+                    candidates[s.text] = shortlist(s.text, exclude=ns)
+                    need.update((s.text, (n,)) for n in candidates[s.text])
             run(need)
 
         checks: list[SentenceCheck] = []
@@ -185,7 +198,7 @@ class CitationChecker:
         relevant = 0
         total_citations = 0
         for s, ns, claim in zip(sentences, valid, claims, strict=True):
-            check = self._check_sentence(s, ns, claim, by_n, get)
+            check = self._check_sentence(s, ns, claim, candidates.get(s.text, []), get)
             checks.append(check)
             if not claim:
                 continue
@@ -206,10 +219,10 @@ class CitationChecker:
         s: AnswerSentence,
         ns: list[int],
         claim: bool,
-        by_n: dict[int, Passage],
+        candidates: list[int],
         get: _Getter,
     ) -> SentenceCheck:
-        missing = [n for n in s.citations if n not in by_n]
+        missing = [n for n in s.citations if n not in ns]
         if not claim:
             return SentenceCheck(
                 text=s.text,
@@ -249,9 +262,7 @@ class CitationChecker:
             repaired = ns
         elif not supported and self.repair:
             best: tuple[float, int] | None = None
-            for n in by_n:
-                if n in ns:
-                    continue
+            for n in candidates:
                 sc = get(s.text, [n]).score
                 if sc >= self.supported_at and (best is None or sc > best[0]):
                     best = (sc, n)
@@ -274,6 +285,29 @@ class CitationChecker:
             irrelevant_citations=irrelevant,
             scores={self.verifier.name: round(joint.score, 4), **joint.details},
         )
+
+
+class _Shortlist:
+    """The passages most likely to support a sentence: most shared content stems, each weighted
+    by its rarity among the passages (idf), ties in passage order.
+
+    Hand-written: a set intersection over the stems the grounding verifier already uses; a
+    BM25 library would add a dependency and a tokenizer of its own for a few dozen passages.
+    """
+
+    def __init__(self, by_n: Mapping[int, Passage], k: int | None) -> None:
+        self.k = k
+        self.stems = {n: set(content_stems(p.text)) for n, p in by_n.items()}
+        df = Counter(stem for stems in self.stems.values() for stem in stems)
+        self.idf = {stem: math.log(1 + len(by_n) / c) for stem, c in df.items()}
+
+    def __call__(self, sentence: str, *, exclude: Sequence[int]) -> list[int]:
+        pool = [n for n in self.stems if n not in exclude]
+        if self.k is None or len(pool) <= self.k:
+            return pool
+        words = set(content_stems(sentence))
+        weight = {n: sum(self.idf[w] for w in words & self.stems[n]) for n in pool}
+        return sorted(pool, key=lambda n: -weight[n])[: self.k]
 
 
 def build_checker(
@@ -335,4 +369,5 @@ def build_checker(
         supported_at=settings.supported_at,
         unsupported_below=settings.partial_at,
         repair=settings.repair,
+        repair_candidates=settings.repair_candidates,
     )

@@ -168,6 +168,38 @@ def test_each_pair_is_scored_once() -> None:
     assert sorted(v.seen) == [("Alpha rose.", (1,)), ("Alpha rose.", (1, 2)), ("Alpha rose.", (2,))]
 
 
+def test_repair_scores_only_the_passages_that_share_words_with_the_sentence() -> None:
+    # a long-context answer: every page is a passage; the right one is page 30 of 30
+    filler = [
+        Passage(n=n, text=f"Page {n} discusses store design and employee training.", page=n)
+        for n in range(1, 30)
+    ]
+    pages = [*filler, REVENUE.model_copy(update={"n": 30, "page": 30})]
+    sentence = "Best Buy's revenue was $46.3 billion in fiscal 2023 [3]."
+    everything = CitationChecker(GroundingVerifier(), repair_candidates=None).check(sentence, pages)
+    v = Counting(GroundingVerifier())
+    (s,) = CitationChecker(v, repair_candidates=4).check(sentence, pages).sentences
+    assert s.verdict is Verdict.unsupported
+    assert s.repaired_citations == [30] == everything.sentences[0].repaired_citations
+    # the joint check of [3], then 4 repair candidates, not the 29 other pages
+    assert len(v.seen) == 1 + 4 and (30,) in [ns for _, ns in v.seen]
+    with pytest.raises(ValueError, match="repair_candidates"):
+        CitationChecker(v, repair_candidates=0)
+
+
+class Counting:
+    """Passes through to a verifier and records what was scored."""
+
+    def __init__(self, inner: GroundingVerifier) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.seen: list[tuple[str, tuple[int, ...]]] = []
+
+    def score(self, sentence: str, passages: Sequence[Passage]) -> VerifierScore:
+        self.seen.append((sentence, tuple(p.n for p in passages)))
+        return self.inner.score(sentence, passages)
+
+
 def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="two passages are numbered 1"):
         CitationChecker(GroundingVerifier()).check("x [1].", [REVENUE, REVENUE])
