@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -56,6 +57,7 @@ __all__ = [
     "PAGE_BINS",
     "EvalRecord",
     "ReportFiles",
+    "common_ids",
     "common_subset",
     "error_record",
     "group_metrics",
@@ -425,8 +427,15 @@ def _by(
     return groups
 
 
+_STRATEGY_ORDER = ("closed-book", "rag", "long-context", "auto", "speculative", "llama-index")
+
+
 def _strategies(records: Sequence[EvalRecord]) -> list[str]:
-    return list(dict.fromkeys(r.strategy for r in records))
+    """The strategies present, docqa's own in a fixed order, then any other as they come: the
+    same column order in every table however the records were appended (resumed runs)."""
+    seen = list(dict.fromkeys(r.strategy for r in records))
+    known = [s for s in _STRATEGY_ORDER if s in seen]
+    return known + [s for s in seen if s not in _STRATEGY_ORDER]
 
 
 def machine_info() -> dict[str, Any]:
@@ -512,15 +521,19 @@ def skipped_summary(records: Sequence[EvalRecord]) -> dict[str, Any]:
     return out
 
 
+def common_ids(records: Sequence[EvalRecord], strategies: Sequence[str]) -> list[str]:
+    """The questions every strategy answered (errors included, skips excluded), sorted."""
+    ran = _by([r for r in records if r.skipped is None], lambda r: r.item_id)
+    return sorted(i for i, rs in ran.items() if set(strategies) <= {r.strategy for r in rs})
+
+
 def common_subset(records: Sequence[EvalRecord], strategies: Sequence[str]) -> dict[str, Any]:
-    """Accuracy per strategy on the questions every strategy answered (errors included, skips
-    excluded): the like-for-like comparison when long context skipped long documents."""
-    ran = _by(records, lambda r: r.item_id)
-    common = sorted(i for i, rs in ran.items() if set(strategies) <= {r.strategy for r in rs})
-    keep = set(common)
+    """Accuracy per strategy on the questions every strategy answered (`common_ids`): the
+    like-for-like comparison when long context skipped long documents."""
+    keep = set(common_ids(records, strategies))
     per = _by([r for r in records if r.item_id in keep], lambda r: r.strategy)
     return {
-        "n": len(common),
+        "n": len(keep),
         "accuracy": {s: _round(_mean(r.correct for r in per.get(s, []))) for s in strategies},
         "score": {s: _round(_mean(r.score for r in per.get(s, []))) for s in strategies},
     }
@@ -597,8 +610,17 @@ def plot_accuracy_vs_length(
 def plot_accuracy_vs_cost(records: Sequence[EvalRecord], path: Path) -> Path | None:
     """The RAG-vs-long-context trade-off in one picture: a point per strategy at (mean prompt
     tokens, accuracy) and at (mean seconds per question, accuracy). A panel is left out when no
-    record has its cost; None (no file) when neither has any."""
+    record has its cost; None (no file) when neither has any.
+
+    When a strategy skipped questions (long context on documents that do not fit), its filled
+    point stands on fewer, shorter documents than the others; hollow points then show every
+    strategy on the questions all of them answered, the like-for-like comparison."""
     strategies = _strategies(records)
+    common = set(common_ids(records, strategies)) if len(strategies) > 1 else set()
+    all_ids = {r.item_id for r in records}
+    subsets: list[tuple[Sequence[EvalRecord], bool]] = [(records, True)]
+    if common and common != all_ids:
+        subsets.append(([r for r in records if r.item_id in common], False))
     panels: list[tuple[str, Callable[[EvalRecord], float | int | None]]] = []
     if any(r.prompt_tokens for r in records):
         panels.append(("mean prompt tokens per question", lambda r: r.prompt_tokens))
@@ -609,23 +631,50 @@ def plot_accuracy_vs_cost(records: Sequence[EvalRecord], path: Path) -> Path | N
     fig = Figure(figsize=(5.0 * len(panels), 4.2))
     for i, (label, cost) in enumerate(panels, 1):
         ax = fig.add_subplot(1, len(panels), i)
-        points: list[tuple[str, float, float]] = []
-        for s in strategies:
-            rs = [r for r in records if r.strategy == s]
-            x = _mean(cost(r) for r in rs if r.error is None)
-            if x is not None:
-                points.append((s, x, 100 * (_mean(r.correct for r in rs) or 0.0)))
-        x_span = max((x for _, x, _ in points), default=1.0) or 1.0
-        for j, (s, x, y) in enumerate(points):
-            ax.scatter([x], [y], s=60, label=s, color=_color(s, strategies))
+        points: list[tuple[str, float, float, bool]] = []
+        for subset, filled in subsets:
+            for s in strategies:
+                rs = [r for r in subset if r.strategy == s]
+                x = _mean(cost(r) for r in rs if r.error is None)
+                if x is not None:
+                    points.append((s, x, 100 * (_mean(r.correct for r in rs) or 0.0), filled))
+        x_span = max((x for _, x, _, _ in points), default=1.0) or 1.0
+        for j, (s, x, y, filled) in enumerate(points):
+            color = _color(s, strategies)
+            ax.scatter(
+                [x],
+                [y],
+                s=60,
+                color=color if filled else "none",
+                edgecolors=color,
+                linewidths=1.5,
+            )
+            if not filled:
+                continue
             # labels of (nearly) coinciding points are stacked, not printed over each other
-            near = sum(abs(x - x2) < 0.04 * x_span and abs(y - y2) < 4 for _, x2, y2 in points[:j])
+            near = sum(
+                abs(x - x2) < 0.04 * x_span and abs(y - y2) < 4 for _, x2, y2, _ in points[:j]
+            )
             ax.annotate(
                 s, (x, y), textcoords="offset points", xytext=(6, 4 - 11 * near), fontsize=8
             )
+        if len(subsets) > 1:
+            ax.scatter([], [], s=60, color="grey", label="filled: every question it answered")
+            ax.scatter(
+                [],
+                [],
+                s=60,
+                color="none",
+                edgecolors="grey",
+                linewidths=1.5,
+                label=f"hollow: the {len(common)} questions all answered",
+            )
+            ax.legend(fontsize=7, loc="upper right")
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy (%)")
-        ax.set_ylim(0, 105)
+        # room above the best point for its label and the legend, not a mostly empty 0-100
+        top = max((y for _, _, y, _ in points), default=0.0)
+        ax.set_ylim(0, min(105.0, max(40.0, 10.0 * math.ceil(top / 10.0) + 20.0)))
         ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
     fig.suptitle("Accuracy vs cost per strategy")

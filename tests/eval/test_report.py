@@ -15,6 +15,7 @@ from eval.datasets import QAItem
 from eval.report import (
     NOT_MEASURED,
     EvalRecord,
+    common_ids,
     error_record,
     machine_info,
     make_record,
@@ -357,9 +358,17 @@ def test_skipped_records_are_counted_with_reasons_and_not_scored(tmp_path: Path)
         "accuracy": {"rag": 0.5, "long-context": 1.0},
         "score": {"rag": 0.5, "long-context": 1.0},
     }
+    assert common_ids(rs, ["rag", "long-context"]) == ["q1", "q2"]
+    assert common_ids(rs, ["rag"]) == ["q1", "q2", "q4"]
+    # columns in docqa's order however the records were appended (a resumed run)
+    assert list(summarize(rs[::-1], date=DATE, machine=MACHINE)["strategies"]) == [
+        "rag",
+        "long-context",
+    ]
     assert "250" not in json.dumps(summary["by_doc_length"]["long-context"])
     files = write_report(rs, tmp_path, model="m", date=DATE, machine=MACHINE)
     md = files.markdown.read_text()
     assert "## Skipped" in md and "- long-context: 1 questions on 1 documents" in md
     assert "90,000 tokens" in md and "## Like for like: the 2 questions" in md
     assert "| accuracy | 50.0% | 100.0% |" in md
+    assert "Accuracy vs cost" in files.plots  # with the like-for-like points (hollow)
