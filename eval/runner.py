@@ -268,9 +268,7 @@ def run_eval(
     if "llama-index" in strategies:
         _require_baseline()
     out.mkdir(parents=True, exist_ok=True)
-    items = load_items(dataset, docs_dir, cache_dir=out / "lara-pdfs")
-    if limit is not None:
-        items = items[:limit]
+    items = _items(dataset, docs_dir, out, limit)
     if not items:
         raise ValueError(f"{dataset.name}: no questions")
     if all(it.doc_path is None for it in items):
@@ -346,28 +344,52 @@ def run_eval(
     finally:
         rt.close()
 
-    report, records = _report(answers, wanted, out, settings.generation.model)
+    return _finish(
+        answers,
+        wanted,
+        out,
+        settings.generation.model,
+        t0,
+        new=len(new),
+        kept=len(kept),
+        ingested=ingested,
+    )
+
+
+def _items(dataset: Path, docs_dir: Path | None, out: Path, limit: int | None) -> list[QAItem]:
+    items = load_items(dataset, docs_dir, cache_dir=out / "lara-pdfs")
+    return items if limit is None else items[:limit]
+
+
+def _finish(
+    answers: Path,
+    wanted: set[tuple[str, str]],
+    out: Path,
+    model: str,
+    t0: float,
+    *,
+    new: int,
+    kept: int | None = None,
+    ingested: dict[str, str] | None = None,
+) -> EvalRun:
+    """Rescore the wanted records of `answers`, write the report, say what was done.
+    `kept` None: every record was kept (a report-only run)."""
+    records = [
+        rescore(r) for r in _latest(read_records(answers)) if (r.item_id, r.strategy) in wanted
+    ]
+    report = _write_report(records, out, model=model)
     return EvalRun(
         out=out,
         answers=answers,
         report=report,
         records=len(records),
-        new=len(new),
-        kept=len(kept),
+        new=new,
+        kept=len(records) if kept is None else kept,
         errors=sum(r.error is not None for r in records),
         skipped=sum(r.skipped is not None for r in records),
-        ingested=ingested,
+        ingested=ingested or {},
         seconds=round(time.perf_counter() - t0, 1),
     )
-
-
-def _report(
-    answers: Path, wanted: set[tuple[str, str]], out: Path, model: str
-) -> tuple[ReportFiles, list[EvalRecord]]:
-    records = [
-        rescore(r) for r in _latest(read_records(answers)) if (r.item_id, r.strategy) in wanted
-    ]
-    return _write_report(records, out, model=model), records
 
 
 def report_only(
@@ -387,22 +409,8 @@ def report_only(
     answers = out / ANSWERS
     if not answers.is_file():
         raise ValueError(f"no {ANSWERS} in {out}: nothing to report")
-    items = load_items(dataset, docs_dir, cache_dir=out / "lara-pdfs")
-    if limit is not None:
-        items = items[:limit]
-    wanted = {(it.id, s) for it in items for s in strategies}
-    report, records = _report(answers, wanted, out, model)
-    return EvalRun(
-        out=out,
-        answers=answers,
-        report=report,
-        records=len(records),
-        new=0,
-        kept=len(records),
-        errors=sum(r.error is not None for r in records),
-        skipped=sum(r.skipped is not None for r in records),
-        seconds=round(time.perf_counter() - t0, 1),
-    )
+    wanted = {(it.id, s) for it in _items(dataset, docs_dir, out, limit) for s in strategies}
+    return _finish(answers, wanted, out, model, t0, new=0)
 
 
 def _by_document(items: Sequence[QAItem]) -> list[QAItem]:
