@@ -296,15 +296,19 @@ class _Shortlist:
     """
 
     def __init__(self, by_n: Mapping[int, Passage], k: int | None) -> None:
+        self.by_n = by_n
         self.k = k
-        self.stems = {n: set(content_stems(p.text)) for n, p in by_n.items()}
-        df = Counter(stem for stems in self.stems.values() for stem in stems)
-        self.idf = {stem: math.log(1 + len(by_n) / c) for stem, c in df.items()}
+        self.stems: dict[int, set[str]] = {}
+        self.idf: dict[str, float] = {}
 
     def __call__(self, sentence: str, *, exclude: Sequence[int]) -> list[int]:
-        pool = [n for n in self.stems if n not in exclude]
+        pool = [n for n in self.by_n if n not in exclude]
         if self.k is None or len(pool) <= self.k:
-            return pool
+            return pool  # nothing to rank (a RAG answer's 5 passages): no stemming either
+        if not self.stems:
+            self.stems = {n: set(content_stems(p.text)) for n, p in self.by_n.items()}
+            df = Counter(stem for stems in self.stems.values() for stem in stems)
+            self.idf = {stem: math.log(1 + len(self.by_n) / c) for stem, c in df.items()}
         words = set(content_stems(sentence))
         weight = {n: sum(self.idf[w] for w in words & self.stems[n]) for n in pool}
         return sorted(pool, key=lambda n: -weight[n])[: self.k]
