@@ -369,7 +369,26 @@ def check_citations(
     )
 
 
-class _EvalBar:
+class _EvalEtaFront:
+    """What both eval front ends share: the ETA kept from `start` to each `done`."""
+
+    eta: EvalEta | None = None
+
+    def _start_eta(self, todo: Mapping[str, int]) -> int:
+        """Start the ETA; the number of answers to compute."""
+        from eval.runner import EvalEta
+
+        self.eta = EvalEta(todo)
+        return sum(todo.values())
+
+    def _eta_after(self, record: Any) -> str:
+        """The time left once `record` is done, as text."""
+        assert self.eta is not None, "start() comes first"
+        self.eta.done(record)
+        return _eta_text(self.eta.seconds_left())
+
+
+class _EvalBar(_EvalEtaFront):
     """Progress of an evaluation on a terminal: answers done, ETA, the last verdict."""
 
     def __init__(self, console: Console) -> None:
@@ -384,7 +403,6 @@ class _EvalBar:
             console=console,
         )
         self.task = self.p.add_task("answers", total=None, last="", eta=_eta_text(None))
-        self.eta: EvalEta | None = None
         self.right = 0
         self.n = 0
 
@@ -399,48 +417,37 @@ class _EvalBar:
         self.p.console.print(f"[dim]{line}[/]", highlight=False)
 
     def start(self, todo: Mapping[str, int]) -> None:
-        from eval.runner import EvalEta
-
-        self.eta = EvalEta(todo)
-        self.p.update(self.task, total=sum(todo.values()))
+        self.p.update(self.task, total=self._start_eta(todo))
 
     def done(self, record: Any) -> None:
         mark = _record_mark(record)
-        assert self.eta is not None, "start() comes first"
-        self.eta.done(record)
+        eta = self._eta_after(record)
         if record.skipped is None and record.error is None:
             self.n += 1
             self.right += bool(record.correct)
         acc = f"{self.right}/{self.n} right" if self.n else ""
         last = f"{record.strategy} {record.item_id}: {mark}  {acc}"
-        eta = _eta_text(self.eta.seconds_left())
         self.p.update(self.task, advance=1, last=last, eta=eta)
 
 
-class _EvalLines:
+class _EvalLines(_EvalEtaFront):
     """The same as lines, for logs and pipes."""
 
     def __init__(self) -> None:
         self.total = 0
         self.count = 0
-        self.eta: EvalEta | None = None
 
     def note(self, line: str) -> None:
         err.print(line, highlight=False)
 
     def start(self, todo: Mapping[str, int]) -> None:
-        from eval.runner import EvalEta
-
-        self.total = sum(todo.values())
-        self.eta = EvalEta(todo)
+        self.total = self._start_eta(todo)
         per = ", ".join(f"{n} {s}" for s, n in todo.items())
         err.print(f"{self.total} answers to compute ({per})", highlight=False)
 
     def done(self, record: Any) -> None:
         self.count += 1
-        assert self.eta is not None, "start() comes first"
-        self.eta.done(record)
-        eta = _eta_text(self.eta.seconds_left())
+        eta = self._eta_after(record)
         err.print(
             f"[{self.count}/{self.total} eta {eta}] {record.strategy} "
             f"{record.item_id}: {_record_mark(record)}",
