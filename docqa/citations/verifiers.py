@@ -51,7 +51,7 @@ import numpy as np
 from docqa.citations.entities import ground_entities
 from docqa.citations.numbers import NumberMatch, QuantityKind, ground_numbers, is_distinctive
 from docqa.citations.text import content_stems, words
-from docqa.generation.base import ChatMessage, LogitsModel
+from docqa.generation.base import ChatMessage, LogitsModel, common_prefix_length
 from docqa.models import ModelNotFoundError, ModelRegistry
 from docqa.types import Passage, Quote
 
@@ -779,7 +779,11 @@ class LLMJudgeVerifier:
 
     def messages(self, sentence: str, passages: Sequence[Passage]) -> list[ChatMessage]:
         """The chat the judge sends (before the chat template)."""
-        texts = self.passage_texts(sentence, passages)
+        return self._chat(sentence, passages, self.passage_texts(sentence, passages))
+
+    def _chat(
+        self, sentence: str, passages: Sequence[Passage], texts: Sequence[str]
+    ) -> list[ChatMessage]:
         if len(texts) == 1:
             body = f"Passage{_source(passages[0])}:\n{texts[0]}"
             question = JUDGE_QUESTION
@@ -794,7 +798,16 @@ class LLMJudgeVerifier:
         return out
 
     def prompt_ids(self, sentence: str, passages: Sequence[Passage]) -> list[int]:
-        return self.chat_tokens(self.messages(sentence, passages))
+        return self.prompt(sentence, passages)[0]
+
+    def prompt(self, sentence: str, passages: Sequence[Passage]) -> tuple[list[int], int]:
+        """The prompt's token ids and where its part shared by every sentence on the same
+        passages ends: a batch boundary of the prefill, so the passages' state is reused and
+        the logits are the same whatever was judged before."""
+        texts = self.passage_texts(sentence, passages)
+        ids = self.chat_tokens(self._chat(sentence, passages, texts))
+        head = self.chat_tokens(self._chat("", passages, texts))
+        return ids, common_prefix_length(ids, head)
 
     # scoring
 
@@ -806,16 +819,10 @@ class LLMJudgeVerifier:
         mass = math.exp(_logsumexp(np.array([ly, ln])) - _logsumexp(z))
         return p, mass
 
-    def _judge(self, ids: list[int]) -> tuple[float, float]:
-        cached = self.model.tokens
-        common = 0
-        for a, b in zip(cached, ids, strict=False):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(ids) - 1)
+    def _judge(self, ids: list[int], boundary: int) -> tuple[float, float]:
+        common = self.model.reusable(ids)
         t0 = time.perf_counter()
-        z = self.model.prefill(ids)
+        z = self.model.prefill(ids, boundary=boundary)
         self.stats.seconds += time.perf_counter() - t0
         self.stats.checks += 1
         self.stats.prompt_tokens += len(ids)
@@ -828,14 +835,15 @@ class LLMJudgeVerifier:
     def score_batch(self, items: Sequence[tuple[str, Sequence[Passage]]]) -> list[VerifierScore]:
         out: list[VerifierScore | None] = [None] * len(items)
         prompts: dict[int, list[int]] = {}
+        shared: dict[int, int] = {}
         for i, (sentence, passages) in enumerate(items):
             if passages:
-                prompts[i] = self.prompt_ids(sentence, passages)
+                prompts[i], shared[i] = self.prompt(sentence, passages)
             else:
                 out[i] = VerifierScore(0.0, reasons=["no passage to check against"])
         # lexicographic order of the token ids: neighbours share the longest cached prefix
         for i in sorted(prompts, key=lambda k: prompts[k]):
-            p, mass = self._judge(prompts[i])
+            p, mass = self._judge(prompts[i], shared[i])
             reasons = [] if p >= 0.5 else [f"llm judge: not supported (P(yes) = {p:.2f})"]
             out[i] = VerifierScore(
                 p,

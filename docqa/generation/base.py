@@ -134,9 +134,17 @@ class LogitsModel(Protocol):
 
     def detokenize(self, ids: Sequence[int]) -> str: ...
 
-    def prefill(self, ids: Sequence[int]) -> Logits:
-        """Make the cache hold exactly `ids` (reusing any cached common prefix); return the
-        logits of the last position."""
+    def prefill(self, ids: Sequence[int], boundary: int | None = None) -> Logits:
+        """Make the cache hold exactly `ids`; return the logits of the last position.
+
+        A cached prefix is reused up to the last batch cut within it (`BatchPlan`), so the
+        logits do not depend on what was cached before. `boundary`: the end of a part of `ids`
+        that later prompts share (passages, a document): a batch ends there, so a later
+        prefill reuses everything before it."""
+        ...
+
+    def reusable(self, ids: Sequence[int]) -> int:
+        """Tokens of `ids` that `prefill(ids)` would keep from the cache (not decode again)."""
         ...
 
     def extend(self, ids: Sequence[int]) -> Logits:
@@ -172,6 +180,62 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
             break
         n += 1
     return n
+
+
+class BatchPlan:
+    """Where a KV cache's prompt batches ended, so that a cached prefix is reused only where a
+    fresh evaluation would have cut a batch too.
+
+    CPU kernels may compute a token's logits differently with the shape of its batch: on
+    AVX-512, llama.cpp uses one kernel for a batch of tokens and another for a single token, so
+    "decode the last token again after a prefix hit" gives other logits than a full prefill, and
+    greedy decoding can pick another word. The fix is to make the batches a function of the
+    prompt, not of what happens to be cached: a prompt is evaluated from its reuse point in
+    chunks of `n_batch`, and the reuse point is the last recorded *cut* (the end of an earlier
+    prompt batch) within the common prefix, never the common prefix itself. A prefix declared
+    as a segment (the document of a long-context prompt, prefilled and saved on its own) is a
+    cut; so the same question gives the same tokens whether its prefix came from memory, from
+    disk or was computed just now. Generated tokens are decoded one at a time and are no cuts.
+
+    Example:
+        >>> plan = BatchPlan(n_batch=4)
+        >>> plan.record(0, 10)  # a 10-token prompt evaluated from scratch: 0-4, 4-8, 8-10
+        >>> plan.cuts
+        [0, 4, 8, 10]
+        >>> plan.reuse_point(cached=list(range(12)), ids=list(range(10)))  # same prompt again
+        8
+        >>> plan.reuse_point(cached=list(range(12)), ids=[*range(10), 99])  # a longer one
+        10
+    """
+
+    def __init__(self, n_batch: int) -> None:
+        if n_batch < 1:
+            raise ValueError("n_batch must be positive")
+        self.n_batch = n_batch
+        self.cuts: list[int] = [0]
+
+    def reuse_point(self, cached: Sequence[int], ids: Sequence[int]) -> int:
+        """Tokens of `cached` to keep before evaluating `ids` (at least one token of `ids` is
+        always evaluated, for its logits)."""
+        limit = min(common_prefix_length(cached, ids), len(ids) - 1)
+        return max(c for c in self.cuts if c <= limit)
+
+    def chunks(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The batches that evaluate positions [start, end)."""
+        return [(a, min(a + self.n_batch, end)) for a in range(start, end, self.n_batch)]
+
+    def record(self, start: int, end: int) -> None:
+        """Positions [start, end) were just evaluated in `chunks(start, end)`; anything cached
+        beyond `start` before is gone."""
+        self.cuts = [c for c in self.cuts if c <= start] + [b for _, b in self.chunks(start, end)]
+
+    def truncate(self, n_tokens: int) -> None:
+        """The cache was cut back to `n_tokens` (which need not be a cut)."""
+        self.cuts = [c for c in self.cuts if c <= n_tokens]
+
+    def reset(self, cuts: Sequence[int] = ()) -> None:
+        """A state was loaded whose batches ended at `cuts` (0 is always one)."""
+        self.cuts = sorted({0, *(int(c) for c in cuts)})
 
 
 def drain(pieces: Iterator[str], on_text: Callable[[str], None] | None) -> str:

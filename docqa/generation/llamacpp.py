@@ -36,6 +36,7 @@ from llama_cpp._utils import suppress_stdout_stderr
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from docqa.generation.base import (
+    BatchPlan,
     ChatMessage,
     GenerationConfig,
     GenerationError,
@@ -43,10 +44,25 @@ from docqa.generation.base import (
     Logits,
     RunStats,
     StopFilter,
-    common_prefix_length,
 )
 
 _STATE_MAGIC = b"DOCQA-LLAMA-KV1\n"
+_PLANS: weakref.WeakKeyDictionary[Any, BatchPlan] = weakref.WeakKeyDictionary()
+
+
+def batch_plan(llama: Llama) -> BatchPlan:
+    """The batch plan of `llama`'s KV cache, shared by every generator and logits model that
+    use this `Llama` (see `BatchPlan`: why a cached prefix is reused only at a batch cut)."""
+    plan = _PLANS.get(llama)
+    if plan is None or plan.n_batch != int(llama.n_batch):
+        plan = _PLANS[llama] = BatchPlan(int(llama.n_batch))
+    return plan
+
+
+def system_info() -> str:
+    """llama.cpp's own line of the CPU features its loaded kernels use (AVX2, AVX512...)."""
+    info = llama_cpp.llama_print_system_info()
+    return info.decode() if isinstance(info, bytes) else str(info)
 
 
 def usable_n_ctx(llama: Any) -> int:
@@ -224,6 +240,16 @@ class LlamaCppGenerator(LocalTokenGenerator):
         prompt = self.chat_tokens(messages)
         capacity = f"allocated context (model window {self.context_window})"
         max_tokens = self._answer_room(prompt, capacity, self.n_ctx, config, stats)
+        # Reuse the cache only up to a batch cut (BatchPlan): `Llama.generate` would keep the
+        # whole common prefix and decode the rest in other batches than a fresh run, and on
+        # some CPUs (AVX-512) that changes the logits and so the greedy answer.
+        plan = batch_plan(self.llama)
+        cached = [int(t) for t in self.llama.input_ids[: self.llama.n_tokens]]
+        keep = plan.reuse_point(cached, prompt)
+        if keep < self.llama.n_tokens:
+            self.llama.n_tokens = keep
+            self.llama._requires_eval = True
+        plan.record(keep, len(prompt))
         self.llama.set_seed(config.seed if config.seed is not None else self.seed)
         stops = StopFilter(config.stop)
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -330,6 +356,7 @@ class LlamaCppLogitsModel:
         batch = self._batch
         rows: list[Logits] = []
         last = np.empty(0, dtype=np.float32)
+        batch_plan(self.llama).record(n_past, n_past + len(ids))
         for start in range(0, len(ids), self._n_batch):
             chunk = ids[start : start + self._n_batch]
             final_chunk = start + len(chunk) == len(ids)
@@ -345,6 +372,7 @@ class LlamaCppLogitsModel:
                 # the cache may hold part of the chunk: cut back to what we know is there
                 llama_cpp.llama_memory_seq_rm(self._memory(), 0, n_past + start, -1)
                 self.llama.n_tokens = n_past + start
+                batch_plan(self.llama).truncate(n_past + start)
                 raise GenerationError(f"llama_decode failed with code {rc}")
             at = n_past + start
             self.llama.input_ids[at : at + len(chunk)] = chunk
@@ -365,13 +393,19 @@ class LlamaCppLogitsModel:
         self.llama._requires_eval = True
         return np.concatenate(rows) if all_rows else last
 
-    def prefill(self, ids: Sequence[int]) -> Logits:
+    def reusable(self, ids: Sequence[int]) -> int:
+        return batch_plan(self.llama).reuse_point(self.tokens, [int(t) for t in ids]) if ids else 0
+
+    def prefill(self, ids: Sequence[int], boundary: int | None = None) -> Logits:
         ids = [int(t) for t in ids]
         if not ids:
             raise ValueError("prefill needs at least one token")
-        # the last token is decoded again for its logits
-        keep = min(common_prefix_length(self.tokens, ids), len(ids) - 1)
+        # only up to a batch cut (BatchPlan), and at least the last token for its logits
+        keep = batch_plan(self.llama).reuse_point(self.tokens, ids)
         self.truncate(keep)
+        if boundary is not None and keep < boundary < len(ids):
+            self._decode(ids[keep:boundary], all_rows=False)
+            keep = boundary
         return self._decode(ids[keep:], all_rows=False)
 
     def extend(self, ids: Sequence[int]) -> Logits:
@@ -384,13 +418,15 @@ class LlamaCppLogitsModel:
         if not llama_cpp.llama_memory_seq_rm(self._memory(), 0, n_tokens, -1):
             raise GenerationError("this model's cache cannot be truncated (recurrent model)")
         self.llama.n_tokens = n_tokens
+        batch_plan(self.llama).truncate(n_tokens)
         self.llama._requires_eval = True
 
-    # State: a header (magic, length-prefixed JSON: fingerprint + tokens), then llama.cpp's
-    # sequence state (KV cells of sequence 0, no logits buffer).
+    # State: a header (magic, length-prefixed JSON: fingerprint, tokens, batch cuts), then
+    # llama.cpp's sequence state (KV cells of sequence 0, no logits buffer).
 
     def _header(self) -> bytes:
-        meta = json.dumps({"model": self.fingerprint, "tokens": self.tokens}).encode()
+        cuts = [c for c in batch_plan(self.llama).cuts if c <= self.n_past]
+        meta = json.dumps({"model": self.fingerprint, "tokens": self.tokens, "cuts": cuts}).encode()
         return _STATE_MAGIC + struct.pack("<Q", len(meta)) + meta
 
     def _seq_state(self) -> tuple[ctypes.Array[ctypes.c_uint8], int]:
@@ -402,7 +438,7 @@ class LlamaCppLogitsModel:
             raise GenerationError("llama.cpp returned an empty sequence state")
         return buf, n
 
-    def _parse_header(self, head: bytes) -> tuple[list[int], int]:
+    def _parse_header(self, head: bytes) -> tuple[list[int], list[int], int]:
         if not head.startswith(_STATE_MAGIC):
             raise GenerationError("not a docqa llama.cpp KV state")
         at = len(_STATE_MAGIC)
@@ -418,9 +454,13 @@ class LlamaCppLogitsModel:
             raise GenerationError(
                 f"the state holds {len(tokens)} tokens; the allocated context is {self.n_ctx}"
             )
-        return tokens, at + 8 + size
+        # states saved before cuts were recorded: the whole prefix is one segment
+        cuts = [int(c) for c in meta.get("cuts", [len(tokens)]) if 0 <= int(c) <= len(tokens)]
+        return tokens, cuts, at + 8 + size
 
-    def _restore(self, tokens: list[int], buf: ctypes.Array[ctypes.c_uint8], n: int) -> None:
+    def _restore(
+        self, tokens: list[int], cuts: list[int], buf: ctypes.Array[ctypes.c_uint8], n: int
+    ) -> None:
         llama_cpp.llama_memory_seq_rm(self._memory(), 0, 0, -1)
         self.llama.n_tokens = 0
         if tokens and int(llama_cpp.llama_state_seq_set_data(self.llama.ctx, buf, n, 0)) == 0:
@@ -428,16 +468,17 @@ class LlamaCppLogitsModel:
         self.llama.input_ids[: len(tokens)] = tokens
         self.llama.n_tokens = len(tokens)
         self.llama._requires_eval = True
+        batch_plan(self.llama).reset([*cuts, len(tokens)])
 
     def save_state(self) -> bytes:
         buf, n = self._seq_state()
         return self._header() + ctypes.string_at(buf, n)
 
     def load_state(self, data: bytes) -> None:
-        tokens, offset = self._parse_header(data)
+        tokens, cuts, offset = self._parse_header(data)
         n = len(data) - offset
         buf = (ctypes.c_uint8 * n).from_buffer_copy(data, offset)
-        self._restore(tokens, buf, n)
+        self._restore(tokens, cuts, buf, n)
 
     def save_state_file(self, path: Path) -> int:
         buf, n = self._seq_state()
@@ -456,9 +497,9 @@ class LlamaCppLogitsModel:
                 raise GenerationError(f"{path} is not a docqa llama.cpp KV state")
             (size,) = struct.unpack("<Q", head[len(_STATE_MAGIC) :])
             head += f.read(size)
-            tokens, offset = self._parse_header(head)
+            tokens, cuts, offset = self._parse_header(head)
             n = path.stat().st_size - offset
             buf = (ctypes.c_uint8 * n)()
             if f.readinto(memoryview(buf).cast("B")) != n:
                 raise GenerationError(f"{path} is truncated")
-        self._restore(tokens, buf, n)
+        self._restore(tokens, cuts, buf, n)

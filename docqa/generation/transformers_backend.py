@@ -34,6 +34,7 @@ from transformers import (
 )
 
 from docqa.generation.base import (
+    BatchPlan,
     ChatMessage,
     GenerationConfig,
     GenerationError,
@@ -41,7 +42,6 @@ from docqa.generation.base import (
     Logits,
     RunStats,
     StopFilter,
-    common_prefix_length,
 )
 
 _PREFILL_CHUNK = 512
@@ -231,6 +231,7 @@ class TransformersLogitsModel:
         self._eos = _eos_ids(model, tokenizer)
         self._tokens: list[int] = []
         self._cache = DynamicCache(config=model.config)
+        self._plan = BatchPlan(_PREFILL_CHUNK)
         emb = self.model.get_input_embeddings().weight[:1, :64].detach().float().cpu().numpy()
         digest = hashlib.sha256(model.config.to_json_string().encode() + emb.tobytes())
         self.fingerprint = f"{digest.hexdigest()[:16]}-{self._n_vocab}"
@@ -273,22 +274,29 @@ class TransformersLogitsModel:
         logits: Logits = out.logits[0].float().cpu().numpy()
         return logits
 
-    def prefill(self, ids: Sequence[int]) -> Logits:
+    def reusable(self, ids: Sequence[int]) -> int:
+        return self._plan.reuse_point(self._tokens, [int(t) for t in ids]) if ids else 0
+
+    def prefill(self, ids: Sequence[int], boundary: int | None = None) -> Logits:
         ids = [int(t) for t in ids]
         if not ids:
             raise ValueError("prefill needs at least one token")
-        keep = min(common_prefix_length(self._tokens, ids), len(ids) - 1)
+        # only up to a batch cut (BatchPlan), so the logits do not depend on the cache's past
+        keep = self._plan.reuse_point(self._tokens, ids)
         self.truncate(keep)
-        rest = ids[keep:]
+        ends = [boundary] if boundary is not None and keep < boundary < len(ids) else []
         last = np.empty(0, dtype=np.float32)
-        for i in range(0, len(rest), _PREFILL_CHUNK):
-            last = self._forward(rest[i : i + _PREFILL_CHUNK], keep=1)[-1]
+        for a, b in zip([keep, *ends], [*ends, len(ids)], strict=True):
+            self._plan.record(a, b)
+            for lo, hi in self._plan.chunks(a, b):
+                last = self._forward(ids[lo:hi], keep=1)[-1]
         return last
 
     def extend(self, ids: Sequence[int]) -> Logits:
         ids = [int(t) for t in ids]
         if not ids:
             raise ValueError("no tokens to extend with")
+        self._plan.record(self.n_past, self.n_past + len(ids))
         return self._forward(ids, keep=len(ids))
 
     def truncate(self, n_tokens: int) -> None:
@@ -300,11 +308,13 @@ class TransformersLogitsModel:
             # transformers 5: a negative count of tokens to remove (a positive size raises)
             self._cache.crop(n_tokens - self.n_past)
         del self._tokens[n_tokens:]
+        self._plan.truncate(n_tokens)
 
     def _state(self) -> dict[str, Any]:
         all_layers: list[Any] = list(self._cache.layers)
         layers = [(la.keys.cpu(), la.values.cpu()) for la in all_layers if la.is_initialized]
-        return {"model": self.fingerprint, "tokens": self._tokens, "layers": layers}
+        cuts = [c for c in self._plan.cuts if c <= self.n_past]
+        return {"model": self.fingerprint, "tokens": self._tokens, "layers": layers, "cuts": cuts}
 
     def _restore(self, state: dict[str, Any]) -> None:
         if state.get("model") != self.fingerprint:
@@ -318,6 +328,7 @@ class TransformersLogitsModel:
             cache.update(k.to(device), v.to(device), i)
         self._cache = cache
         self._tokens = [int(t) for t in state["tokens"]]
+        self._plan.reset([*state.get("cuts", []), len(self._tokens)])
 
     def save_state(self) -> bytes:
         buf = io.BytesIO()

@@ -96,9 +96,8 @@ def test_probabilities_in_unit_interval_and_deterministic(judge: LLMJudgeVerifie
     again = [judge.score(s, ps) for s, ps in items]
     judge.model.truncate(0)
     cold = judge.score_batch(items)
-    for a, b, c in zip(first, again, cold, strict=True):
-        assert a.score == pytest.approx(b.score, abs=1e-5)
-        assert a.score == pytest.approx(c.score, abs=1e-5)
+    # exactly: the batches of each prompt do not depend on what the cache held (BatchPlan)
+    assert [s.score for s in first] == [s.score for s in again] == [s.score for s in cold]
 
 
 def test_sentences_on_the_same_passage_share_the_prefix(
@@ -107,7 +106,8 @@ def test_sentences_on_the_same_passage_share_the_prefix(
     passage_tokens = len(smol.tokenize(FACTS.text))
     judge.score(SUPPORTED, [FACTS])
     first_prompt = judge.stats.prompt_tokens
-    assert smol.decoded == [first_prompt]  # cold cache: the whole prompt
+    # cold cache: the whole prompt, in two batches (the shared part, then the sentence's)
+    assert len(smol.decoded) == 2 and sum(smol.decoded) == first_prompt
     assert smol.n_past == first_prompt
     judge.score(ALTERED, [FACTS])
     second = smol.decoded[-1]
@@ -130,8 +130,10 @@ def test_batch_orders_prompts_to_share_prefixes(
     judge.score_batch(items)
     prompts = [len(judge.prompt_ids(s, ps)) for s, ps in items]
     tail = len(smol.tokenize(f"Sentence: {ALTERED}\n\n")) + 20
-    assert len(smol.decoded) == 4 and sum(n < tail for n in smol.decoded) == 2
-    assert sum(smol.decoded) == judge.stats.decoded_tokens < sum(prompts) * 0.6
+    # 4 prompts: a passage's shared part twice, then each of the four sentence tails
+    assert len(smol.decoded) == 6 and sum(n >= tail for n in smol.decoded) == 2
+    # each passage's prompt once, then only the other sentence's tail on it
+    assert sum(smol.decoded) == judge.stats.decoded_tokens < prompts[0] + prompts[1] + 2 * tail
     assert judge.stats.checks == 4
 
 

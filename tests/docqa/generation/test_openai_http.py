@@ -29,7 +29,11 @@ from docqa.models import ModelRegistry
 KEY = "test-key"
 ALIAS = "smollm2"
 SERVER_N_CTX = 1024
-QUESTION = [ChatMessage(role="user", content="What is the capital of France?")]
+# A constrained answer: the wording of a 135M model's free answer changes with the CPU's kernels
+QUESTION = [
+    ChatMessage(role="system", content="Reply with the name of the city only."),
+    ChatMessage(role="user", content="What is the capital of France?"),
+]
 STORY = [ChatMessage(role="user", content="Write a short story about a lighthouse keeper.")]
 
 
@@ -97,7 +101,7 @@ def local(smollm2_path: Path) -> Iterator[LlamaCppGenerator]:
 def test_generates_through_the_server(client: OpenAICompatibleGenerator) -> None:
     assert isinstance(client, Generator)
     out = client.generate(QUESTION, GenerationConfig(max_tokens=40))
-    assert "Paris" in out.text
+    assert "paris" in out.text.lower(), out.text
     assert out.finish_reason == "stop"
     assert out.prompt_tokens > 10 and 0 < out.completion_tokens < 40
     assert out.time_to_first_token is not None and out.time_to_first_token <= out.seconds
