@@ -15,7 +15,9 @@ from docqa.embedding import Embedder, load_embedder
 from docqa.models import ModelRegistry
 from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
-from docqa.store.base import Store, open_store
+from docqa.store.base import Store
+from docqa.store.factory import open_store
+from docqa.types import Document
 
 if TYPE_CHECKING:
     from docqa.answer import Answerer
@@ -102,6 +104,16 @@ class Runtime:
             logits_model=self.logits_model if cfg.kv_cache else None,
             kv_cache=DocumentKVCache(self.settings.kv_cache_dir, int(cfg.kv_cache_max_gb * 2**30)),
         )
+
+    def remove_document(self, ref: str) -> Document:
+        """Remove a document (by id or file name) with its saved KV states; the removed record.
+        Raises `DocumentNotFoundError` when no document matches."""
+        from docqa.documents import remove_document
+        from docqa.search import resolve_document
+
+        doc = resolve_document(self.store, ref)
+        remove_document(self.store, self.settings, doc.doc_id)
+        return doc
 
     def close(self) -> None:
         if "store" in self.__dict__:

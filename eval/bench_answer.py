@@ -91,7 +91,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         files = [args.corpus / d for d in {args.lc_doc, *rag_docs}]
-        report = Ingestor(settings, rt.store, rt.embedder, rt.bm25).run(files)
+        report = Ingestor.from_runtime(rt).run(files)
         for r in report.documents:
             console.print(f"{r.status.value}: {Path(r.path).name} ({r.pages} pages)")
         shutil.rmtree(settings.kv_cache_dir, ignore_errors=True)
@@ -155,14 +155,14 @@ def main() -> None:
     t = Table(title=f"answer latency, {args.model} ({summary['machine']})")
     for col in ("kind", "ttft s", "total s", "prompt tok", "cached tok", "answer"):
         t.add_column(col)
-    for r in rows:
+    for row in rows:
         t.add_row(
-            r["kind"],
-            f"{r['ttft']:.1f}" if r["ttft"] is not None else "-",
-            f"{r['total']:.1f}",
-            str(r["prompt_tokens"]),
-            str(r["cached_tokens"]),
-            r["answer"][:60],
+            row["kind"],
+            f"{row['ttft']:.1f}" if row["ttft"] is not None else "-",
+            f"{row['total']:.1f}",
+            str(row["prompt_tokens"]),
+            str(row["cached_tokens"]),
+            row["answer"][:60],
         )
     console.print(t)
     console.print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=2))

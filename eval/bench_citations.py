@@ -332,7 +332,7 @@ def evaluate(pairs: list[Pair], scores: dict[str, list[float]]) -> dict[str, Any
 
 def _logits(scores: Sequence[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
     p = np.clip(np.asarray(scores, dtype=float), 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
+    return np.asarray(np.log(p / (1 - p)), dtype=np.float64)
 
 
 def _cv_probs(x: np.ndarray[Any, Any], y: list[int], seed: int) -> np.ndarray[Any, Any]:
@@ -562,7 +562,7 @@ def judge_answers(
             by_doc[p.passages[0].path].append(p)
     docs = sorted(d for d, ps in by_doc.items() if len(ps) >= 4)
     rng.shuffle(docs)
-    runs = []
+    runs: list[dict[str, Any]] = []
     for doc in docs[:n]:
         rows = rng.sample(by_doc[doc], 4)
         passages: list[Passage] = []

@@ -150,7 +150,7 @@ def run_llamaindex(files: list[Path], home: Path) -> dict[str, Any]:
         seconds = time.perf_counter() - t1
         client.close()
     tok = embed._model.tokenizer
-    window = embed._model.max_seq_length - 2
+    window = int(embed._model.max_seq_length or 0) - 2
     counts = [len(tok(n.get_content(), add_special_tokens=False)["input_ids"]) for n in nodes]
     pages = len(docs)
     return {

@@ -78,7 +78,7 @@ def questions(corpus: Path, n: int, pages: int, chars: int) -> list[dict[str, An
         path = corpus / q["doc"]
         if not q.get("evidence_pages") or q["answer"] == "Not answerable" or not path.is_file():
             continue
-        with pymupdf.open(path) as doc:
+        with pymupdf.open(path) as doc:  # type: ignore[no-untyped-call]
             texts = [
                 (p, doc[p - 1].get_text().strip()[:chars])
                 for p in q["evidence_pages"][:pages]

@@ -61,7 +61,7 @@ def ingest(docs: Path, home: Path) -> dict[str, str]:
     settings = Settings(home=home)
     rt = Runtime(settings)
     t0 = time.perf_counter()
-    report = Ingestor(settings, rt.store, rt.embedder, rt.bm25).run(files)
+    report = Ingestor.from_runtime(rt).run(files)
     print(f"ingested {len(files)} files in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     rt.close()
     return {

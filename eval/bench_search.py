@@ -127,7 +127,8 @@ def ingest(store: Store, corpus: Corpus, sparse: list[SparseVector], engine: str
             for i in range(lo, hi)
         ]
         t = time.perf_counter()
-        store.add_chunks(chunks, corpus.dense[lo:hi], sparse[lo:hi], doc.generation)
+        dense: Any = corpus.dense[lo:hi]  # the store takes an array as it is
+        store.add_chunks(chunks, dense, sparse[lo:hi], doc.generation)
         timings["add_chunks_s"] += time.perf_counter() - t
         records.append(doc)
     t = time.perf_counter()

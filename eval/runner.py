@@ -217,7 +217,7 @@ class _Docs:
             return
         files = sorted(set(paths.values()))
         progress.note(f"ingesting what is missing of {len(files)} documents")
-        report = Ingestor(rt.settings, rt.store, rt.embedder, rt.bm25).run(files)
+        report = Ingestor.from_runtime(rt).run(files)
         results = {Path(r.path).resolve(): r for r in report.documents}
         for name, path in paths.items():
             r = results.get(path.resolve())

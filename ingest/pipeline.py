@@ -24,15 +24,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from docqa.config import IngestSettings, Settings
+from docqa.documents import remove_document
 from docqa.embedding import Embedder
 from docqa.models import sha256_file
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
 from docqa.types import Chunk, DocStatus, Document, FileStatus, IngestReport, IngestResult, Page
 from ingest.chunk import LayoutChunker
+
+if TYPE_CHECKING:
+    from docqa.runtime import Runtime
 
 PDF_SUFFIXES = {".pdf"}
 
@@ -218,8 +222,13 @@ class Ingestor:
             stages={k: round(v, 3) for k, v in self.stages.items()},
         )
 
+    @classmethod
+    def from_runtime(cls, rt: Runtime, progress: Progress | None = None) -> Ingestor:
+        """The ingestor of the runtime's settings, store, embedder and BM25 encoder."""
+        return cls(rt.settings, rt.store, rt.embedder, rt.bm25, progress)
+
     def remove(self, doc_id: str) -> None:
-        self.store.delete_document(doc_id)
+        remove_document(self.store, self.settings, doc_id)
 
     # -- internals -----------------------------------------------------------------------
     def _finish_failed_early(self, f: Path, did: str, error: str) -> IngestResult:
@@ -430,6 +439,6 @@ class Ingestor:
                 continue
             if p.exists() and p.suffix.lower() in PDF_SUFFIXES:
                 continue
-            self.store.delete_document(did)
+            remove_document(self.store, self.settings, did)
             out.append(IngestResult(path=doc.path, doc_id=did, status=FileStatus.removed))
         return out

@@ -234,8 +234,8 @@ class Answerer:
         docs = self._require_documents(scope)
         if scope is None and len(docs) > 1:
             raise AnswerError(
-                f"long context reads whole documents and {len(docs)} are ingested: name them "
-                "with --doc (or use --strategy rag / auto)"
+                f"long context reads whole documents and {len(docs)} are ingested: name the "
+                "documents to read (or use the rag or auto strategy)"
             )
         return docs
 

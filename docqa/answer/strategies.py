@@ -184,7 +184,7 @@ def long_context_prompt(
             f"{names} ({n_pages} pages) makes a {tokens:,}-token prompt; the model's allocated "
             f"context is {n_ctx:,} tokens (window {generator.context_window:,}) with "
             f"{reserve:,} kept for the answer, so {tokens + reserve - n_ctx:,} tokens too many. "
-            "Long context never truncates: use --strategy rag (or auto), or a model with a "
+            "Long context never truncates: use the rag (or auto) strategy, or a model with a "
             "larger window (generation.n_ctx / generation.max_n_ctx)",
             tokens=tokens,
             n_ctx=n_ctx,

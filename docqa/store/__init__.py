@@ -18,6 +18,7 @@ crash the record is still `indexing`, and the next ingest run discards G and red
 
 from __future__ import annotations
 
-from docqa.store.base import Store, StoreLockedError, open_store
+from docqa.store.base import Store, StoreLockedError
+from docqa.store.factory import open_store
 
 __all__ = ["Store", "StoreLockedError", "open_store"]

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from docqa.types import Chunk, Document, Page, SearchHit, SparseVector
-
-if TYPE_CHECKING:
-    from docqa.config import Settings
 
 SearchMode = Literal["hybrid", "dense", "sparse"]
 
@@ -83,37 +80,3 @@ class Store(Protocol):
     def count_pages(self, doc_id: str | None = None, visible_only: bool = True) -> int: ...
 
     def close(self) -> None: ...
-
-
-def open_store(settings: Settings, dim: int, embedding_model: str | None = None) -> Store:
-    """The store the settings name: Qdrant Edge in `<home>/store` by default.
-
-    `embedding_model` is recorded on first use; opening the store later with another model
-    fails clearly instead of mixing vectors of two models."""
-    store: Store
-    if settings.store.kind == "edge":
-        from docqa.store.edge import EdgeStore
-
-        store = EdgeStore(settings.store_dir, dim=dim, batch=settings.store.upsert_batch)
-    else:
-        from docqa.store.client import ClientStore
-
-        if not settings.store.url:
-            raise ValueError(
-                "DOCQA_STORE__KIND=qdrant needs DOCQA_STORE__URL: a Qdrant server URL, "
-                "or a folder / ':memory:' for qdrant-client's local mode"
-            )
-        store = ClientStore(
-            settings.store.url,
-            dim=dim,
-            api_key=settings.store.api_key,
-            prefix=settings.store.prefix,
-            batch=settings.store.upsert_batch,
-        )
-    if embedding_model is not None:
-        try:
-            store.bind_embedder(embedding_model)
-        except BaseException:
-            store.close()
-            raise
-    return store

@@ -18,7 +18,8 @@ from docqa.models import ModelRegistry, package_dir
 from docqa.retrieval import CrossEncoderReranker, Retriever, lost_in_the_middle
 from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
-from docqa.store.base import Store, open_store
+from docqa.store.base import Store
+from docqa.store.factory import open_store
 from docqa.types import Chunk, DocStatus, Document, SearchHit
 
 pytestmark = pytest.mark.skipif(

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from docqa.cli import app
 from docqa.config import GenerationSettings, Settings
 from eval.datasets import QAItem, generated_dataset, load_qa_jsonl, read_jsonl
 from eval.report import EvalRecord, error_record, read_records, skipped_record
 from eval.runner import ANSWERS, EvalEta, load_done, parse_strategies, report_only, run_eval
+from ui.cli import app
 
 ALL = ["closed-book", "rag", "long-context", "llama-index"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -234,7 +234,7 @@ def test_eta_uses_each_strategys_own_pace_and_skips_cost_nothing() -> None:
 
 
 def test_eta_text() -> None:
-    from docqa.cli import _eta_text
+    from ui.cli import _eta_text
 
     assert _eta_text(None) == "?"
     assert _eta_text(42.4) == "42 s"

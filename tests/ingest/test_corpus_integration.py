@@ -12,7 +12,7 @@ from docqa.embedding import load_embedder
 from docqa.models import ModelRegistry
 from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
-from docqa.store.base import open_store
+from docqa.store.factory import open_store
 from docqa.types import DocStatus, FileStatus
 from ingest.pipeline import Ingestor, doc_id_for
 

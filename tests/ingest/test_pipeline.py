@@ -21,7 +21,8 @@ from docqa.embedding import Embedder, load_embedder
 from docqa.models import ModelRegistry
 from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
-from docqa.store.base import Store, open_store
+from docqa.store.base import Store
+from docqa.store.factory import open_store
 from docqa.types import DocStatus, FileStatus, IngestReport
 from ingest.pipeline import Ingestor, doc_id_for
 
@@ -145,6 +146,14 @@ def test_sync_skips_unchanged_replaces_changed_and_prunes_deleted(
     assert store.count_chunks(doc_id_for(a), visible_only=False) == da.chunks, "old version left"
     assert store.count_pages(doc_id_for(a), visible_only=False) == 4
 
+    # a saved long-context KV state of each document (as DocumentKVCache writes them)
+    kv = Settings(home=home).kv_cache_dir
+    kv.mkdir(parents=True)
+    for name, doc in (("ka", a), ("kb", b)):
+        (kv / f"{name}.kv").write_bytes(b"state")
+        meta = {"docs": [[doc_id_for(doc), "sha"]], "model": "m", "tokens": 5, "bytes": 5}
+        (kv / f"{name}.json").write_text(json.dumps(meta))
+
     b.unlink()
     without_prune = run(home, store, embedder, folder)
     assert [d.status for d in without_prune.documents] == [FileStatus.unchanged]
@@ -153,6 +162,8 @@ def test_sync_skips_unchanged_replaces_changed_and_prunes_deleted(
     assert by_name(pruned)["b.pdf"] == (FileStatus.removed, None)
     assert store.get_document(doc_id_for(b)) is None
     assert store.count_chunks(doc_id_for(b), visible_only=False) == 0
+    # pruning forgets the removed document's KV states, and only those
+    assert sorted(f.name for f in kv.iterdir()) == ["ka.json", "ka.kv"]
 
 
 def test_a_file_that_becomes_corrupt_loses_its_old_content(
@@ -170,7 +181,7 @@ def test_a_file_that_becomes_corrupt_loses_its_old_content(
 def _cli(home: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "docqa.cli", *args],
+        [sys.executable, "-m", "ui.cli", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

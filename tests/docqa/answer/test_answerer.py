@@ -15,7 +15,8 @@ import pytest
 
 from docqa.answer import Answerer, AnswerError, DoesNotFitError
 from docqa.answer.answerer import _Run
-from docqa.answer.prompts import rag_messages
+from docqa.answer.events import AnswerEvent, answer_events
+from docqa.answer.prompts import closed_book_messages, rag_messages
 from docqa.answer.strategies import Prompt
 from docqa.config import AnswerSettings, GenerationSettings, Settings
 from docqa.generation import Generation, load_generator
@@ -45,7 +46,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     write_demo_folder(folder)
     rt = _runtime(home)
     try:
-        report = Ingestor(rt.settings, rt.store, rt.embedder, rt.bm25).run([folder])
+        report = Ingestor.from_runtime(rt).run([folder])
         assert all(d.status == "indexed" for d in report.documents)
     finally:
         rt.close()
@@ -218,3 +219,41 @@ def test_regenerate_keeps_the_answer_with_fewer_unsupported_claims(rt: Runtime) 
     assert dropped == [] and bad <= 1
     if new is not run:  # the model's second answer was adopted: it is better and says so
         assert bad == 0 and "regenerated once after the citation check" in new.prompt.notes
+
+
+def test_answer_events_are_tokens_then_checked_sentences_citations_and_the_answer(
+    rt: Runtime,
+) -> None:
+    events = list(answer_events(rt.answerer, "What was Northwind's revenue in 2024?", None, "rag"))
+    kinds = [e.type for e in events]
+    final = events[-1]
+    assert isinstance(final, AnswerEvent) and kinds.count("answer") == 1
+    answer = final.answer
+    n_tokens = kinds.count("token")
+    assert n_tokens > 0 and set(kinds[: kinds.index("token")]) <= {"status"}
+    after = kinds[kinds.index("token") + n_tokens - 1 + 1 :]
+    assert after == ["sentence"] * len(answer.sentences) + ["citation"] * len(answer.citations) + [
+        "answer"
+    ]
+    assert "".join(e.text for e in events if e.type == "token") == answer.answer
+    assert [e.sentence for e in events if e.type == "sentence"] == answer.sentences
+    assert [e.citation for e in events if e.type == "citation"] == answer.citations
+
+
+def test_closing_an_answer_stream_stops_the_generation_and_frees_the_model(rt: Runtime) -> None:
+    question = "Describe Northwind Traders in detail."
+    stream = answer_events(rt.answerer, question, None, "closed-book")
+    for event in stream:
+        if event.type == "token":
+            break
+    stream.close()  # the consumer goes away after the first token
+    llama = rt.generator.llama  # type: ignore[attr-defined]
+    prompt = rt.generator.count_chat_tokens(closed_book_messages(question))
+    assert llama.n_tokens <= prompt + 3, "generation went on after the stream was closed"
+    again = rt.answerer.ask(question, strategy="closed-book")
+    assert again.tokens.completion > 3
+
+
+def test_errors_of_an_answer_are_raised_from_its_stream(rt: Runtime) -> None:
+    with pytest.raises(AnswerError):
+        list(answer_events(rt.answerer, "   "))

@@ -29,7 +29,7 @@ def rt(qwen_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     runtime = Runtime(
         Settings(home=home, generation=GenerationSettings(max_answer_tokens=96, n_ctx=4096))
     )
-    Ingestor(runtime.settings, runtime.store, runtime.embedder, runtime.bm25).run([folder])
+    Ingestor.from_runtime(runtime).run([folder])
     yield runtime
     runtime.close()
 

@@ -469,7 +469,8 @@ def test_killed_after_publish_keeps_the_document(kind: str, folder: Path) -> Non
 
 def test_a_store_refuses_a_second_embedding_model(tmp_path: Path) -> None:
     from docqa.config import Settings
-    from docqa.store.base import EmbeddingMismatchError, open_store
+    from docqa.store.base import EmbeddingMismatchError
+    from docqa.store.factory import open_store
 
     settings = Settings(home=tmp_path)
     first = open_store(settings, dim=384, embedding_model="minilm")
@@ -485,7 +486,7 @@ def test_a_store_refuses_a_second_embedding_model(tmp_path: Path) -> None:
 
 def test_a_server_store_without_url_is_a_clear_error(tmp_path: Path) -> None:
     from docqa.config import Settings, StoreSettings
-    from docqa.store.base import open_store
+    from docqa.store.factory import open_store
 
     with pytest.raises(ValueError, match="DOCQA_STORE__URL"):
         open_store(Settings(home=tmp_path, store=StoreSettings(kind="qdrant")), dim=8)

@@ -153,7 +153,7 @@ def ingest(
     try:
         show_bar = not as_json and err.is_terminal
         progress: Any = _Bar(err) if show_bar else _Lines()
-        ingestor = Ingestor(rt.settings, rt.store, rt.embedder, rt.bm25, progress)
+        ingestor = Ingestor.from_runtime(rt, progress)
         if show_bar:
             with progress:
                 report = ingestor.run(paths, prune=prune, passwords=pw)
@@ -250,6 +250,7 @@ def ask(
 ) -> None:
     """Answer a question with page citations, checked sentence by sentence."""
     from docqa.answer import AnswerError, DoesNotFitError
+    from docqa.answer.events import AnswerEvent, StatusEvent, TokenEvent, answer_events
     from docqa.generation import GenerationError
 
     choices = ("auto", "rag", "long-context", "closed-book")
@@ -259,26 +260,22 @@ def ask(
     _open(rt)
     stream = not as_json and out.is_terminal
 
-    def on_text(piece: str) -> None:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-
-    def on_status(line: str) -> None:
-        err.print(f"[dim]{line}[/]", highlight=False)
-
+    answer = None
     try:
         docs = [resolve_document(rt.store, d) for d in doc] or None
-        answer = rt.answerer.ask(
-            question,
-            docs,
-            strategy or None,  # type: ignore[arg-type]
-            on_text=on_text if stream else None,
-            on_status=None if as_json else on_status,
-        )
+        for event in answer_events(rt.answerer, question, docs, strategy or None):  # type: ignore[arg-type]
+            if isinstance(event, TokenEvent) and stream:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, StatusEvent) and not as_json:
+                err.print(f"[dim]{event.text}[/]", highlight=False)
+            elif isinstance(event, AnswerEvent):
+                answer = event.answer
     except (DocumentNotFoundError, AnswerError, DoesNotFitError, GenerationError) as e:
         raise _fatal(str(e)) from None
     finally:
         rt.close()
+    assert answer is not None, "an answer stream ends with its answer"
     if as_json:
         out.print_json(answer.model_dump_json())
         return
@@ -322,20 +319,12 @@ def rm(ref: Annotated[str, typer.Argument(help="Document id or file name.")]) ->
     rt = _runtime()
     _open(rt)
     try:
-        d = resolve_document(rt.store, ref)
-        rt.store.delete_document(d.doc_id)
-        _forget_kv_states(rt.settings, d.doc_id)
+        d = rt.remove_document(ref)
     except DocumentNotFoundError as e:
         raise _fatal(str(e)) from None
     finally:
         rt.close()
     out.print(f"removed {d.filename} ({d.doc_id})")
-
-
-def _forget_kv_states(settings: Settings, doc_id: str) -> None:
-    from docqa.answer import DocumentKVCache
-
-    DocumentKVCache(settings.kv_cache_dir, 0).invalidate(doc_id)
 
 
 @app.command("check-citations")

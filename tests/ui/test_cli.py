@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def docqa(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "docqa.cli", *args],
+        [sys.executable, "-m", "ui.cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -74,7 +74,7 @@ def test_store_with_another_embedding_model_is_refused_clearly(tmp_path: Path) -
     assert docqa(home, "docs").returncode == 0
     env_model = {"DOCQA_EMBEDDING__MODEL": "bge-small"}
     r = subprocess.run(
-        [sys.executable, "-m", "docqa.cli", "docs"],
+        [sys.executable, "-m", "ui.cli", "docs"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -94,7 +94,7 @@ def test_ask_json_contract_and_errors(tmp_path: Path) -> None:
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "docqa.cli", *args],
+            [sys.executable, "-m", "ui.cli", *args],
             cwd=ROOT,
             env={**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1", **env},
             capture_output=True,
@@ -132,4 +132,4 @@ def test_ask_json_contract_and_errors(tmp_path: Path) -> None:
     r = run("ask", "Anything?", "--strategy", "guess")
     assert r.returncode == 1 and "--strategy" in r.stderr
     r = run("ask", "Anything?", "--strategy", "long-context")
-    assert r.returncode == 1 and "--doc" in r.stderr
+    assert r.returncode == 1 and "name the documents" in r.stderr
