@@ -11,12 +11,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -213,6 +214,18 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     citations: CitationSettings = CitationSettings()
     answer: AnswerSettings = AnswerSettings()
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Bearer keys of the REST service (`DOCQA_API_KEYS`, comma-separated); required when it
+    binds to anything but loopback."""
+    ask_queue: int = Field(default=8, ge=0)
+    """Questions the REST service keeps waiting for the one local model; beyond, 429."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [k.strip() for k in v.split(",") if k.strip()]
+        return v
 
     @field_validator("home")
     @classmethod

@@ -545,6 +545,33 @@ def evaluate(
     )
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) over the configured store and model."""
+    import uvicorn
+
+    from ui.api.app import create_app
+
+    settings = Settings()
+    if host not in LOOPBACK and not settings.api_keys:
+        raise _fatal(
+            f"binding to {host} exposes the documents beyond this machine: set DOCQA_API_KEYS "
+            "(comma-separated bearer keys) first, or bind to 127.0.0.1"
+        )
+    rt = Runtime(settings)
+    _open(rt)
+    where = f"[{host}]" if ":" in host else host
+    err.print(f"docqa API on http://{where}:{port} (docs: http://{where}:{port}/docs)")
+    uvicorn.run(create_app(settings, rt), host=host, port=port, log_level="warning")
+    rt.close()
+
+
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Argument(help="Where to write the demo PDFs.")] = Path(

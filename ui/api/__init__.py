@@ -1,0 +1,1 @@
+"""The REST service: `create_app` (FastAPI) and `docqa serve`."""

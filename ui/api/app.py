@@ -1,0 +1,318 @@
+"""The REST service (FastAPI, under `/v1`): documents, pages, search and ask (JSON or
+server-sent events), over one `Runtime` that owns the store and the model.
+
+Thin by design: each route parses its input, calls the engine's operation (`Runtime`,
+`answer_events`, `resolve_document`...) and shapes the output; nothing is re-implemented here.
+Engine errors become 4xx with a JSON body `{"detail": "..."}`; a 5xx means a bug or a broken
+model, never bad input.
+
+One local model answers one question at a time: `/v1/ask` waits in a first-come queue of
+`settings.ask_queue` places; a full queue answers 429 with `Retry-After`, and a client that
+goes away while waiting or streaming frees its place.
+
+Not built yet (issue 12): ingestion jobs (`/v1/ingest`, `/v1/jobs`) and uploads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+import docqa
+from docqa.answer import AnswerError, DoesNotFitError
+from docqa.answer.events import answer_events
+from docqa.config import Settings
+from docqa.generation import GenerationError
+from docqa.runtime import Runtime
+from docqa.search import DocumentNotFoundError, resolve_document
+from docqa.types import Answer, Document, Page, SearchHit, StrategyChoice
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+    doc_ids: list[str] | None = Field(default=None, max_length=100)
+    """Documents (ids or file names) to answer from; none: every ready document."""
+    strategy: StrategyChoice | None = None
+    """Default: the configured `answer.strategy`."""
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=2000)
+    k: int = Field(default=8, ge=1, le=200)
+    doc_ids: list[str] | None = Field(default=None, max_length=100)
+    mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+
+
+class SearchResponse(BaseModel):
+    hits: list[SearchHit]
+
+
+class DocumentList(BaseModel):
+    documents: list[Document]
+
+
+class Info(BaseModel):
+    version: str
+    store: str
+    embedding_model: str
+    generation_backend: str
+    generation_model: str
+    strategy: str
+    citations_checked: bool
+    auth: bool
+
+
+class QueueFullError(RuntimeError):
+    pass
+
+
+class AnswerQueue:
+    """First come, first served turns at the one local model (asyncio.Lock wakes its waiters
+    in order), with at most `size` waiting."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.waiting = 0
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def turn(self, request: Request) -> AsyncIterator[None]:
+        """Hold the model; QueueFullError when `size` are already waiting. A client that
+        disconnects while waiting leaves the line (HTTP 499 is not sent: nobody listens)."""
+        if self._lock.locked() and self.waiting >= self.size:
+            raise QueueFullError
+        self.waiting += 1
+        acquire = asyncio.ensure_future(self._lock.acquire())
+        try:
+            while not acquire.done():
+                await asyncio.wait({acquire}, timeout=0.25)
+                if not acquire.done() and await request.is_disconnected():
+                    acquire.cancel()
+                    break
+        finally:
+            self.waiting -= 1
+        if acquire.cancelled() or not acquire.done():
+            raise HTTPException(499, "the client went away while waiting")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+def _bearer(settings: Settings) -> Any:
+    keys = [k.encode() for k in settings.api_keys]
+
+    def check(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not keys:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        given = token.strip().encode()
+        # every key compared, in constant time: no early exit that times which one matched
+        ok = False
+        for k in keys:
+            ok |= hmac.compare_digest(given, k)
+        if scheme.lower() != "bearer" or not ok:
+            raise HTTPException(
+                401,
+                "a valid API key is required: Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """The service over `runtime` (built from `settings` when None; closed with the app)."""
+    rt = runtime or Runtime(settings)
+    queue = AnswerQueue(settings.ask_queue)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if runtime is None:
+                rt.close()
+
+    app = FastAPI(
+        title="docqa",
+        version=docqa.__version__,
+        description="Answers about long PDF documents, with page citations that are checked.",
+        lifespan=lifespan,
+    )
+    auth = [Depends(_bearer(settings))]
+
+    def _document(doc_id: str) -> Document:
+        doc = rt.store.get_document(doc_id)
+        if doc is None:
+            raise HTTPException(404, f"no document with id {doc_id}")
+        return doc
+
+    def _page(doc_id: str, n: int) -> Page:
+        doc = _document(doc_id)
+        for page in rt.store.get_pages(doc.doc_id):
+            if page.page == n:
+                return page
+        raise HTTPException(404, f"{doc.filename} has no page {n} (it has {doc.pages})")
+
+    def _docs(refs: list[str] | None) -> list[Document] | None:
+        try:
+            return [resolve_document(rt.store, r) for r in refs] if refs else None
+        except DocumentNotFoundError as e:
+            raise HTTPException(404, str(e)) from None
+
+    @app.exception_handler(AnswerError)
+    @app.exception_handler(DoesNotFitError)
+    async def _unanswerable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(GenerationError)
+    async def _model_failed(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"the answering model failed: {exc}"}, status_code=503)
+
+    @app.exception_handler(QueueFullError)
+    async def _full(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"{queue.size} questions are already waiting for the model; retry later"},
+            status_code=429,
+            headers={"Retry-After": "10"},
+        )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "the store is not open"}})
+    def readyz() -> JSONResponse:
+        """The store is open (the models load on first use)."""
+        try:
+            n = len(rt.store.list_documents())
+        except Exception as e:  # whatever keeps the store closed, said as it is
+            return JSONResponse({"status": "unavailable", "detail": str(e)}, status_code=503)
+        return JSONResponse({"status": "ready", "documents": n})
+
+    @app.get("/v1/info", dependencies=auth)
+    def info() -> Info:
+        """Version, models, store kind and the settings that matter (no secrets)."""
+        return Info(
+            version=docqa.__version__,
+            store=settings.store.kind,
+            embedding_model=settings.embedding.model,
+            generation_backend=settings.generation.backend,
+            generation_model=settings.generation.model,
+            strategy=settings.answer.strategy,
+            citations_checked=settings.citations.enabled,
+            auth=bool(settings.api_keys),
+        )
+
+    @app.get("/v1/documents", dependencies=auth)
+    def list_documents() -> DocumentList:
+        return DocumentList(documents=rt.store.list_documents())
+
+    @app.get("/v1/documents/{doc_id}", dependencies=auth)
+    def get_document(doc_id: str) -> Document:
+        """Status, pages, chunks, OCR pages and errors of one document."""
+        return _document(doc_id)
+
+    @app.delete("/v1/documents/{doc_id}", dependencies=auth)
+    def delete_document(doc_id: str) -> Document:
+        """Remove the document, its pages, chunks and saved KV states; the removed record."""
+        return rt.remove_document(_document(doc_id).doc_id)
+
+    @app.get("/v1/documents/{doc_id}/pages/{n}", dependencies=auth)
+    def get_page(doc_id: str, n: int) -> Page:
+        """A page's text (tables as Markdown), size and image path."""
+        return _page(doc_id, n)
+
+    @app.get(
+        "/v1/documents/{doc_id}/pages/{n}/image",
+        dependencies=auth,
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}, "image/webp": {}}}},
+    )
+    def get_page_image(doc_id: str, n: int) -> FileResponse:
+        page = _page(doc_id, n)
+        root = settings.blob_dir.resolve()
+        path = (root / page.image).resolve() if page.image else None
+        if path is None or not path.is_relative_to(root) or not path.is_file():
+            raise HTTPException(404, f"no stored image of page {n}")
+        return FileResponse(path)
+
+    @app.get(
+        "/v1/documents/{doc_id}/file",
+        dependencies=auth,
+        response_class=FileResponse,
+        responses={200: {"content": {"application/pdf": {}}}},
+    )
+    def get_file(doc_id: str) -> FileResponse:
+        """The ingested PDF, for viewers (404 when it left its folder)."""
+        doc = _document(doc_id)
+        path = Path(doc.path)
+        if not path.is_file():
+            raise HTTPException(404, f"{doc.filename} is no longer at {doc.path}")
+        return FileResponse(path, media_type="application/pdf", filename=doc.filename)
+
+    @app.post("/v1/search", dependencies=auth)
+    def search(body: SearchRequest) -> SearchResponse:
+        """Hybrid search (dense + BM25 fused by RRF), optionally within some documents."""
+        docs = _docs(body.doc_ids)
+        ids = [d.doc_id for d in docs] if docs else None
+        return SearchResponse(
+            hits=rt.searcher.run(body.query, k=body.k, doc_ids=ids, mode=body.mode)
+        )
+
+    @app.post(
+        "/v1/ask",
+        dependencies=auth,
+        response_model=Answer,
+        responses={
+            200: {"content": {"text/event-stream": {}}},
+            429: {"description": "the queue for the model is full"},
+        },
+    )
+    async def ask(body: AskRequest, request: Request) -> Response:
+        """The checked `Answer` (as `docqa ask --json`); with `Accept: text/event-stream`,
+        events `status`, `token`, then `sentence`, `citation` and last `answer`."""
+        docs = await run_in_threadpool(_docs, body.doc_ids)
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return await _stream(body, docs, request)
+        async with queue.turn(request):
+            answer = await run_in_threadpool(rt.answerer.ask, body.question, docs, body.strategy)
+        return JSONResponse(json.loads(answer.model_dump_json()))
+
+    async def _stream(
+        body: AskRequest, docs: list[Document] | None, request: Request
+    ) -> EventSourceResponse:
+        turn = queue.turn(request)
+        await turn.__aenter__()  # 429 here, before the stream starts
+        events: Iterator[Any] = answer_events(rt.answerer, body.question, docs, body.strategy)
+
+        def next_event() -> Any:
+            return next(events, None)
+
+        async def send() -> AsyncIterator[dict[str, str]]:
+            try:
+                while (event := await run_in_threadpool(next_event)) is not None:
+                    yield {"event": event.type, "data": event.model_dump_json()}
+            except (AnswerError, DoesNotFitError, GenerationError) as e:
+                yield {"event": "error", "data": json.dumps({"detail": str(e)})}
+            finally:
+                # a client gone mid-answer: stop the generation at its next token
+                await run_in_threadpool(events.close)  # type: ignore[attr-defined]
+                await turn.__aexit__(None, None, None)
+
+        return EventSourceResponse(send())
+
+    return app
