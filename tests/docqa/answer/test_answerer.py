@@ -127,7 +127,7 @@ def test_long_context_refuses_with_numbers_when_the_document_does_not_fit(rt: Ru
 
 
 def test_long_context_over_several_documents_needs_them_named(rt: Runtime) -> None:
-    with pytest.raises(AnswerError, match="--doc"):
+    with pytest.raises(AnswerError, match="name the documents"):
         rt.answerer.ask("What happened?", None, "long-context")
 
 
