@@ -17,28 +17,20 @@ for _path in (_TESTS, _TESTS.parent):
         sys.path.insert(0, str(_path))
 
 
-def _cpu_model() -> str:
+def _cpu() -> str:
+    """The CPU's model name and its vector extensions (AVX*, AMX*), from /proc/cpuinfo."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    import platform
+        import platform
 
-    return platform.processor() or platform.machine()
-
-
-def _vector_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "flags unknown"
-    flags = next(
-        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
-    )
-    vector = sorted(f for f in flags if f.startswith(("avx", "amx")))
-    return " ".join(vector) or "no AVX"
+        return f"{platform.processor() or platform.machine()} (flags unknown)"
+    first = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        first.setdefault(key.strip(), value.strip())
+    vector = sorted(f for f in first.get("flags", "").split() if f.startswith(("avx", "amx")))
+    return f"{first.get('model name', 'unknown')} ({' '.join(vector) or 'no AVX'})"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -52,7 +44,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _where() -> list[str]:
-    lines = [f"cpu: {_cpu_model()} ({os.cpu_count()} logical cores; {_vector_flags()})"]
+    lines = [f"cpu: {_cpu()}, {os.cpu_count()} logical cores"]
     try:
         from docqa.generation.llamacpp import system_info
     except ImportError as e:  # the llm extra is not installed

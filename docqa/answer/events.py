@@ -23,9 +23,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from docqa.answer.answerer import Answerer
 from docqa.types import Answer, AnswerSentence, Citation, Document, StrategyChoice
@@ -56,10 +56,7 @@ class AnswerEvent(BaseModel):
     answer: Answer
 
 
-Event = Annotated[
-    StatusEvent | TokenEvent | SentenceEvent | CitationEvent | AnswerEvent,
-    Field(discriminator="type"),
-]
+AnswerStreamEvent = StatusEvent | TokenEvent | SentenceEvent | CitationEvent | AnswerEvent
 
 
 class AnswerCancelledError(RuntimeError):
@@ -74,7 +71,7 @@ def answer_events(
     question: str,
     docs: Sequence[Document] | None = None,
     strategy: StrategyChoice | None = None,
-) -> Iterator[StatusEvent | TokenEvent | SentenceEvent | CitationEvent | AnswerEvent]:
+) -> Iterator[AnswerStreamEvent]:
     """The events of one answer (see the module doc). Errors of `Answerer.ask`
     (`AnswerError`, `DoesNotFitError`, `GenerationError`...) are raised from the iterator."""
     events: queue.Queue[object] = queue.Queue()
@@ -103,9 +100,8 @@ def answer_events(
     worker = threading.Thread(target=work, name="docqa-answer", daemon=True)
     worker.start()
     try:
+        # (a cancelled worker's AnswerCancelledError comes after the consumer left: never read)
         while (item := events.get()) is not _DONE:
-            if isinstance(item, AnswerCancelledError):
-                continue
             if isinstance(item, BaseException):
                 raise item
             if isinstance(item, Answer):

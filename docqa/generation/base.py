@@ -220,6 +220,18 @@ class BatchPlan:
         limit = min(common_prefix_length(cached, ids), len(ids) - 1)
         return max(c for c in self.cuts if c <= limit)
 
+    @staticmethod
+    def segments(start: int, end: int, boundary: int | None) -> list[tuple[int, int]]:
+        """[start, end) split at `boundary` when it lies inside: the spans a prefill evaluates,
+        each recorded and cut into chunks on its own.
+
+        >>> BatchPlan.segments(0, 10, 6), BatchPlan.segments(7, 10, 6)
+        ([(0, 6), (6, 10)], [(7, 10)])
+        """
+        if boundary is not None and start < boundary < end:
+            return [(start, boundary), (boundary, end)]
+        return [(start, end)]
+
     def chunks(self, start: int, end: int) -> list[tuple[int, int]]:
         """The batches that evaluate positions [start, end)."""
         return [(a, min(a + self.n_batch, end)) for a in range(start, end, self.n_batch)]

@@ -403,10 +403,10 @@ class LlamaCppLogitsModel:
         # only up to a batch cut (BatchPlan), and at least the last token for its logits
         keep = batch_plan(self.llama).reuse_point(self.tokens, ids)
         self.truncate(keep)
-        if boundary is not None and keep < boundary < len(ids):
-            self._decode(ids[keep:boundary], all_rows=False)
-            keep = boundary
-        return self._decode(ids[keep:], all_rows=False)
+        last = np.empty(0, dtype=np.float32)
+        for a, b in BatchPlan.segments(keep, len(ids), boundary):
+            last = self._decode(ids[a:b], all_rows=False)
+        return last
 
     def extend(self, ids: Sequence[int]) -> Logits:
         # one llama_decode per n_batch tokens (one forward pass for k <= n_batch)
@@ -454,8 +454,8 @@ class LlamaCppLogitsModel:
             raise GenerationError(
                 f"the state holds {len(tokens)} tokens; the allocated context is {self.n_ctx}"
             )
-        # states saved before cuts were recorded: the whole prefix is one segment
-        cuts = [int(c) for c in meta.get("cuts", [len(tokens)]) if 0 <= int(c) <= len(tokens)]
+        # states saved before cuts were recorded have none: the whole prefix is one segment
+        cuts = [int(c) for c in meta.get("cuts", []) if 0 <= int(c) <= len(tokens)]
         return tokens, cuts, at + 8 + size
 
     def _restore(

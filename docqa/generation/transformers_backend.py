@@ -284,9 +284,8 @@ class TransformersLogitsModel:
         # only up to a batch cut (BatchPlan), so the logits do not depend on the cache's past
         keep = self._plan.reuse_point(self._tokens, ids)
         self.truncate(keep)
-        ends = [boundary] if boundary is not None and keep < boundary < len(ids) else []
         last = np.empty(0, dtype=np.float32)
-        for a, b in zip([keep, *ends], [*ends, len(ids)], strict=True):
+        for a, b in BatchPlan.segments(keep, len(ids), boundary):
             self._plan.record(a, b)
             for lo, hi in self._plan.chunks(a, b):
                 last = self._forward(ids[lo:hi], keep=1)[-1]

@@ -290,7 +290,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             return await _stream(body, docs, request)
         async with queue.turn(request):
             answer = await run_in_threadpool(rt.answerer.ask, body.question, docs, body.strategy)
-        return JSONResponse(json.loads(answer.model_dump_json()))
+        return Response(answer.model_dump_json(), media_type="application/json")
 
     async def _stream(
         body: AskRequest, docs: list[Document] | None, request: Request
