@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -219,12 +220,27 @@ class Settings(BaseSettings):
     binds to anything but loopback."""
     ask_queue: int = Field(default=8, ge=0)
     """Questions the REST service keeps waiting for the one local model; beyond, 429."""
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    """Folders the REST service may ingest from (`DOCQA_INGEST_ROOTS`, separated by the OS path
+    separator; symlinks are followed before the check). Empty: only its own upload folder."""
+    upload_max_mb: float = Field(default=200.0, gt=0)
+    """Largest PDF the REST service accepts as an upload (beyond: 413)."""
+    job_lease_seconds: float = Field(default=15.0, gt=0)
+    """An ingestion job whose worker has not reported for this long is taken up again (by
+    this service after a restart, or by another replica sharing the job database)."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, v: object) -> object:
         if isinstance(v, str):
             return [k.strip() for k in v.split(",") if k.strip()]
+        return v
+
+    @field_validator("ingest_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(os.pathsep) if p.strip()]
         return v
 
     @field_validator("home")
@@ -247,6 +263,16 @@ class Settings(BaseSettings):
     @property
     def kv_cache_dir(self) -> Path:
         return self.cache_dir / "kv"
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where the REST service keeps uploaded PDFs (one folder per content hash)."""
+        return self.home / "uploads"
+
+    @property
+    def jobs_db(self) -> Path:
+        """The REST service's ingestion job records (SQLite)."""
+        return self.home / "jobs.sqlite3"
 
     @classmethod
     def settings_customise_sources(

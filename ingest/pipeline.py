@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -62,14 +62,26 @@ def doc_id_for(path: Path) -> str:
     return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
 
 
-def discover(paths: Sequence[Path]) -> list[Path]:
+class IngestCancelled(Exception):
+    """A run stopped by its `cancel` event. The documents finished before it stay; the ones in
+    flight were rolled back to what they were before the run (`report` holds the finished)."""
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__("ingestion cancelled")
+        self.report = report
+
+
+def discover(paths: Sequence[Path], recursive: bool = True) -> list[Path]:
     """Files to ingest: every file named explicitly (checked by content later), and the
-    `*.pdf` files (any case) below each folder, in a stable order, each once."""
+    `*.pdf` files (any case) in each folder (and below it when `recursive`), in a stable
+    order, each once."""
     seen: dict[Path, None] = {}
     for p in paths:
         if p.is_dir():
             found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in PDF_SUFFIXES
+                f
+                for f in (p.rglob("*") if recursive else p.iterdir())
+                if f.is_file() and f.suffix.lower() in PDF_SUFFIXES
             )
             for f in found:
                 seen.setdefault(f.resolve(), None)
@@ -142,6 +154,8 @@ class _DocState:
     sha: str
     size: int
     started: float
+    prev: Document | None = None
+    """The record before this run (restored if the run is cancelled mid-document)."""
     record: Document | None = None
     chunker: LayoutChunker | None = None
     pages: int = 0
@@ -178,17 +192,32 @@ class Ingestor:
 
     # -- public -------------------------------------------------------------------------
     def run(
-        self, paths: Sequence[Path], prune: bool = False, passwords: dict[str, str] | None = None
+        self,
+        paths: Sequence[Path],
+        prune: bool = False,
+        passwords: dict[str, str] | None = None,
+        *,
+        recursive: bool = True,
+        roots: Sequence[Path] | None = None,
+        cancel: threading.Event | None = None,
     ) -> IngestReport:
+        """Ingest `paths` (files, folders). `roots`: files that resolve (symlinks followed)
+        outside every one of these folders fail instead of being read. `cancel`: when set, the
+        run stops at the next page, rolls back the documents in flight and raises
+        `IngestCancelled`."""
         t0 = time.perf_counter()
-        files = discover(paths)
+        files = discover(paths, recursive)
         self.progress.files(len(files))
         passwords = passwords or {}
         known = {d.doc_id: d for d in self.store.list_documents()}
         results: list[IngestResult] = []
         todo: list[_DocState] = []
+        allowed = [r.resolve() for r in roots] if roots is not None else None
         for f in files:
             did = doc_id_for(f)
+            if allowed is not None and not any(f.is_relative_to(r) for r in allowed):
+                results.append(self._finish_failed_early(f, did, "outside the ingestion roots"))
+                continue
             try:
                 size = f.stat().st_size
                 sha = sha256_file(f)
@@ -210,17 +239,26 @@ class Ingestor:
             pw = passwords.get(str(f)) or passwords.get(f.name)
             if pw is None:
                 pw = next((v for k, v in passwords.items() if Path(k).resolve() == f), None)
-            todo.append(_DocState(_Job(str(f), did, pw), f, sha, size, time.perf_counter()))
-        results.extend(self._process(todo))
+            todo.append(
+                _DocState(_Job(str(f), did, pw), f, sha, size, time.perf_counter(), prev=prev)
+            )
+
+        def report() -> IngestReport:
+            order = {str(f): i for i, f in enumerate(files)}
+            results.sort(key=lambda r: order.get(r.path, len(order)))
+            return IngestReport(
+                documents=results,
+                seconds=round(time.perf_counter() - t0, 3),
+                stages={k: round(v, 3) for k, v in self.stages.items()},
+            )
+
+        try:
+            self._process(todo, results, cancel)
+        except IngestCancelled:
+            raise IngestCancelled(report()) from None
         if prune:
             results.extend(self._prune(paths, {doc_id_for(f) for f in files}, known))
-        order = {str(f): i for i, f in enumerate(files)}
-        results.sort(key=lambda r: order.get(r.path, len(order)))
-        return IngestReport(
-            documents=results,
-            seconds=round(time.perf_counter() - t0, 3),
-            stages={k: round(v, 3) for k, v in self.stages.items()},
-        )
+        return report()
 
     @classmethod
     def from_runtime(cls, rt: Runtime, progress: Progress | None = None) -> Ingestor:
@@ -236,25 +274,50 @@ class Ingestor:
         self.progress.file_done(r)
         return r
 
-    def _process(self, todo: list[_DocState]) -> list[IngestResult]:
+    def _process(
+        self, todo: list[_DocState], results: list[IngestResult], cancel: threading.Event | None
+    ) -> None:
+        """Ingest `todo`, appending each file's result to `results` as it finishes."""
         if not todo:
-            return []
+            return
         states = {s.job.doc_id: s for s in todo}
-        results: list[IngestResult] = []
-        for msg in self._parsed(list(states.values())):
-            kind, did = msg[0], msg[1]
-            st = states[did]
-            if kind == "meta":
-                self._begin(st, page_count=msg[2], title=msg[3], toc=msg[4])
-            elif kind == "page":
-                self._page(st, msg[2])
-            elif kind == "done":
-                results.append(self._publish(st))
-            elif kind == "error":
-                results.append(self._fail(st, msg[2], msg[3]))
-        return results
+        finished: set[str] = set()
+        messages = self._parsed(list(states.values()))
+        try:
+            for msg in messages:
+                kind, did = msg[0], msg[1]
+                st = states[did]
+                if kind == "meta":
+                    self._begin(st, page_count=msg[2], title=msg[3], toc=msg[4])
+                elif kind == "page":
+                    self._page(st, msg[2])
+                elif kind == "done":
+                    results.append(self._publish(st))
+                elif kind == "error":
+                    results.append(self._fail(st, msg[2], msg[3]))
+                if kind in ("done", "error"):
+                    finished.add(did)
+                if cancel is not None and cancel.is_set():
+                    break
+        finally:
+            messages.close()  # stops the parse workers now, also on an error
+        if len(finished) < len(states):
+            for did, st in states.items():
+                if did not in finished and st.record is not None:
+                    self._roll_back(st)
+            raise IngestCancelled(IngestReport(documents=[], seconds=0.0))
 
-    def _parsed(self, todo: list[_DocState]) -> Iterator[tuple[Any, ...]]:
+    def _roll_back(self, st: _DocState) -> None:
+        """Undo a document begun but not finished: its new generation goes, its record is what
+        it was before the run (the previous version stays visible throughout)."""
+        prev = st.prev
+        self.store.discard(st.job.doc_id, keep_generation=prev.generation if prev else None)
+        if prev is not None:
+            self.store.put_document(prev)
+        else:
+            self.store.delete_document(st.job.doc_id)
+
+    def _parsed(self, todo: list[_DocState]) -> Generator[tuple[Any, ...], None, None]:
         """Messages from the parse workers, in order per document. A worker that dies takes
         only its current file with it: that file fails, a new worker resumes after it."""
         ctx = mp.get_context("spawn")

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +24,8 @@ from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
 from docqa.store.factory import open_store
-from docqa.types import DocStatus, FileStatus, IngestReport
-from ingest.pipeline import Ingestor, doc_id_for
+from docqa.types import DocStatus, FileStatus, IngestReport, IngestResult
+from ingest.pipeline import IngestCancelled, Ingestor, doc_id_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -318,3 +319,72 @@ def test_a_parser_that_dies_fails_only_its_file(
     assert got["b-next.pdf"] == (FileStatus.indexed, None)
     victim = doc_id_for(folder / "a-victim.pdf")
     assert store.count_chunks(victim, visible_only=False) == 0, "no orphans of the failed file"
+
+
+class _CancelAfter:
+    """Progress that sets `event` once `pages` pages are done (mid-document)."""
+
+    def __init__(self, event: threading.Event, pages: int) -> None:
+        self.event, self.pages, self.done = event, pages, 0
+
+    def files(self, total: int) -> None: ...
+    def pages_found(self, n: int) -> None: ...
+    def file_done(self, result: IngestResult) -> None: ...
+
+    def pages_done(self, n: int) -> None:
+        self.done += n
+        if self.done >= self.pages:
+            self.event.set()
+
+
+def test_a_cancelled_run_keeps_finished_files_and_rolls_back_the_one_in_flight(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    first = pdfs.text_pdf(folder / "a.pdf", pages=2)
+    replaced = pdfs.text_pdf(folder / "b.pdf", pages=3)
+    fresh = pdfs.text_pdf(folder / "c.pdf", pages=30)
+    run(home, store, embedder, replaced)
+    old = store.get_document(doc_id_for(replaced))
+    assert old is not None and old.pages == 3
+    pdfs.text_pdf(replaced, pages=30)  # b changes: its new version will be cut off midway
+
+    cancel = threading.Event()
+    settings = Settings(home=home)
+    ing = Ingestor(settings, store, embedder, Bm25Encoder(), _CancelAfter(cancel, pages=2 + 10))
+    with pytest.raises(IngestCancelled) as stopped:
+        ing.run([folder], cancel=cancel)
+    assert [Path(r.path).name for r in stopped.value.report.documents] == ["a.pdf"]
+    # the finished file stays; the replaced one is its old version again, fully; the new one
+    # is absent: nothing half-written is visible or left behind
+    a = store.get_document(doc_id_for(first))
+    assert a is not None and a.status == DocStatus.ready
+    assert store.count_chunks(doc_id_for(first)) == a.chunks > 0
+    b = store.get_document(doc_id_for(replaced))
+    assert b == old
+    assert store.count_chunks(doc_id_for(replaced), visible_only=False) == old.chunks
+    assert store.count_pages(doc_id_for(replaced), visible_only=False) == 3
+    assert store.get_document(doc_id_for(fresh)) is None
+    assert store.count_chunks(doc_id_for(fresh), visible_only=False) == 0
+    # and the next run completes what was cancelled
+    again = by_name(run(home, store, embedder, folder))
+    assert again["a.pdf"][0] == FileStatus.unchanged
+    assert again["b.pdf"][0] == again["c.pdf"][0] == FileStatus.indexed
+
+
+def test_roots_keep_a_run_inside_its_folders(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    inside = tmp_path / "root"
+    inside.mkdir()
+    pdfs.text_pdf(inside / "ok.pdf", pages=1)
+    outside = pdfs.text_pdf(tmp_path / "secret.pdf", pages=1)
+    (inside / "link.pdf").symlink_to(outside)
+    (inside / "sub").mkdir()
+    pdfs.text_pdf(inside / "sub" / "deep.pdf", pages=1)
+    report = by_name(run(home, store, embedder, inside, roots=[inside], recursive=False))
+    assert report["ok.pdf"] == (FileStatus.indexed, None)
+    assert report["secret.pdf"] == (FileStatus.failed, "outside the ingestion roots")
+    assert "deep.pdf" not in report, "not recursive"
+    assert store.get_document(doc_id_for(outside)) is None

@@ -10,7 +10,8 @@ One local model answers one question at a time: `/v1/ask` waits in a first-come 
 `settings.ask_queue` places; a full queue answers 429 with `Retry-After`, and a client that
 goes away while waiting or streaming frees its place.
 
-Not built yet (issue 12): ingestion jobs (`/v1/ingest`, `/v1/jobs`) and uploads.
+Ingestion runs as durable background jobs (`ui.api.ingestion`, `ingest.jobs`) while questions
+are answered; an answer only ever reads fully ingested documents.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from docqa.generation import GenerationError
 from docqa.runtime import Runtime
 from docqa.search import DocumentNotFoundError, resolve_document
 from docqa.types import Answer, Document, Page, SearchHit, StrategyChoice
+from ingest.jobs import JobRunner, JobStore, SqliteJobStore
+from ingest.pipeline import Ingestor
+from ui.api.ingestion import allowed_roots, ingestion_router, request_too_large
 
 
 class AskRequest(BaseModel):
@@ -132,16 +136,29 @@ def _bearer(settings: Settings) -> Any:
     return check
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """The service over `runtime` (built from `settings` when None; closed with the app)."""
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, jobs: JobStore | None = None
+) -> FastAPI:
+    """The service over `runtime` (built from `settings` when None; closed with the app) and
+    the job records `jobs` (default: SQLite in `settings.jobs_db`). Ingestion jobs run while
+    the app's lifespan runs."""
     rt = runtime or Runtime(settings)
     queue = AnswerQueue(settings.ask_queue)
+    job_store: JobStore = jobs or SqliteJobStore(settings.jobs_db)
+    runner = JobRunner(
+        job_store,
+        lambda progress: Ingestor.from_runtime(rt, progress),
+        lease=settings.job_lease_seconds,
+        roots=allowed_roots(settings),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner.start()
         try:
             yield
         finally:
+            await run_in_threadpool(runner.stop)
             if runtime is None:
                 rt.close()
 
@@ -152,6 +169,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     auth = [Depends(_bearer(settings))]
+    app.include_router(ingestion_router(settings, runner, job_store), dependencies=auth)
+
+    @app.middleware("http")
+    async def _upload_size(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        upload = request.method == "POST" and request.url.path == "/v1/documents"
+        if upload and request_too_large(settings, length):
+            return JSONResponse(
+                {
+                    "detail": f"the upload is larger than {settings.upload_max_mb:g} MB a file allows"
+                },
+                status_code=413,
+            )
+        response: Response = await call_next(request)
+        return response
 
     def _document(doc_id: str) -> Document:
         doc = rt.store.get_document(doc_id)
