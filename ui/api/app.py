@@ -40,6 +40,7 @@ from docqa.search import DocumentNotFoundError, resolve_document
 from docqa.types import Answer, Document, Page, SearchHit, StrategyChoice
 from ingest.jobs import JobRunner, JobStore, SqliteJobStore
 from ingest.pipeline import Ingestor
+from ui.api.errors import errors
 from ui.api.ingestion import allowed_roots, ingestion_router, request_too_large
 
 
@@ -226,7 +227,7 @@ def create_app(
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"description": "the store is not open"}})
+    @app.get("/readyz", responses=errors(503))
     def readyz() -> JSONResponse:
         """The store is open (the models load on first use)."""
         try:
@@ -235,7 +236,7 @@ def create_app(
             return JSONResponse({"status": "unavailable", "detail": str(e)}, status_code=503)
         return JSONResponse({"status": "ready", "documents": n})
 
-    @app.get("/v1/info", dependencies=auth)
+    @app.get("/v1/info", dependencies=auth, responses=errors(401))
     def info() -> Info:
         """Version, models, store kind and the settings that matter (no secrets)."""
         return Info(
@@ -249,21 +250,21 @@ def create_app(
             auth=bool(settings.api_keys),
         )
 
-    @app.get("/v1/documents", dependencies=auth)
+    @app.get("/v1/documents", dependencies=auth, responses=errors(401))
     def list_documents() -> DocumentList:
         return DocumentList(documents=rt.store.list_documents())
 
-    @app.get("/v1/documents/{doc_id}", dependencies=auth)
+    @app.get("/v1/documents/{doc_id}", dependencies=auth, responses=errors(401, 404))
     def get_document(doc_id: str) -> Document:
         """Status, pages, chunks, OCR pages and errors of one document."""
         return _document(doc_id)
 
-    @app.delete("/v1/documents/{doc_id}", dependencies=auth)
+    @app.delete("/v1/documents/{doc_id}", dependencies=auth, responses=errors(401, 404))
     def delete_document(doc_id: str) -> Document:
         """Remove the document, its pages, chunks and saved KV states; the removed record."""
         return rt.remove_document(_document(doc_id).doc_id)
 
-    @app.get("/v1/documents/{doc_id}/pages/{n}", dependencies=auth)
+    @app.get("/v1/documents/{doc_id}/pages/{n}", dependencies=auth, responses=errors(401, 404, 422))
     def get_page(doc_id: str, n: int) -> Page:
         """A page's text (tables as Markdown), size and image path."""
         return _page(doc_id, n)
@@ -272,7 +273,7 @@ def create_app(
         "/v1/documents/{doc_id}/pages/{n}/image",
         dependencies=auth,
         response_class=FileResponse,
-        responses={200: {"content": {"image/png": {}, "image/webp": {}}}},
+        responses={200: {"content": {"image/png": {}, "image/webp": {}}}, **errors(401, 404, 422)},
     )
     def get_page_image(doc_id: str, n: int) -> FileResponse:
         page = _page(doc_id, n)
@@ -286,7 +287,7 @@ def create_app(
         "/v1/documents/{doc_id}/file",
         dependencies=auth,
         response_class=FileResponse,
-        responses={200: {"content": {"application/pdf": {}}}},
+        responses={200: {"content": {"application/pdf": {}}}, **errors(401, 404)},
     )
     def get_file(doc_id: str) -> FileResponse:
         """The ingested PDF, for viewers (404 when it left its folder)."""
@@ -296,7 +297,7 @@ def create_app(
             raise HTTPException(404, f"{doc.filename} is no longer at {doc.path}")
         return FileResponse(path, media_type="application/pdf", filename=doc.filename)
 
-    @app.post("/v1/search", dependencies=auth)
+    @app.post("/v1/search", dependencies=auth, responses=errors(400, 401, 404, 422))
     def search(body: SearchRequest) -> SearchResponse:
         """Hybrid search (dense + BM25 fused by RRF), optionally within some documents."""
         docs = _docs(body.doc_ids)
@@ -311,7 +312,7 @@ def create_app(
         response_model=Answer,
         responses={
             200: {"content": {"text/event-stream": {}}},
-            429: {"description": "the queue for the model is full"},
+            **errors(400, 401, 404, 422, 429, 503),
         },
     )
     async def ask(body: AskRequest, request: Request) -> Response:

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from docqa.config import Settings
 from ingest.jobs import FINAL, Job, JobRequest, JobRunner, JobStore, job_events
+from ui.api.errors import errors
 
 MAX_UPLOAD_FILES = 50
 _CHUNK = 1 << 20
@@ -81,7 +82,7 @@ def ingestion_router(settings: Settings, runner: JobRunner, jobs: JobStore) -> A
                 f"(DOCQA_INGEST_ROOTS), besides its upload folder; upload the file instead",
             )
         if not real.exists():
-            raise HTTPException(422, f"no such file or folder: {raw}")
+            raise HTTPException(404, f"no such file or folder: {raw}")
         return str(real)
 
     def job_or_404(job_id: str) -> Job:
@@ -90,24 +91,24 @@ def ingestion_router(settings: Settings, runner: JobRunner, jobs: JobStore) -> A
             raise HTTPException(404, f"no job with id {job_id}")
         return job
 
-    @router.post("/v1/ingest", status_code=202, responses={403: {}, 422: {}})
+    @router.post("/v1/ingest", status_code=202, responses=errors(400, 401, 403, 404, 422))
     def ingest(body: IngestRequest) -> Job:
         """Ingest PDF files and folders as a background job (202: the queued job)."""
         paths = list(dict.fromkeys(check_path(p) for p in body.paths))
         request = JobRequest(paths=paths, recursive=body.recursive, prune=body.prune)
         return runner.submit(request, body.passwords)
 
-    @router.get("/v1/jobs")
+    @router.get("/v1/jobs", responses=errors(401))
     def list_jobs() -> JobList:
         """The 100 newest jobs, newest first."""
         return JobList(jobs=jobs.list(100))
 
-    @router.get("/v1/jobs/{job_id}", responses={404: {}})
+    @router.get("/v1/jobs/{job_id}", responses=errors(401, 404))
     def get_job(job_id: str) -> Job:
         """State, files done / failed / total, pages, pages/s and per-file results."""
         return job_or_404(job_id)
 
-    @router.delete("/v1/jobs/{job_id}", responses={404: {}, 409: {}})
+    @router.delete("/v1/jobs/{job_id}", responses=errors(401, 404, 409))
     def cancel_job(job_id: str) -> Job:
         """Cancel: a queued job at once; a running one stops at its next page, and the
         document it was writing is rolled back (state `running` with `cancel_requested`
@@ -122,7 +123,7 @@ def ingestion_router(settings: Settings, runner: JobRunner, jobs: JobStore) -> A
     @router.get(
         "/v1/jobs/{job_id}/events",
         response_class=EventSourceResponse,
-        responses={200: {"content": {"text/event-stream": {}}}, 404: {}},
+        responses={200: {"content": {"text/event-stream": {}}}, **errors(401, 404)},
     )
     async def job_stream(job_id: str) -> EventSourceResponse:
         """Server-sent events `job` (the job, at each change) until it ends."""
@@ -178,7 +179,7 @@ def ingestion_router(settings: Settings, runner: JobRunner, jobs: JobStore) -> A
     @router.post(
         "/v1/documents",
         status_code=202,
-        responses={413: {}, 415: {}, 422: {}},
+        responses=errors(400, 401, 413, 415, 422),
     )
     def upload(files: list[UploadFile] = File(description="One or more PDF files.")) -> Job:
         """Upload PDFs (multipart, field `files`); 202: the job that ingests them."""

@@ -82,7 +82,7 @@ def test_paths_outside_the_roots_are_403_naming_them(client: TestClient, root: P
     r = client.post("/v1/ingest", json={"paths": ["relative/folder"]})
     assert r.status_code == 422 and "absolute" in r.json()["detail"]
     r = client.post("/v1/ingest", json={"paths": [str(root / "missing.pdf")]})
-    assert r.status_code == 422 and "no such file" in r.json()["detail"]
+    assert r.status_code == 404 and "no such file" in r.json()["detail"]
     for bad in ({"paths": []}, {}, {"paths": "x"}, {"paths": [str(root)], "recursive": "maybe"}):
         assert client.post("/v1/ingest", json=bad).status_code == 422, bad
     assert client.get("/v1/jobs/nope").status_code == 404
