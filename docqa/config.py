@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     citations: CitationSettings = CitationSettings()
     answer: AnswerSettings = AnswerSettings()
+    url: str | None = None
+    """A docqa REST service to go through instead of opening the store (`DOCQA_URL`); without
+    it, the CLI finds the local service that holds this home's store by itself."""
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Bearer keys of the REST service (`DOCQA_API_KEYS`, comma-separated); required when it
     binds to anything but loopback."""

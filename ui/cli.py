@@ -3,10 +3,11 @@ over the engine."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +28,8 @@ from docqa.config import Settings
 from docqa.runtime import Runtime
 from docqa.search import DocumentNotFoundError, resolve_document
 from docqa.store.base import EmbeddingMismatchError, StoreLockedError
-from docqa.types import FileStatus, IngestResult
+from docqa.types import FileStatus, IngestReport, IngestResult
+from ui.client import ServiceClient, ServiceError, find_service
 
 if TYPE_CHECKING:
     from eval.runner import EvalEta
@@ -48,6 +50,24 @@ def _fatal(message: str) -> typer.Exit:
 
 def _runtime() -> Runtime:
     return Runtime(Settings())
+
+
+def _service() -> ServiceClient | None:
+    """A client of the docqa service to go through (DOCQA_URL, or the local service that holds
+    this home's store), or None: open the store here."""
+    settings = Settings()
+    url = find_service(settings)
+    if url is None:
+        return None
+    err.print(f"[dim]via the docqa service at {url}[/]", highlight=False)
+    return ServiceClient.from_settings(settings, url)
+
+
+def _remote(call: Any, *args: Any) -> Any:
+    try:
+        return call(*args)
+    except ServiceError as e:
+        raise _fatal(str(e)) from None
 
 
 def _open(rt: Runtime) -> None:
@@ -148,19 +168,21 @@ def ingest(
     if missing:
         raise _fatal(f"no such file or folder: {', '.join(missing)}")
     pw = _passwords(password)
-    rt = _runtime()
-    _open(rt)
-    try:
-        show_bar = not as_json and err.is_terminal
-        progress: Any = _Bar(err) if show_bar else _Lines()
-        ingestor = Ingestor.from_runtime(rt, progress)
-        if show_bar:
-            with progress:
+    show_bar = not as_json and err.is_terminal
+    progress: Any = _Bar(err) if show_bar else _Lines()
+    svc = _service()
+    if svc is not None:
+        with svc, progress if show_bar else contextlib.nullcontext():
+            report = _ingest_via(svc, paths, prune, pw, progress)
+    else:
+        rt = _runtime()
+        _open(rt)
+        try:
+            ingestor = Ingestor.from_runtime(rt, progress)
+            with progress if show_bar else contextlib.nullcontext():
                 report = ingestor.run(paths, prune=prune, passwords=pw)
-        else:
-            report = ingestor.run(paths, prune=prune, passwords=pw)
-    finally:
-        rt.close()
+        finally:
+            rt.close()
     failed = [d for d in report.documents if d.status == FileStatus.failed]
     if as_json:
         out.print_json(report.model_dump_json())
@@ -176,15 +198,51 @@ def ingest(
     raise typer.Exit(2 if failed else 0)
 
 
+def _ingest_via(
+    svc: ServiceClient, paths: list[Path], prune: bool, pw: dict[str, str], progress: Any
+) -> IngestReport:
+    """Ingest through the service's job, showing its progress; Ctrl-C cancels the job."""
+    submitted = job = _remote(svc.ingest, paths, prune, pw)
+    files = pages = done = results = 0
+    try:
+        for job in svc.job_events(submitted.id):
+            if job.files_total and not files:
+                files = job.files_total
+                progress.files(files)
+            if job.pages_total > pages:
+                progress.pages_found(job.pages_total - pages)
+                pages = job.pages_total
+            if job.pages_done > done:
+                progress.pages_done(job.pages_done - done)
+                done = job.pages_done
+            for r in job.results[results:]:
+                progress.file_done(r)
+            results = len(job.results)
+    except KeyboardInterrupt:
+        svc.cancel(submitted.id)
+        raise _fatal(f"cancelled the service's job {submitted.id}") from None
+    except ServiceError as e:
+        raise _fatal(str(e)) from None
+    if job.state != "done":
+        raise _fatal(f"the service's job {job.id} ended {job.state.value}: {job.error or ''}")
+    took = (job.finished or 0) - (job.started or job.created)
+    return IngestReport(documents=job.results, seconds=round(max(took, 0.0), 3))
+
+
 @app.command()
 def docs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The documents in the store, with status, pages, chunks and errors."""
-    rt = _runtime()
-    _open(rt)
-    try:
-        documents = rt.store.list_documents()
-    finally:
-        rt.close()
+    svc = _service()
+    if svc is not None:
+        with svc:
+            documents = _remote(svc.documents)
+    else:
+        rt = _runtime()
+        _open(rt)
+        try:
+            documents = rt.store.list_documents()
+        finally:
+            rt.close()
     if as_json:
         out.print_json(json.dumps({"documents": [d.model_dump(mode="json") for d in documents]}))
         return
@@ -218,15 +276,21 @@ def search(
     """Hybrid search (dense + BM25, fused with RRF) over the ingested documents."""
     if mode not in ("hybrid", "dense", "sparse"):
         raise _fatal(f"--mode must be hybrid, dense or sparse, not '{mode}'")
-    rt = _runtime()
-    _open(rt)
-    try:
-        doc_ids = [resolve_document(rt.store, d).doc_id for d in doc] or None
-        hits = rt.searcher.run(query, k=k, doc_ids=doc_ids, mode=mode)  # type: ignore[arg-type]
-    except DocumentNotFoundError as e:
-        raise _fatal(str(e)) from None
-    finally:
-        rt.close()
+    svc = _service()
+    if svc is not None:
+        with svc:
+            ids = [_remote(svc.resolve, d).doc_id for d in doc] or None
+            hits = _remote(svc.search, query, k, ids, mode)
+    else:
+        rt = _runtime()
+        _open(rt)
+        try:
+            doc_ids = [resolve_document(rt.store, d).doc_id for d in doc] or None
+            hits = rt.searcher.run(query, k=k, doc_ids=doc_ids, mode=mode)  # type: ignore[arg-type]
+        except DocumentNotFoundError as e:
+            raise _fatal(str(e)) from None
+        finally:
+            rt.close()
     if as_json:
         keys = {"doc_id", "path", "page", "score", "kind", "text"}
         out.print_json(json.dumps({"hits": [h.model_dump(include=keys) for h in hits]}))
@@ -256,14 +320,23 @@ def ask(
     choices = ("auto", "rag", "long-context", "closed-book")
     if strategy and strategy not in choices:
         raise _fatal(f"--strategy must be one of {', '.join(choices)}, not '{strategy}'")
-    rt = _runtime()
-    _open(rt)
     stream = not as_json and out.is_terminal
+    svc = _service()
+    rt = _runtime() if svc is None else None
+    if rt is not None:
+        _open(rt)
+
+    def events() -> Iterator[Any]:
+        if svc is not None:
+            ids = [svc.resolve(d).doc_id for d in doc] or None
+            return svc.ask_events(question, ids, strategy or None)  # type: ignore[arg-type]
+        assert rt is not None
+        docs = [resolve_document(rt.store, d) for d in doc] or None
+        return answer_events(rt.answerer, question, docs, strategy or None)  # type: ignore[arg-type]
 
     answer = None
     try:
-        docs = [resolve_document(rt.store, d) for d in doc] or None
-        for event in answer_events(rt.answerer, question, docs, strategy or None):  # type: ignore[arg-type]
+        for event in events():
             if isinstance(event, TokenEvent) and stream:
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
@@ -271,10 +344,19 @@ def ask(
                 err.print(f"[dim]{event.text}[/]", highlight=False)
             elif isinstance(event, AnswerEvent):
                 answer = event.answer
-    except (DocumentNotFoundError, AnswerError, DoesNotFitError, GenerationError) as e:
+    except (
+        DocumentNotFoundError,
+        AnswerError,
+        DoesNotFitError,
+        GenerationError,
+        ServiceError,
+    ) as e:
         raise _fatal(str(e)) from None
     finally:
-        rt.close()
+        if rt is not None:
+            rt.close()
+        if svc is not None:
+            svc.close()
     assert answer is not None, "an answer stream ends with its answer"
     if as_json:
         out.print_json(answer.model_dump_json())
@@ -316,14 +398,19 @@ def _print_checked(answer: Any) -> None:
 @app.command()
 def rm(ref: Annotated[str, typer.Argument(help="Document id or file name.")]) -> None:
     """Remove a document from the store."""
-    rt = _runtime()
-    _open(rt)
-    try:
-        d = rt.remove_document(ref)
-    except DocumentNotFoundError as e:
-        raise _fatal(str(e)) from None
-    finally:
-        rt.close()
+    svc = _service()
+    if svc is not None:
+        with svc:
+            d = _remote(svc.remove, _remote(svc.resolve, ref).doc_id)
+    else:
+        rt = _runtime()
+        _open(rt)
+        try:
+            d = rt.remove_document(ref)
+        except DocumentNotFoundError as e:
+            raise _fatal(str(e)) from None
+        finally:
+            rt.close()
     out.print(f"removed {d.filename} ({d.doc_id})")
 
 
@@ -567,9 +654,12 @@ def serve(
     rt = Runtime(settings)
     _open(rt)
     where = f"[{host}]" if ":" in host else host
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else where
     err.print(f"docqa API on http://{where}:{port} (docs: http://{where}:{port}/docs)")
-    uvicorn.run(create_app(settings, rt), host=host, port=port, log_level="warning")
-    rt.close()
+    # the app's lifespan closes the store: uvicorn ends the process by re-raising the signal
+    # that stopped it, so nothing after `run` would run
+    app_ = create_app(settings, rt, owns_runtime=True, announce_url=f"http://{local}:{port}")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -12,6 +12,9 @@ machine is fast enough (see `eval/bench_search.py`) and takes no build time.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -90,10 +93,15 @@ class EdgeBackend(Backend):
         try:
             for collection in COLLECTIONS:
                 self._shards[collection] = _open_shard(path, collection, dim)
+        except StoreLockedError as e:
+            raise StoreLockedError(f"{e}{_holder(path)}") from e
         except BaseException:
             for shard in self._shards.values():
                 shard.close()
             raise
+        # who holds the store, for the message another process gets (best effort)
+        with contextlib.suppress(OSError):
+            (path / _HOLDER).write_text(json.dumps({"pid": os.getpid(), "cmd": _cmdline()}))
 
     def _shard(self, collection: Collection) -> EdgeShard:
         if not self._shards:
@@ -170,6 +178,30 @@ class EdgeBackend(Backend):
             shard.close()
 
 
+_HOLDER = "holder.json"
+
+
+def _cmdline() -> str:
+    """This process's command line, shortened for a message."""
+    try:
+        raw = Path(f"/proc/{os.getpid()}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    args = [a for a in raw.decode(errors="replace").split("\0") if a]
+    cmd = " ".join(" ".join([Path(args[0]).name, *args[1:]]).split()) if args else ""
+    return cmd if len(cmd) <= 100 else f"{cmd[:99]}…"
+
+
+def _holder(path: Path) -> str:
+    """` It is process <pid> (<command>).` from the holder's note, or nothing."""
+    try:
+        info = json.loads((path / _HOLDER).read_text())
+        pid, cmd = int(info["pid"]), str(info.get("cmd", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f" It is process {pid}" + (f" ({cmd})." if cmd else ".")
+
+
 def _config(collection: Collection, dim: int) -> EdgeConfig:
     if collection == "chunks":
         return EdgeConfig(
@@ -194,8 +226,8 @@ def _open_shard(root: Path, collection: Collection, dim: int) -> EdgeShard:
             raise StoreLockedError(
                 f"The docqa store in {root} is in use by another process (the embedded Qdrant "
                 "engine admits one process per store folder). Stop the other docqa process, "
-                "or configure a service URL so that this one talks to the process that owns "
-                "the store."
+                "or serve the store with docqa's REST service and set `url` (DOCQA_URL) to it, "
+                "so that other clients go through the process that owns the store."
             ) from e
         if "incompatible" in message.lower():
             raise ValueError(

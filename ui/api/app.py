@@ -42,6 +42,7 @@ from ingest.jobs import JobRunner, JobStore, SqliteJobStore
 from ingest.pipeline import Ingestor
 from ui.api.errors import errors
 from ui.api.ingestion import allowed_roots, ingestion_router, request_too_large
+from ui.client import announce
 
 
 class AskRequest(BaseModel):
@@ -138,11 +139,18 @@ def _bearer(settings: Settings) -> Any:
 
 
 def create_app(
-    settings: Settings, runtime: Runtime | None = None, jobs: JobStore | None = None
+    settings: Settings,
+    runtime: Runtime | None = None,
+    jobs: JobStore | None = None,
+    *,
+    owns_runtime: bool | None = None,
+    announce_url: str | None = None,
 ) -> FastAPI:
-    """The service over `runtime` (built from `settings` when None; closed with the app) and
-    the job records `jobs` (default: SQLite in `settings.jobs_db`). Ingestion jobs run while
-    the app's lifespan runs."""
+    """The service over `runtime` (built from `settings` when None) and the job records `jobs`
+    (default: SQLite in `settings.jobs_db`). Ingestion jobs run while the app's lifespan runs;
+    at its end the runtime is closed when the app owns it (default: when it built it).
+    `announce_url`: while running, tell local clients of this home that the service is there
+    (`ui.client.find_service`)."""
     rt = runtime or Runtime(settings)
     queue = AnswerQueue(settings.ask_queue)
     job_store: JobStore = jobs or SqliteJobStore(settings.jobs_db)
@@ -153,14 +161,19 @@ def create_app(
         roots=allowed_roots(settings),
     )
 
+    close_runtime = runtime is None if owns_runtime is None else owns_runtime
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        note = announce(settings, announce_url) if announce_url else None
         runner.start()
         try:
             yield
         finally:
+            if note is not None:
+                note.unlink(missing_ok=True)
             await run_in_threadpool(runner.stop)
-            if runtime is None:
+            if close_runtime:
                 rt.close()
 
     app = FastAPI(

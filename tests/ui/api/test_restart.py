@@ -4,11 +4,8 @@ still answered for, and the store holds every document once, whole."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,46 +14,15 @@ import httpx
 import pdfs
 import psutil
 import pytest
+from services import free_port, serve
 
 from docqa.config import Settings
 from docqa.store.factory import open_store
 from docqa.types import DocStatus
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _serve(home: Path, root: Path, port: int) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "DOCQA_HOME": str(home),
-        "DOCQA_INGEST_ROOTS": str(root),
-        "DOCQA_JOB_LEASE_SECONDS": "2",
-        "HF_HUB_OFFLINE": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the service did not become ready"
-        time.sleep(0.2)
+    return serve(home, port, ingest_roots=str(root), job_lease_seconds="2")
 
 
 def _job(http: httpx.Client, job_id: str) -> dict[str, Any]:
@@ -85,7 +51,7 @@ def test_kill_9_mid_job_then_restart_resumes_it_without_duplicates(tmp_path: Pat
     for i in range(3):
         pdfs.text_pdf(pile / f"b-long-{i}.pdf", pages=40)
     home = tmp_path / "home"
-    port = _port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
 
     proc = _serve(home, root, port)
