@@ -27,7 +27,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo test lint typecheck unit bench-ingest bench-search bench-retrieval bench-longembed bench-answer eval-dev eval-generated clean
+.PHONY: setup demo serve test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-longembed bench-answer eval-dev eval-generated clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,10 @@ demo: setup
 	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa search "What was Northwind's revenue in 2024?" --k 3
 	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa ask "What was Northwind's revenue in 2024, and how much did it grow?"
 
+# Serve the REST API on loopback over the demo store (OpenAPI at /docs).
+serve: setup
+	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa serve
+
 lint: setup
 	$(BIN)/ruff check docqa ingest ui eval tests
 	$(BIN)/ruff format --check docqa ingest ui eval tests
@@ -63,7 +67,15 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# docker-compose.yml validated without a Docker engine (Debian's docker-compose package).
+compose-check:
+	command -v docker-compose >/dev/null || { \
+		command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || \
+		{ echo "compose-check needs docker-compose (apt-get install docker-compose, as root)" >&2; exit 2; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+	env -u DOCQA_API_KEYS -u DOCQA_INGEST_DIR docker-compose -f docker-compose.yml config -q
+
+test: lint typecheck compose-check unit
 
 bench-ingest: setup
 	$(BIN)/python -m eval.bench_ingest --out eval/out/ingest.json
@@ -76,6 +88,11 @@ bench-retrieval: setup
 
 bench-longembed: setup
 	$(BIN)/python -m eval.bench_longembed --out eval/out/longembed
+
+# The REST service under load: 16 askers (SmolLM2) while a job ingests the dev corpus, ~3 min
+# plus the time to drain the queue; latency, errors and the store's consistency after.
+load-check: setup
+	$(BIN)/python -m eval.load_check --askers 16 --seconds 180 --folder $(CORPUS) --out eval/out/load.json
 
 bench-answer: setup
 	$(BIN)/python -m eval.bench_answer --out eval/out/answer.json

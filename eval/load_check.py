@@ -4,13 +4,16 @@
                               [--out eval/out/load.json]
 
 Starts `docqa serve` on a free loopback port with its own store (SmolLM2 answering, a queue
-with a place for every asker), ingests the project's demo PDFs, then for `--seconds` runs
-`--askers` threads that each ask question after question (RAG over the demo documents) while
-a job ingests `--folder`. Bounded in time and count: every asker stops at the deadline, and
-the ingestion job is cancelled there if it has not finished.
+with a place for every asker) and ingests the project's demo PDFs. Then two phases, side by
+side in one run: `--askers` threads that each ask question after question (RAG) for
+`--baseline-seconds` alone, then for `--seconds` while a job ingests `--folder`. Bounded in
+time and count: no asker starts a question after its phase's deadline (the questions already
+waiting are answered), and the ingestion job is cancelled after the second phase if it has not
+finished.
 
-Reported: requests, requests/s, p50/p95/max latency, errors (any non-200: target 0), pages
-ingested meanwhile, and the store's consistency afterwards (the service stopped, the store
+Reported per phase: answers, requests/s, p50/p95/max latency (queueing included), the answers'
+own mean seconds (retrieval, generation, check), errors (any non-200: target 0); the p50 ratio
+of the two phases; pages ingested; and the store's consistency afterwards (the service stopped, the store
 opened directly): every document is either fully visible (ready, chunk and page counts of one
 generation equal to its record) or absent, and no answer cited a document that was not ready.
 No threshold or prompt is tuned, so the dev questions are not used (the folder is only read).
@@ -127,10 +130,81 @@ def _consistency(home: Path, cited: set[str]) -> dict[str, Any]:
         store.close()
 
 
+def _phase(
+    base: str, askers: int, seconds: float, job_id: str | None, console: Console
+) -> dict[str, Any]:
+    """`askers` threads asking until `seconds` have passed (each finishes the question it is
+    waiting for); their latencies, errors, the answers' mean timings and cited documents."""
+    latencies: list[float] = []
+    timings: list[dict[str, Any]] = []
+    errors: list[str] = []
+    cited: set[str] = set()
+    lock = threading.Lock()
+    t0 = time.monotonic()
+    deadline = t0 + seconds
+
+    def asker(i: int) -> None:
+        with httpx.Client(base_url=base, timeout=1800) as c:
+            n = i
+            while time.monotonic() < deadline:
+                q = QUESTIONS[n % len(QUESTIONS)]
+                n += 1
+                start = time.monotonic()
+                try:
+                    r = c.post("/v1/ask", json={"question": q, "strategy": "rag"})
+                except httpx.HTTPError as e:
+                    with lock:
+                        errors.append(f"{type(e).__name__}: {e}")
+                    continue
+                took = time.monotonic() - start
+                with lock:
+                    if r.status_code == 200:
+                        latencies.append(took)
+                        body = r.json()
+                        timings.append(body["timings"])
+                        cited.update(p["doc_id"] for p in body["passages"])
+                    else:
+                        errors.append(f"{r.status_code}: {r.text[:200]}")
+
+    threads = [threading.Thread(target=asker, args=(i,)) for i in range(askers)]
+    for t in threads:
+        t.start()
+    phase = "with ingestion" if job_id else "alone"
+    with httpx.Client(base_url=base, timeout=60) as http:
+        while any(t.is_alive() for t in threads):
+            note = ""
+            if job_id:
+                j = http.get(f"/v1/jobs/{job_id}").json()
+                note = f"; ingestion {j['state']} {j['files_done']}/{j['files_total']} files, {j['pages_done']} pages"
+            console.print(
+                f"[dim]{phase} {time.monotonic() - t0:5.0f} s: {len(latencies)} answers, "
+                f"{len(errors)} errors{note}[/]"
+            )
+            time.sleep(10)
+    elapsed = time.monotonic() - t0
+    lat = sorted(latencies)
+
+    def mean(key: str) -> float:
+        return round(statistics.fmean(t[key] or 0.0 for t in timings), 2) if timings else 0.0
+
+    return {
+        "seconds": round(elapsed, 1),
+        "answers": len(lat),
+        "requests_per_second": round(len(lat) / elapsed, 3),
+        "latency_p50": round(statistics.median(lat), 2) if lat else None,
+        "latency_p95": round(lat[int(0.95 * (len(lat) - 1))], 2) if lat else None,
+        "latency_max": round(lat[-1], 2) if lat else None,
+        "answer_seconds": {k: mean(k) for k in ("retrieval", "generation", "check", "total")},
+        "errors": errors,
+        "cited": cited,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--askers", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=180.0)
+    ap.add_argument("--baseline-seconds", type=float, default=60.0)
     ap.add_argument("--folder", type=Path, default=ROOT.parent / "shared" / "corpus" / "dev")
     ap.add_argument("--out", type=Path, default=ROOT / "eval" / "out" / "load.json")
     args = ap.parse_args()
@@ -147,10 +221,6 @@ def main() -> None:
         port = _port()
         proc = _serve(home, [demo, folder], port, queue=args.askers * 2)
         base = f"http://127.0.0.1:{port}"
-        latencies: list[float] = []
-        errors: list[str] = []
-        cited: set[str] = set()
-        lock = threading.Lock()
         try:
             with httpx.Client(base_url=base, timeout=600) as http:
                 console.print("ingesting the demo folder...")
@@ -158,44 +228,11 @@ def main() -> None:
                 _wait_job(http, first["id"])
                 console.print("warming up the models with one question...")
                 http.post("/v1/ask", json={"question": QUESTIONS[0], "strategy": "rag"})
+            baseline = _phase(base, args.askers, args.baseline_seconds, None, console)
+            with httpx.Client(base_url=base, timeout=600) as http:
                 job = http.post("/v1/ingest", json={"paths": [str(folder)]}).json()
-            t0 = time.monotonic()
-            deadline = t0 + args.seconds
-
-            def asker(i: int) -> None:
-                with httpx.Client(base_url=base, timeout=900) as c:
-                    n = i
-                    while time.monotonic() < deadline:
-                        q = QUESTIONS[n % len(QUESTIONS)]
-                        n += 1
-                        start = time.monotonic()
-                        try:
-                            r = c.post("/v1/ask", json={"question": q, "strategy": "rag"})
-                        except httpx.HTTPError as e:
-                            with lock:
-                                errors.append(f"{type(e).__name__}: {e}")
-                            continue
-                        took = time.monotonic() - start
-                        with lock:
-                            if r.status_code == 200:
-                                latencies.append(took)
-                                cited.update(p["doc_id"] for p in r.json()["passages"])
-                            else:
-                                errors.append(f"{r.status_code}: {r.text[:200]}")
-
-            threads = [threading.Thread(target=asker, args=(i,)) for i in range(args.askers)]
-            for t in threads:
-                t.start()
+            loaded = _phase(base, args.askers, args.seconds, job["id"], console)
             with httpx.Client(base_url=base, timeout=60) as http:
-                while any(t.is_alive() for t in threads):
-                    j = http.get(f"/v1/jobs/{job['id']}").json()
-                    console.print(
-                        f"[dim]{time.monotonic() - t0:5.0f} s: {len(latencies)} answers, "
-                        f"{len(errors)} errors; ingestion {j['state']} "
-                        f"{j['files_done']}/{j['files_total']} files, {j['pages_done']} pages[/]"
-                    )
-                    time.sleep(10)
-                elapsed = time.monotonic() - t0
                 ingest = http.get(f"/v1/jobs/{job['id']}").json()
                 if ingest["state"] not in ("done", "failed", "cancelled"):
                     http.delete(f"/v1/jobs/{job['id']}")
@@ -206,26 +243,26 @@ def main() -> None:
                 proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        cited = baseline.pop("cited") | loaded.pop("cited")
         consistency = _consistency(home, cited)
 
-    lat = sorted(latencies)
+    errors = baseline["errors"] + loaded["errors"]
     result = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "askers": args.askers,
-        "seconds": round(elapsed, 1),
-        "answers": len(lat),
-        "requests_per_second": round(len(lat) / elapsed, 3),
-        "latency_p50": round(statistics.median(lat), 2) if lat else None,
-        "latency_p95": round(lat[int(0.95 * (len(lat) - 1))], 2) if lat else None,
-        "latency_max": round(lat[-1], 2) if lat else None,
-        "errors": len(errors),
-        "error_examples": errors[:5],
+        "alone": baseline,
+        "during_ingestion": loaded,
+        "latency_p50_ratio": (
+            round(loaded["latency_p50"] / baseline["latency_p50"], 2)
+            if loaded["latency_p50"] and baseline["latency_p50"]
+            else None
+        ),
         "ingestion": {
             k: ingest[k]
             for k in ("state", "files_done", "files_failed", "files_total", "pages_done")
         },
-        "ingested_pages_per_second": round(ingest["pages_done"] / elapsed, 2),
+        "ingested_pages_per_second": round(ingest["pages_done"] / loaded["seconds"], 2),
         "consistency": consistency,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,13 @@ def find_service(settings: Settings) -> str | None:
         url, pid = str(info["url"]), int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return url if _alive(pid) else None
+    if not _alive(pid):
+        return None  # a note left by a killed service
+    try:  # a live pid may be another process now: the service must answer too
+        httpx.get(f"{url}/healthz", timeout=2).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return url
 
 
 class ServiceClient:
