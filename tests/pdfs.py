@@ -94,6 +94,16 @@ def text_pdf(path: Path, pages: int = 3) -> Path:
     return path
 
 
+def pile(folder: Path) -> Path:
+    """`folder` with one 1-page PDF (`a-first.pdf`) then three of 40 pages (`b-long-i.pdf`):
+    a run killed a little after its first file is in the middle of a long one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text_pdf(folder / "a-first.pdf", pages=1)
+    for i in range(3):
+        text_pdf(folder / f"b-long-{i}.pdf", pages=40)
+    return folder
+
+
 def table_pdf(path: Path) -> Path:
     """Page 1: a sentence, the ruled TABLE_ROWS table, a closing sentence.
     Page 2: LONG_TABLE_ROWS as one ruled table (30 rows, small type) under a heading."""

@@ -49,6 +49,18 @@ def serve(home: Path, port: int, **settings: str) -> subprocess.Popen[str]:
         time.sleep(0.2)
 
 
+def cli_process(home: Path, *args: str, **settings: str) -> subprocess.Popen[str]:
+    """`docqa ARGS...`, started (stdout and stderr piped, as text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", *args],
+        cwd=ROOT,
+        env=env_for(home, **settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def cli(home: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     """`docqa ARGS...`, run to its end."""
     return subprocess.run(

@@ -659,7 +659,8 @@ def serve(
     # the app's lifespan closes the store: uvicorn ends the process by re-raising the signal
     # that stopped it, so nothing after `run` would run
     app_ = create_app(settings, rt, owns_runtime=True, announce_url=f"http://{local}:{port}")
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    # questions still waiting when the service is stopped get 30 s, not as long as the queue
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
 
 
 @app.command()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +13,7 @@ from pathlib import Path
 import pdfs
 import psutil
 import pytest
+from services import cli_process
 
 from docqa.config import Settings
 from docqa.embedding import Embedder, load_embedder
@@ -179,28 +177,12 @@ def test_a_file_that_becomes_corrupt_loses_its_old_content(
     assert Searcher(store, embedder, Bm25Encoder()).run(pdfs.SENTENCES[0], k=3) == []
 
 
-def _cli(home: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.mark.slow
 def test_kill_9_mid_run_then_the_next_run_finishes_cleanly(tmp_path: Path) -> None:
-    folder = tmp_path / "pile"
-    folder.mkdir()
-    pdfs.text_pdf(folder / "a-first.pdf", pages=1)
-    for i in range(3):
-        pdfs.text_pdf(folder / f"b-long-{i}.pdf", pages=40)
+    folder = pdfs.pile(tmp_path / "pile")
     home = tmp_path / "home"
 
-    proc = _cli(home, "ingest", str(folder))
+    proc = cli_process(home, "ingest", str(folder))
     assert proc.stderr is not None
     deadline = time.monotonic() + 240
     for line in proc.stderr:
@@ -216,7 +198,7 @@ def test_kill_9_mid_run_then_the_next_run_finishes_cleanly(tmp_path: Path) -> No
     _, alive = psutil.wait_procs(workers, timeout=15)
     assert not alive, f"orphaned workers: {[p.pid for p in alive]}"
 
-    resumed = _cli(home, "ingest", str(folder), "--json")
+    resumed = cli_process(home, "ingest", str(folder), "--json")
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
     statuses = {Path(d["path"]).name: d["status"] for d in json.loads(out)["documents"]}
@@ -236,7 +218,7 @@ def test_kill_9_mid_run_then_the_next_run_finishes_cleanly(tmp_path: Path) -> No
         total = store.count_chunks(visible_only=False)
     finally:
         store.close()
-    clean = _cli(tmp_path / "home2", "ingest", str(fresh), "--json")
+    clean = cli_process(tmp_path / "home2", "ingest", str(fresh), "--json")
     out2, err2 = clean.communicate(timeout=600)
     assert clean.returncode == 0, err2
     assert total == sum(d["chunks"] for d in json.loads(out2)["documents"])
@@ -248,7 +230,7 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path) -> None:
     pdfs.text_pdf(folder / "ok.pdf", pages=1)
     pdfs.empty_file(folder / "zero.pdf")
     home = tmp_path / "home"
-    p = _cli(home, "ingest", str(folder), "--json")
+    p = cli_process(home, "ingest", str(folder), "--json")
     out, err = p.communicate(timeout=300)
     assert p.returncode == 2, err
     report = json.loads(out)
@@ -257,25 +239,25 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path) -> None:
     assert {"path", "doc_id", "status", "pages", "chunks", "error"} <= set(rows["ok.pdf"])
     assert rows["ok.pdf"]["status"] == "indexed" and rows["zero.pdf"]["status"] == "failed"
 
-    s = _cli(home, "search", pdfs.SENTENCES[2], "--k", "2", "--doc", "ok.pdf", "--json")
+    s = cli_process(home, "search", pdfs.SENTENCES[2], "--k", "2", "--doc", "ok.pdf", "--json")
     out, err = s.communicate(timeout=300)
     assert s.returncode == 0, err
     hits = json.loads(out)["hits"]
     assert hits and set(hits[0]) == {"doc_id", "path", "page", "score", "kind", "text"}
     assert hits[0]["page"] == 1 and pdfs.SENTENCES[2] in " ".join(hits[0]["text"].split())
 
-    missing = _cli(home, "search", "x", "--doc", "nope.pdf")
+    missing = cli_process(home, "search", "x", "--doc", "nope.pdf")
     _, err = missing.communicate(timeout=300)
     assert missing.returncode == 1 and "no document 'nope.pdf'" in err
 
-    rm = _cli(home, "rm", "ok.pdf")
+    rm = cli_process(home, "rm", "ok.pdf")
     rm.communicate(timeout=300)
     assert rm.returncode == 0
-    d = _cli(home, "docs", "--json")
+    d = cli_process(home, "docs", "--json")
     out, _ = d.communicate(timeout=300)
     assert [x["filename"] for x in json.loads(out)["documents"]] == ["zero.pdf"]
 
-    gone = _cli(home, "ingest", str(tmp_path / "no such folder"))
+    gone = cli_process(home, "ingest", str(tmp_path / "no such folder"))
     _, err = gone.communicate(timeout=300)
     assert gone.returncode == 1 and "no such file or folder" in err
 

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def docqa(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "ui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from services import cli
 
 
 def test_check_citations_json_contract_and_repair(tmp_path: Path) -> None:
@@ -45,7 +31,7 @@ def test_check_citations_json_contract_and_repair(tmp_path: Path) -> None:
             }
         )
     )
-    r = docqa(tmp_path / "home", "check-citations", str(f), "--json")
+    r = cli(tmp_path / "home", "check-citations", str(f), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert {"sentences", "citation_recall", "citation_precision"} <= set(out)
@@ -64,23 +50,15 @@ def test_check_citations_json_contract_and_repair(tmp_path: Path) -> None:
 def test_check_citations_malformed_file_names_the_field(tmp_path: Path) -> None:
     f = tmp_path / "bad.json"
     f.write_text(json.dumps({"answer": "x [1]", "passages": [{"n": "one", "text": "t"}]}))
-    r = docqa(tmp_path / "home", "check-citations", str(f))
+    r = cli(tmp_path / "home", "check-citations", str(f))
     assert r.returncode == 1
     assert "passages[0].n" in r.stderr
 
 
 def test_store_with_another_embedding_model_is_refused_clearly(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    assert docqa(home, "docs").returncode == 0
-    env_model = {"DOCQA_EMBEDDING__MODEL": "bge-small"}
-    r = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "docs"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1", **env_model},
-        timeout=300,
-    )
+    assert cli(home, "docs").returncode == 0
+    r = cli(home, "docs", embedding__model="bge-small")
     assert r.returncode == 1
     assert "built with the embedding model 'minilm'" in " ".join(r.stderr.split())
 
@@ -88,19 +66,11 @@ def test_store_with_another_embedding_model_is_refused_clearly(tmp_path: Path) -
 def test_ask_json_contract_and_errors(tmp_path: Path) -> None:
     home = tmp_path / "home"
     folder = tmp_path / "demo docs"
-    assert docqa(home, "demo", str(folder)).returncode == 0
-    assert docqa(home, "ingest", str(folder), "--json").returncode == 0
-    env = {"DOCQA_GENERATION__MODEL": "smollm2", "DOCQA_GENERATION__MAX_ANSWER_TOKENS": "40"}
+    assert cli(home, "demo", str(folder)).returncode == 0
+    assert cli(home, "ingest", str(folder), "--json").returncode == 0
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "ui.cli", *args],
-            cwd=ROOT,
-            env={**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1", **env},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        return cli(home, *args, generation__model="smollm2", generation__max_answer_tokens="40")
 
     r = run("ask", "What was Northwind's revenue in 2024?", "--strategy", "rag", "--json")
     assert r.returncode == 0, r.stderr

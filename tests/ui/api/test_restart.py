@@ -45,11 +45,7 @@ def test_kill_9_mid_job_then_restart_resumes_it_without_duplicates(tmp_path: Pat
     root = tmp_path / "docs"
     (root / "small").mkdir(parents=True)
     pdfs.text_pdf(root / "small" / "s.pdf", pages=1)
-    pile = root / "pile"
-    pile.mkdir()
-    pdfs.text_pdf(pile / "a-first.pdf", pages=1)
-    for i in range(3):
-        pdfs.text_pdf(pile / f"b-long-{i}.pdf", pages=40)
+    pile = pdfs.pile(root / "pile")
     home = tmp_path / "home"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
