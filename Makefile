@@ -1,5 +1,5 @@
 # The two commands: `make demo` (set up, ingest the demo folder, answer a question about it with
-# checked page citations) and `make test`.
+# checked page citations, then serve the API and the web UI and print their URLs) and `make test`.
 SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -27,7 +27,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-longembed bench-answer eval-dev eval-generated clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-longembed bench-answer eval-dev eval-generated clean
 
 setup: $(STAMP)
 
@@ -52,10 +52,18 @@ demo: setup
 	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa ingest $(DEMO_DIR)
 	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa search "What was Northwind's revenue in 2024?" --k 3
 	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa ask "What was Northwind's revenue in 2024, and how much did it grow?"
+	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa serve --ui
 
-# Serve the REST API on loopback over the demo store (OpenAPI at /docs).
+# Serve the REST API and the web UI on loopback over the demo store (OpenAPI at /docs).
 serve: setup
-	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa serve
+	DOCQA_HOME=$(DEMO_HOME) $(BIN)/docqa serve --ui
+
+# The browser of the web UI's tests: Debian's chromium (Playwright cannot download one here).
+browser:
+	command -v chromium >/dev/null || { \
+		command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || \
+		{ echo "the browser tests need chromium (apt-get install chromium, as root)" >&2; exit 2; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: setup
 	$(BIN)/ruff check docqa ingest ui eval tests
@@ -64,7 +72,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+unit: setup browser
 	$(BIN)/pytest -q
 
 # docker-compose.yml validated without a Docker engine (Debian's docker-compose package).

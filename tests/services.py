@@ -7,8 +7,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -71,3 +75,23 @@ def cli(home: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[
         text=True,
         timeout=600,
     )
+
+
+@contextmanager
+def uvicorn_thread(app: Any) -> Iterator[str]:
+    """A real uvicorn serving `app` on a free loopback port, in a thread; yields its URL."""
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)

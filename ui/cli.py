@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -639,10 +642,11 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    ui: Annotated[bool, typer.Option("--ui", help="Also serve the web UI.")] = False,
+    ui_port: Annotated[int, typer.Option(min=1, max=65535)] = 8501,
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs) over the configured store and model."""
-    import uvicorn
-
+    """Serve the REST API (OpenAPI at /docs) over the configured store and model, and with
+    --ui the web UI on it. Ctrl-C stops both."""
     from ui.api.app import create_app
 
     settings = Settings()
@@ -656,11 +660,51 @@ def serve(
     where = f"[{host}]" if ":" in host else host
     local = "127.0.0.1" if host in ("0.0.0.0", "::") else where
     err.print(f"docqa API on http://{where}:{port} (docs: http://{where}:{port}/docs)")
-    # the app's lifespan closes the store: uvicorn ends the process by re-raising the signal
-    # that stopped it, so nothing after `run` would run
     app_ = create_app(settings, rt, owns_runtime=True, announce_url=f"http://{local}:{port}")
-    # questions still waiting when the service is stopped get 30 s, not as long as the queue
-    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    web = _web_ui(host, ui_port, f"http://{local}:{port}") if ui else None
+    try:
+        # questions still waiting when the service is stopped get 30 s, not as long as the queue
+        config = uvicorn.Config(
+            app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30
+        )
+        _Server(config).run()
+        err.print("stopped")
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait(timeout=30)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping on SIGINT / SIGTERM without dying by the signal afterwards
+    (uvicorn re-raises it once shut down): the web UI is then stopped too, and Ctrl-C prints
+    no traceback. The app's lifespan closes the store either way."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
+
+
+def _web_ui(host: str, port: int, api: str) -> subprocess.Popen[bytes]:
+    """The Streamlit web UI on `api`, a child that also ends when this process dies."""
+    import ctypes
+    import os
+    import signal
+
+    def die_with_parent() -> None:  # Linux: SIGTERM to the UI when docqa serve goes
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+    app_file = Path(__file__).resolve().parent / "web" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file),
+           "--server.headless", "true", "--server.address", host, "--server.port", str(port),
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env={**os.environ, "DOCQA_URL": api}, preexec_fn=die_with_parent)
+    where = f"[{host}]" if ":" in host else host
+    err.print(f"[bold]docqa web UI on http://{where}:{port}[/]")
+    return proc
 
 
 @app.command()

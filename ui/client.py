@@ -23,7 +23,7 @@ from pydantic import TypeAdapter
 
 from docqa.answer.events import AnswerStreamEvent
 from docqa.config import Settings
-from docqa.types import Document, SearchHit, StrategyChoice
+from docqa.types import Document, Page, SearchHit, StrategyChoice
 from ingest.jobs import Job
 
 _EVENT = TypeAdapter[AnswerStreamEvent](AnswerStreamEvent)
@@ -168,13 +168,46 @@ class ServiceClient:
                 raise ServiceError(422, json.loads(data).get("detail", data))
             yield _EVENT.validate_json(data)
 
-    def ingest(self, paths: list[Path], prune: bool, passwords: dict[str, str]) -> Job:
+    def ingest(
+        self, paths: list[Path], prune: bool, passwords: dict[str, str], recursive: bool = True
+    ) -> Job:
         body = {
-            "paths": [str(p.resolve()) for p in paths],
+            "paths": [str(p if p.is_absolute() else p.absolute()) for p in paths],
             "prune": prune,
             "passwords": passwords,
+            "recursive": recursive,
         }
         return Job.model_validate(self._send("POST", "/v1/ingest", body))
+
+    def upload(self, files: list[tuple[str, bytes]]) -> Job:
+        """Upload PDFs (name, bytes): the job that ingests them."""
+        parts = [("files", (name, data, "application/pdf")) for name, data in files]
+        try:
+            return Job.model_validate(self._check(self.http.post("/v1/documents", files=parts)))
+        except httpx.TransportError as e:
+            raise ServiceError(0, f"cannot reach the docqa service at {self.url}: {e}") from None
+
+    def job(self, job_id: str) -> Job:
+        return Job.model_validate(self._get(f"/v1/jobs/{job_id}"))
+
+    def jobs(self) -> list[Job]:
+        return [Job.model_validate(j) for j in self._get("/v1/jobs")["jobs"]]
+
+    def info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self._get("/v1/info")
+        return info
+
+    def page(self, doc_id: str, n: int) -> Page:
+        return Page.model_validate(self._get(f"/v1/documents/{doc_id}/pages/{n}"))
+
+    def page_image(self, doc_id: str, n: int) -> bytes:
+        try:
+            r = self.http.get(f"/v1/documents/{doc_id}/pages/{n}/image")
+        except httpx.TransportError as e:
+            raise ServiceError(0, f"cannot reach the docqa service at {self.url}: {e}") from None
+        if r.status_code >= 400:
+            self._check(r)
+        return r.content
 
     def job_events(self, job_id: str) -> Iterator[Job]:
         for _, data in self._stream(f"/v1/jobs/{job_id}/events"):

@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pdfs
@@ -93,3 +94,50 @@ def test_a_store_held_by_another_process_names_it(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_serve_with_the_ui_starts_both_and_stops_both(tmp_path: Path) -> None:
+    import httpx
+    import psutil
+
+    api, web = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ui.cli",
+            "serve",
+            "--port",
+            str(api),
+            "--ui",
+            "--ui-port",
+            str(web),
+        ],
+        cwd=ROOT,
+        env=env_for(tmp_path / "home"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                a = httpx.get(f"http://127.0.0.1:{api}/healthz", timeout=2).status_code
+                w = httpx.get(f"http://127.0.0.1:{web}/_stcore/health", timeout=2).status_code
+                if a == w == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API and the UI did not both come up"
+            time.sleep(0.5)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("streamlit" in " ".join(c.cmdline()) for c in children)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"docqa web UI on http://127.0.0.1:{web}" in err
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, "the UI stops with the service"

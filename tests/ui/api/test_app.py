@@ -5,16 +5,14 @@ Edge), MiniLM, reranker and SmolLM2 through llama.cpp."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
+from services import uvicorn_thread
 
 from docqa.config import GenerationSettings, Settings
 from docqa.runtime import Runtime
@@ -130,30 +128,12 @@ def test_api_keys_are_required_when_configured(rt: Runtime) -> None:
         assert info.json()["auth"] is True and KEY not in info.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(rt: Runtime) -> Iterator[str]:
     """A real uvicorn on loopback, queue of 0 places: one answer at a time, no waiting."""
     settings = rt.settings.model_copy(update={"ask_queue": 0})
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, rt), host="127.0.0.1", port=port, log_level="error"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=30)
+    with uvicorn_thread(create_app(settings, rt)) as url:
+        yield url
 
 
 def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, object]]]:

@@ -1,0 +1,72 @@
+"""The web UI's pages with Streamlit's AppTest against a real service on loopback (uvicorn,
+real store, MiniLM, reranker, SmolLM2): ask with a streamed, checked answer and a citation that
+opens its page; the library's upload job, table, page viewer and delete; a plain message when
+the service is unreachable or refuses the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pdfs
+import pytest
+from services import free_port
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[3] / "ui" / "web" / "app.py")
+KEY = "web-key"  # the service fixture's (conftest.py)
+
+
+def _app(monkeypatch: pytest.MonkeyPatch, url: str, key: str = KEY) -> AppTest:
+    monkeypatch.setenv("DOCQA_URL", url)
+    monkeypatch.setenv("DOCQA_API_KEYS", key)
+    return AppTest.from_file(APP, default_timeout=600)
+
+
+def test_ask_streams_a_checked_answer_whose_citation_opens_its_page(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(monkeypatch, service).run()
+    assert not at.exception and not at.error
+    assert at.header[0].value == "Ask"
+    at.selectbox(key="ask_strategy").set_value("rag")
+    at.chat_input[0].set_value("What was Northwind's revenue in 2024?").run()
+    assert not at.exception, at.exception
+    turns = at.session_state["turns"]
+    assert len(turns) == 1 and turns[0].route.strategy == "rag" and turns[0].citations
+    html = " ".join(m.value for m in at.markdown)
+    assert "docqa-" in html, "sentences are marked by their verdicts"
+    chip = next(b for b in at.button if b.key and b.key.startswith("chip-0-"))
+    assert chip.label.startswith("[") and "p. " in chip.label
+    chip.click().run()
+    assert not at.exception and len(at.image) == 2, "the cited region zoomed, and the whole page"
+    assert any(m.value.startswith("> ") for m in at.markdown), "the quote beside it"
+    assert at.get("download_button"), "the conversation can be exported"
+
+
+def test_library_uploads_shows_pages_and_deletes(
+    service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    at = _app(monkeypatch, service).run()
+    at.switch_page("library_page.py").run()
+    assert not at.exception and at.header[0].value == "Library"
+    pdf = pdfs.text_pdf(tmp_path / "brightwater.pdf", pages=2)
+    at.file_uploader(key="uploads").upload(pdf.name, pdf.read_bytes(), "application/pdf").run()
+    at.button[0].click().run()  # ingest the uploaded files
+    assert not at.exception, at.exception
+    assert any("1 file(s) ingested" in s.value for s in at.success), [e.value for e in at.error]
+    files = list(at.dataframe[0].value["file"])
+    assert "brightwater.pdf" in files and "northwind_annual_report_2024.pdf" in files
+    box = at.selectbox(key="lib_doc")
+    box.set_value(next(o for o in box.options if o.startswith("brightwater.pdf"))).run()
+    assert len(at.image) == 1, "the page viewer shows page 1"
+    at.button(key="delete").click().run()
+    assert "brightwater.pdf" not in list(at.dataframe[0].value["file"])
+
+
+def test_an_unreachable_service_or_a_wrong_key_is_said_plainly(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(monkeypatch, f"http://127.0.0.1:{free_port()}").run()
+    assert "Cannot reach the docqa service" in at.error[0].value and not at.exception
+    at = _app(monkeypatch, service, key="wrong").run()
+    assert "refused the API key" in at.error[0].value
