@@ -20,8 +20,14 @@ class DocumentNotFoundError(LookupError):
 
 
 def resolve_document(store: Store, ref: str) -> Document:
-    """A document by id, file name or path; a clear error when none or several match."""
-    docs = store.list_documents()
+    """A document of the store by id, file name or path; a clear error when none or several
+    match."""
+    return pick_document(store.list_documents(), ref)
+
+
+def pick_document(docs: Sequence[Document], ref: str) -> Document:
+    """The one of `docs` that `ref` names (id, path, or a file name only one of them has);
+    `DocumentNotFoundError` saying why otherwise."""
     exact = [d for d in docs if ref in (d.doc_id, d.path)]
     if exact:
         return exact[0]

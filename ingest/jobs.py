@@ -95,7 +95,8 @@ class JobStore(Protocol):
 
     def save(self, job: Job, worker: str, lease: float) -> bool:
         """Write the job's progress and renew the worker's lease; False when the job is no
-        longer this worker's (another took it over after the lease ran out)."""
+        longer this worker's (another took it over after the lease ran out). A cancel asked
+        meanwhile is kept, and set on `job` (`cancel_requested`)."""
         ...
 
     def request_cancel(self, job_id: str) -> Job | None:
@@ -346,23 +347,18 @@ class JobRunner:
             self._run(job)
 
     def _heartbeat(self) -> None:
-        """Renew the running job's lease (a single page can take longer than the lease) and
-        notice a cancel asked through another replica."""
+        """Renew the running job's lease (a single page can take longer than the lease);
+        saving also notices a cancel asked through another replica."""
         while not self._stopping.wait(self.lease / 3):
             with self._lock:
                 job = self._current
             if job is not None:
-                stored = self.jobs.get(job.id)
-                if stored is not None and stored.cancel_requested:
-                    job.cancel_requested = True
                 self.save(job)
 
     def _run(self, job: Job) -> None:
         # a resumed job starts its counts again (its finished files come back as unchanged)
-        job = job.model_copy(
-            update={"files_total": 0, "files_done": 0, "files_failed": 0, "results": []}
-        )
-        job.pages_total = job.pages_done = 0
+        counts = ("files_total", "files_done", "files_failed", "pages_total", "pages_done")
+        job = job.model_copy(update={**dict.fromkeys(counts, 0), "results": []})
         with self._lock:
             self._current = job
             self._cancel.clear()

@@ -71,6 +71,12 @@ class IngestCancelled(Exception):
         self.report = report
 
 
+def inside_roots(path: Path, roots: Sequence[Path]) -> bool:
+    """`path` (resolved: symlinks followed) lies in one of the resolved folders `roots`."""
+    real = path.resolve()
+    return any(real.is_relative_to(r) for r in roots)
+
+
 def discover(paths: Sequence[Path], recursive: bool = True) -> list[Path]:
     """Files to ingest: every file named explicitly (checked by content later), and the
     `*.pdf` files (any case) in each folder (and below it when `recursive`), in a stable
@@ -215,7 +221,7 @@ class Ingestor:
         allowed = [r.resolve() for r in roots] if roots is not None else None
         for f in files:
             did = doc_id_for(f)
-            if allowed is not None and not any(f.is_relative_to(r) for r in allowed):
+            if allowed is not None and not inside_roots(f, allowed):
                 results.append(self._finish_failed_early(f, did, "outside the ingestion roots"))
                 continue
             try:
@@ -252,10 +258,8 @@ class Ingestor:
                 stages={k: round(v, 3) for k, v in self.stages.items()},
             )
 
-        try:
-            self._process(todo, results, cancel)
-        except IngestCancelled:
-            raise IngestCancelled(report()) from None
+        if self._process(todo, results, cancel):
+            raise IngestCancelled(report())
         if prune:
             results.extend(self._prune(paths, {doc_id_for(f) for f in files}, known))
         return report()
@@ -276,10 +280,11 @@ class Ingestor:
 
     def _process(
         self, todo: list[_DocState], results: list[IngestResult], cancel: threading.Event | None
-    ) -> None:
-        """Ingest `todo`, appending each file's result to `results` as it finishes."""
+    ) -> bool:
+        """Ingest `todo`, appending each file's result to `results` as it finishes; True when
+        `cancel` stopped it (the documents in flight then rolled back)."""
         if not todo:
-            return
+            return False
         states = {s.job.doc_id: s for s in todo}
         finished: set[str] = set()
         messages = self._parsed(list(states.values()))
@@ -305,7 +310,8 @@ class Ingestor:
             for did, st in states.items():
                 if did not in finished and st.record is not None:
                     self._roll_back(st)
-            raise IngestCancelled(IngestReport(documents=[], seconds=0.0))
+            return True
+        return False
 
     def _roll_back(self, st: _DocState) -> None:
         """Undo a document begun but not finished: its new generation goes, its record is what

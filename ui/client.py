@@ -23,6 +23,7 @@ from pydantic import TypeAdapter
 
 from docqa.answer.events import AnswerStreamEvent
 from docqa.config import Settings
+from docqa.search import DocumentNotFoundError, pick_document
 from docqa.types import Document, Page, SearchHit, StrategyChoice
 from ingest.jobs import Job
 
@@ -97,7 +98,7 @@ class ServiceClient:
 
     # -- plumbing ------------------------------------------------------------------------
     @staticmethod
-    def _check(r: httpx.Response) -> Any:
+    def _check(r: httpx.Response) -> httpx.Response:
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
@@ -106,19 +107,20 @@ class ServiceClient:
             if isinstance(detail, list):  # request validation errors
                 detail = "; ".join(str(d.get("msg", d)) for d in detail)
             raise ServiceError(r.status_code, f"the service answered {r.status_code}: {detail}")
-        return r.json()
+        return r
+
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The response to a request, ServiceError for an error status or no service."""
+        try:
+            return self._check(self.http.request(method, path, **kw))
+        except httpx.TransportError as e:
+            raise ServiceError(0, f"cannot reach the docqa service at {self.url}: {e}") from None
 
     def _get(self, path: str) -> Any:
-        try:
-            return self._check(self.http.get(path))
-        except httpx.TransportError as e:
-            raise ServiceError(0, f"cannot reach the docqa service at {self.url}: {e}") from None
+        return self._request("GET", path).json()
 
     def _send(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            return self._check(self.http.request(method, path, json=body))
-        except httpx.TransportError as e:
-            raise ServiceError(0, f"cannot reach the docqa service at {self.url}: {e}") from None
+        return self._request(method, path, json=body).json()
 
     def _stream(self, path: str, body: Any = None) -> Iterator[tuple[str, str]]:
         method = "GET" if body is None else "POST"
@@ -137,18 +139,11 @@ class ServiceClient:
         return [Document.model_validate(d) for d in self._get("/v1/documents")["documents"]]
 
     def resolve(self, ref: str) -> Document:
-        """A document by id or file name (as the engine's `resolve_document`)."""
-        docs = self.documents()
-        for d in docs:
-            if d.doc_id == ref:
-                return d
-        named = [d for d in docs if d.filename == ref or d.path == ref]
-        if len(named) == 1:
-            return named[0]
-        if named:
-            ids = ", ".join(d.doc_id for d in named)
-            raise ServiceError(409, f"several documents are named {ref}; use an id: {ids}")
-        raise ServiceError(404, f"no document with id or file name {ref}")
+        """A document by id, path or file name, matched as the engine's `resolve_document`."""
+        try:
+            return pick_document(self.documents(), ref)
+        except DocumentNotFoundError as e:
+            raise ServiceError(404, str(e)) from None
 
     def remove(self, doc_id: str) -> Document:
         return Document.model_validate(self._send("DELETE", f"/v1/documents/{doc_id}"))
@@ -182,16 +177,7 @@ class ServiceClient:
     def upload(self, files: list[tuple[str, bytes]]) -> Job:
         """Upload PDFs (name, bytes): the job that ingests them."""
         parts = [("files", (name, data, "application/pdf")) for name, data in files]
-        try:
-            return Job.model_validate(self._check(self.http.post("/v1/documents", files=parts)))
-        except httpx.TransportError as e:
-            raise ServiceError(0, f"cannot reach the docqa service at {self.url}: {e}") from None
-
-    def job(self, job_id: str) -> Job:
-        return Job.model_validate(self._get(f"/v1/jobs/{job_id}"))
-
-    def jobs(self) -> list[Job]:
-        return [Job.model_validate(j) for j in self._get("/v1/jobs")["jobs"]]
+        return Job.model_validate(self._request("POST", "/v1/documents", files=parts).json())
 
     def info(self) -> dict[str, Any]:
         info: dict[str, Any] = self._get("/v1/info")
@@ -201,13 +187,7 @@ class ServiceClient:
         return Page.model_validate(self._get(f"/v1/documents/{doc_id}/pages/{n}"))
 
     def page_image(self, doc_id: str, n: int) -> bytes:
-        try:
-            r = self.http.get(f"/v1/documents/{doc_id}/pages/{n}/image")
-        except httpx.TransportError as e:
-            raise ServiceError(0, f"cannot reach the docqa service at {self.url}: {e}") from None
-        if r.status_code >= 400:
-            self._check(r)
-        return r.content
+        return self._request("GET", f"/v1/documents/{doc_id}/pages/{n}/image").content
 
     def job_events(self, job_id: str) -> Iterator[Job]:
         for _, data in self._stream(f"/v1/jobs/{job_id}/events"):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Literal
 
 from pydantic import BaseModel
@@ -71,7 +71,7 @@ def answer_events(
     question: str,
     docs: Sequence[Document] | None = None,
     strategy: StrategyChoice | None = None,
-) -> Iterator[AnswerStreamEvent]:
+) -> Generator[AnswerStreamEvent, None, None]:
     """The events of one answer (see the module doc). Errors of `Answerer.ask`
     (`AnswerError`, `DoesNotFitError`, `GenerationError`...) are raised from the iterator."""
     events: queue.Queue[object] = queue.Queue()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,7 +28,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 import docqa
 from docqa.answer import AnswerError, DoesNotFitError
@@ -343,20 +343,17 @@ def create_app(
     ) -> EventSourceResponse:
         turn = queue.turn(request)
         await turn.__aenter__()  # 429 here, before the stream starts
-        events: Iterator[Any] = answer_events(rt.answerer, body.question, docs, body.strategy)
-
-        def next_event() -> Any:
-            return next(events, None)
+        events = answer_events(rt.answerer, body.question, docs, body.strategy)
 
         async def send() -> AsyncIterator[dict[str, str]]:
             try:
-                while (event := await run_in_threadpool(next_event)) is not None:
+                async for event in iterate_in_threadpool(events):
                     yield {"event": event.type, "data": event.model_dump_json()}
             except (AnswerError, DoesNotFitError, GenerationError) as e:
                 yield {"event": "error", "data": json.dumps({"detail": str(e)})}
             finally:
                 # a client gone mid-answer: stop the generation at its next token
-                await run_in_threadpool(events.close)  # type: ignore[attr-defined]
+                await run_in_threadpool(events.close)
                 await turn.__aexit__(None, None, None)
 
         return EventSourceResponse(send())

@@ -14,17 +14,18 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, File, HTTPException, UploadFile
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from docqa.config import Settings
 from ingest.jobs import FINAL, Job, JobRequest, JobRunner, JobStore, job_events
+from ingest.pipeline import inside_roots
 from ui.api.errors import errors
 
 MAX_UPLOAD_FILES = 50
@@ -72,8 +73,7 @@ def ingestion_router(settings: Settings, runner: JobRunner, jobs: JobStore) -> A
             raise HTTPException(
                 422, f"paths must be absolute (the service's folder is not yours): {raw}"
             )
-        real = p.resolve()
-        if not any(real.is_relative_to(r) for r in roots):
+        if not inside_roots(p, roots):
             configured = os.pathsep.join(str(r) for r in settings.ingest_roots)
             named = f"the ingestion roots {configured}" if configured else "no ingestion roots"
             raise HTTPException(
@@ -81,6 +81,7 @@ def ingestion_router(settings: Settings, runner: JobRunner, jobs: JobStore) -> A
                 f"{raw} is outside the folders this service may read: {named} are configured "
                 f"(DOCQA_INGEST_ROOTS), besides its upload folder; upload the file instead",
             )
+        real = p.resolve()
         if not real.exists():
             raise HTTPException(404, f"no such file or folder: {raw}")
         return str(real)
@@ -128,13 +129,9 @@ def ingestion_router(settings: Settings, runner: JobRunner, jobs: JobStore) -> A
     async def job_stream(job_id: str) -> EventSourceResponse:
         """Server-sent events `job` (the job, at each change) until it ends."""
         await run_in_threadpool(job_or_404, job_id)
-        events: Iterator[Job] = job_events(jobs, job_id)
-
-        def next_job() -> Job | None:
-            return next(events, None)
 
         async def send() -> AsyncIterator[dict[str, str]]:
-            while (job := await run_in_threadpool(next_job)) is not None:
+            async for job in iterate_in_threadpool(job_events(jobs, job_id)):
                 yield {"event": "job", "data": job.model_dump_json()}
 
         return EventSourceResponse(send())

@@ -58,6 +58,6 @@ def to_markdown(turns: list[Answer]) -> str:
             out.append("")
         for c in a.citations:
             quote = " ".join((c.quote or "").split())
-            out.append(f"- [{c.n}] {chip_label(c)[len(f'[{c.n}] ') :]}: “{quote}”")
+            out.append(f"- {chip_label(c)}: “{quote}”")
         out += ["", f"*{a.route.strategy}: {'; '.join(a.route.reasons)}*", ""]
     return "\n".join(out)
