@@ -78,6 +78,8 @@ def library_page(svc: ServiceClient) -> None:
             else:
                 follow(svc, job)
 
+    if flash := st.session_state.pop("flash", None):
+        st.success(flash)
     try:
         docs = svc.documents()
     except ServiceError as e:
@@ -113,8 +115,8 @@ def library_page(svc: ServiceClient) -> None:
                 svc.remove(doc.doc_id)
             except ServiceError as e:
                 st.error(str(e))
-            else:
-                st.success(f"removed {doc.filename}")
+            else:  # said after the rerun that drops it from the table
+                st.session_state.flash = f"removed {doc.filename}"
                 st.rerun()
         if st.button("Re-ingest", key="reingest"):
             try:
