@@ -24,7 +24,8 @@ from pydantic import TypeAdapter
 from docqa.answer.events import AnswerStreamEvent
 from docqa.config import Settings
 from docqa.search import DocumentNotFoundError, pick_document
-from docqa.types import Document, Page, SearchHit, StrategyChoice
+from docqa.types import Box, Document, Page, SearchHit, StrategyChoice
+from eval.runs import EvalRunView
 from ingest.jobs import Job
 
 _EVENT = TypeAdapter[AnswerStreamEvent](AnswerStreamEvent)
@@ -189,9 +190,23 @@ class ServiceClient:
     def page_image(self, doc_id: str, n: int) -> bytes:
         return self._request("GET", f"/v1/documents/{doc_id}/pages/{n}/image").content
 
+    def locate(self, doc_id: str, n: int, text: str, clip: list[Box]) -> list[Box]:
+        """The line boxes of `text` on page `n` ([] when it cannot be found there)."""
+        body = {"text": text, "clip": [b.model_dump() for b in clip]}
+        found = self._send("POST", f"/v1/documents/{doc_id}/pages/{n}/locate", body)
+        return [Box.model_validate(b) for b in found["boxes"]]
+
     def job_events(self, job_id: str) -> Iterator[Job]:
         for _, data in self._stream(f"/v1/jobs/{job_id}/events"):
             yield Job.model_validate_json(data)
 
     def cancel(self, job_id: str) -> Job:
         return Job.model_validate(self._send("DELETE", f"/v1/jobs/{job_id}"))
+
+    def eval_run(self, path: str) -> EvalRunView:
+        """The eval run in the service-side folder `path` (inside its ingestion roots)."""
+        r = self._request("GET", "/v1/evals", params={"path": path})
+        return EvalRunView.model_validate_json(r.content)
+
+    def eval_plot(self, path: str, name: str) -> bytes:
+        return self._request("GET", f"/v1/evals/plots/{name}", params={"path": path}).content

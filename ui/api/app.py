@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,16 +33,19 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 import docqa
 from docqa.answer import AnswerError, DoesNotFitError
-from docqa.answer.events import answer_events
+from docqa.answer.events import StatusEvent, answer_events
 from docqa.config import Settings
 from docqa.generation import GenerationError
 from docqa.runtime import Runtime
 from docqa.search import DocumentNotFoundError, resolve_document
-from docqa.types import Answer, Document, Page, SearchHit, StrategyChoice
+from docqa.types import Answer, Box, Document, Page, SearchHit, StrategyChoice
 from ingest.jobs import JobRunner, JobStore, SqliteJobStore
+from ingest.locate import locate
 from ingest.pipeline import Ingestor
 from ui.api.errors import errors
-from ui.api.ingestion import allowed_roots, ingestion_router, request_too_large
+from ui.api.evals import evals_router
+from ui.api.ingestion import ingestion_router, request_too_large
+from ui.api.roots import allowed_roots
 from ui.client import announce
 
 
@@ -58,6 +62,19 @@ class SearchRequest(BaseModel):
     k: int = Field(default=8, ge=1, le=200)
     doc_ids: list[str] | None = Field(default=None, max_length=100)
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+
+
+class LocateRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=8000)
+    """The quoted span to find on the page."""
+    clip: list[Box] = Field(default_factory=list, max_length=200)
+    """Look only inside these boxes (the cited passage's blocks on this page)."""
+
+
+class LocateResponse(BaseModel):
+    boxes: list[Box]
+    """One box per line of the page the span covers; [] when it cannot be found (a scanned
+    page, a moved file, a span not on the page)."""
 
 
 class SearchResponse(BaseModel):
@@ -85,35 +102,76 @@ class QueueFullError(RuntimeError):
 
 class AnswerQueue:
     """First come, first served turns at the one local model (asyncio.Lock wakes its waiters
-    in order), with at most `size` waiting."""
+    in order), with at most `size` waiting, each knowing how many questions are ahead of it."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.waiting = 0
         self._lock = asyncio.Lock()
+        self._line: list[object] = []
+
+    @property
+    def waiting(self) -> int:
+        return len(self._line)
+
+    def check(self) -> None:
+        """QueueFullError when the model is busy and `size` questions already wait."""
+        if self._lock.locked() and len(self._line) >= self.size:
+            raise QueueFullError
+
+    def join(self, *, checked: bool = False) -> object:
+        """A place in line (a ticket for `wait`). `checked`: `check` was called before (a
+        stream checks before it starts, and joins once it runs: a stream that never runs
+        holds no place)."""
+        if not checked:
+            self.check()
+        ticket = object()
+        self._line.append(ticket)
+        return ticket
+
+    def ahead(self, ticket: object) -> int:
+        """Questions before this one: those waiting before it, and the one being answered."""
+        return self._line.index(ticket) + self._lock.locked()
+
+    async def wait(self, ticket: object, request: Request) -> AsyncIterator[int]:
+        """Wait for the model, yielding the number of questions ahead whenever it changes
+        (nothing when the model is free); on return the model is held until `release`. A
+        client that disconnects (or a cancelled task) leaves the line: HTTPException 499 (not
+        sent: nobody listens)."""
+        acquire = asyncio.ensure_future(self._lock.acquire())
+        held = False
+        try:
+            await asyncio.sleep(0)  # a free model: the acquire's one step has run
+            shown = 0
+            while not acquire.done():
+                if (n := self.ahead(ticket)) != shown:
+                    shown = n
+                    yield n
+                await asyncio.wait({acquire}, timeout=0.25)
+                if not acquire.done() and await request.is_disconnected():
+                    break
+            held = acquire.done() and not acquire.cancelled()
+        finally:
+            self._line.remove(ticket)
+            if not held:
+                if acquire.done() and not acquire.cancelled():
+                    self._lock.release()  # got the model just as the wait was cancelled
+                acquire.cancel()
+        if not held:
+            raise HTTPException(499, "the client went away while waiting")
+
+    def release(self) -> None:
+        self._lock.release()
 
     @asynccontextmanager
     async def turn(self, request: Request) -> AsyncIterator[None]:
-        """Hold the model; QueueFullError when `size` are already waiting. A client that
-        disconnects while waiting leaves the line (HTTP 499 is not sent: nobody listens)."""
-        if self._lock.locked() and self.waiting >= self.size:
-            raise QueueFullError
-        self.waiting += 1
-        acquire = asyncio.ensure_future(self._lock.acquire())
-        try:
-            while not acquire.done():
-                await asyncio.wait({acquire}, timeout=0.25)
-                if not acquire.done() and await request.is_disconnected():
-                    acquire.cancel()
-                    break
-        finally:
-            self.waiting -= 1
-        if acquire.cancelled() or not acquire.done():
-            raise HTTPException(499, "the client went away while waiting")
+        """Hold the model for the block (see `join` and `wait`)."""
+        ticket = self.join()
+        async for _ahead in self.wait(ticket, request):
+            pass
         try:
             yield
         finally:
-            self._lock.release()
+            self.release()
 
 
 def _bearer(settings: Settings) -> Any:
@@ -184,6 +242,7 @@ def create_app(
     )
     auth = [Depends(_bearer(settings))]
     app.include_router(ingestion_router(settings, runner, job_store), dependencies=auth)
+    app.include_router(evals_router(settings), dependencies=auth)
 
     @app.middleware("http")
     async def _upload_size(request: Request, call_next: Any) -> Response:
@@ -296,6 +355,18 @@ def create_app(
             raise HTTPException(404, f"no stored image of page {n}")
         return FileResponse(path)
 
+    @app.post(
+        "/v1/documents/{doc_id}/pages/{n}/locate",
+        dependencies=auth,
+        responses=errors(400, 401, 404, 422),
+    )
+    def locate_text(doc_id: str, n: int, body: LocateRequest) -> LocateResponse:
+        """Where a quoted span stands on the page: one box per line (PDF points, origin top
+        left, as the page image shows the page), for highlighting exactly the cited lines."""
+        page = _page(doc_id, n)
+        clip = [b for b in body.clip if b.page == page.page]
+        return LocateResponse(boxes=locate(Path(_document(doc_id).path), n, body.text, clip))
+
     @app.get(
         "/v1/documents/{doc_id}/file",
         dependencies=auth,
@@ -341,11 +412,18 @@ def create_app(
     async def _stream(
         body: AskRequest, docs: list[Document] | None, request: Request
     ) -> EventSourceResponse:
-        turn = queue.turn(request)
-        await turn.__aenter__()  # 429 here, before the stream starts
+        queue.check()  # 429 here, before the stream starts
         events = answer_events(rt.answerer, body.question, docs, body.strategy)
 
         async def send() -> AsyncIterator[dict[str, str]]:
+            t0 = time.monotonic()
+            ticket = queue.join(checked=True)
+            async for ahead in queue.wait(ticket, request):
+                line = f"in line for the model: {ahead} question{'s' * (ahead != 1)} ahead"
+                yield {"event": "status", "data": StatusEvent(text=line).model_dump_json()}
+            if time.monotonic() - t0 > 0.5:
+                waited = f"the model is free after {time.monotonic() - t0:.0f} s in line"
+                yield {"event": "status", "data": StatusEvent(text=waited).model_dump_json()}
             try:
                 async for event in iterate_in_threadpool(events):
                     yield {"event": event.type, "data": event.model_dump_json()}
@@ -354,7 +432,7 @@ def create_app(
             finally:
                 # a client gone mid-answer: stop the generation at its next token
                 await run_in_threadpool(events.close)
-                await turn.__aexit__(None, None, None)
+                queue.release()
 
         return EventSourceResponse(send())
 

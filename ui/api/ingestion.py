@@ -15,7 +15,6 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, File, HTTPException, UploadFile
@@ -25,8 +24,8 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from docqa.config import Settings
 from ingest.jobs import FINAL, Job, JobRequest, JobRunner, JobStore, job_events
-from ingest.pipeline import inside_roots
 from ui.api.errors import errors
+from ui.api.roots import checked_path
 
 MAX_UPLOAD_FILES = 50
 _CHUNK = 1 << 20
@@ -47,10 +46,6 @@ class JobList(BaseModel):
     jobs: list[Job]
 
 
-def allowed_roots(settings: Settings) -> list[Path]:
-    return [*(r.resolve() for r in settings.ingest_roots), settings.upload_dir.resolve()]
-
-
 def safe_filename(name: str) -> str:
     """A file name that cannot leave its folder: the last path part, unusual characters
     replaced, no leading dot, at most 120 characters, ending in `.pdf`."""
@@ -62,29 +57,10 @@ def safe_filename(name: str) -> str:
 
 def ingestion_router(settings: Settings, runner: JobRunner, jobs: JobStore) -> APIRouter:
     router = APIRouter()
-    roots = allowed_roots(settings)
     max_bytes = int(settings.upload_max_mb * 2**20)
 
     def check_path(raw: str) -> str:
-        if "\x00" in raw:
-            raise HTTPException(422, "a path holds a NUL character")
-        p = Path(raw)
-        if not p.is_absolute():
-            raise HTTPException(
-                422, f"paths must be absolute (the service's folder is not yours): {raw}"
-            )
-        if not inside_roots(p, roots):
-            configured = os.pathsep.join(str(r) for r in settings.ingest_roots)
-            named = f"the ingestion roots {configured}" if configured else "no ingestion roots"
-            raise HTTPException(
-                403,
-                f"{raw} is outside the folders this service may read: {named} are configured "
-                f"(DOCQA_INGEST_ROOTS), besides its upload folder; upload the file instead",
-            )
-        real = p.resolve()
-        if not real.exists():
-            raise HTTPException(404, f"no such file or folder: {raw}")
-        return str(real)
+        return str(checked_path(settings, raw, "; upload the file instead"))
 
     def job_or_404(job_id: str) -> Job:
         job = jobs.get(job_id)

@@ -23,5 +23,8 @@ st.navigation(
             icon=":material/library_books:",
             url_path="library",
         ),
-    ]
+        st.Page(HERE / "evals_page.py", title="Eval", icon=":material/analytics:", url_path="eval"),
+    ],
+    position="top",  # no sidebar: the pages keep the width of a narrow window
 ).run()
+st.caption(st.session_state.get("service_line", ""))

@@ -33,14 +33,21 @@ def show_citation(svc: ServiceClient, answer: Answer, c: Citation) -> None:
     except ServiceError as e:
         st.warning(str(e))
         return
-    boxes = [c.bbox] if c.bbox is not None else []
-    if not boxes:
-        passage = next((p for p in answer.passages if p.n == c.n), None)
-        boxes = [b for b in (passage.boxes if passage else []) if b.page == c.page]
-    marked = highlight(png, page.width, page.height, boxes)
+    passage = next((p for p in answer.passages if p.n == c.n), None)
+    blocks = [b for b in (passage.boxes if passage else []) if b.page == c.page]
+    if not blocks and c.bbox is not None:
+        blocks = [c.bbox]
+    try:  # the quoted lines themselves; the passage's blocks when they cannot be found
+        lines = svc.locate(c.doc_id, c.page, c.quote, blocks) if c.quote else []
+    except ServiceError:
+        lines = []
+    boxes, context = (lines, blocks) if lines else (blocks, [])
+    marked = highlight(png, page.width, page.height, boxes, context)
     with page_col:
         st.image(
-            zoom(marked, page.width, page.height, boxes), caption=chip_label(c), width="stretch"
+            zoom(marked, page.width, page.height, [*boxes, *context]),
+            caption=chip_label(c),
+            width="stretch",
         )
         with st.expander("The whole page"):
             st.image(marked, width="stretch")

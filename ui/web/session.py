@@ -32,11 +32,10 @@ def client() -> ServiceClient:
                 f"(or set DOCQA_URL), then reload. ({e})"
             )
         st.stop()
-    with st.sidebar:
-        st.caption(
-            f"Service {svc.url} · docqa {info['version']} · {info['generation_model']} · "
-            f"store {info['store']}"
-        )
+    st.session_state.service_line = (
+        f"Service {svc.url} · docqa {info['version']} · {info['generation_model']} · "
+        f"store {info['store']}"
+    )
     return svc
 
 

@@ -5,6 +5,7 @@ Edge), MiniLM, reranker and SmolLM2 through llama.cpp."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,6 +187,62 @@ def test_a_client_that_leaves_mid_stream_frees_the_model(server: str) -> None:
                 break
             time.sleep(0.5)
         assert r2.status_code == 200, r2.text
+
+
+def test_a_waiting_question_hears_its_place_in_line_then_gets_its_answer(rt: Runtime) -> None:
+    settings = rt.settings.model_copy(update={"ask_queue": 2})
+    first = {"question": "Describe Northwind Traders in detail.", "strategy": "rag"}  # + check
+    second = {"question": "What does Northwind sell?", "strategy": "closed-book"}
+    sse = {"Accept": "text/event-stream"}
+    with (
+        uvicorn_thread(create_app(settings, rt)) as url,
+        httpx.Client(base_url=url, timeout=300) as http,
+    ):
+        later: list[tuple[str, dict[str, object]]] = []
+
+        def ask_second() -> None:
+            with http.stream("POST", "/v1/ask", json=second, headers=sse) as r:
+                later.extend(_events(r.iter_lines()))
+
+        waiter = threading.Thread(target=ask_second)
+        with http.stream("POST", "/v1/ask", json=first, headers=sse) as r:
+            statuses = []
+            for kind, data in _events(r.iter_lines()):
+                if kind == "status":
+                    statuses.append(str(data["text"]))
+                if kind == "token" and waiter.ident is None:
+                    waiter.start()  # the model is busy with the first question
+        assert not any("in line" in t for t in statuses), "the model was free for the first"
+        waiter.join(timeout=300)
+    kinds = [k for k, _ in later]
+    assert kinds[0] == "status" and later[0][1]["text"] == "in line for the model: 1 question ahead"
+    assert kinds[-1] == "answer", kinds
+
+
+def test_locate_finds_the_lines_of_a_quoted_span_on_its_page(client: TestClient) -> None:
+    did = _doc_id(client)
+    hit = client.post("/v1/search", json={"query": "revenue 2024", "k": 1, "doc_ids": [did]})
+    passage = hit.json()["hits"][0]
+    words = passage["text"].split()[:14]
+    body = {"text": " ".join(words), "clip": passage["boxes"]}
+    r = client.post(f"/v1/documents/{did}/pages/{passage['page']}/locate", json=body)
+    assert r.status_code == 200, r.text
+    lines = r.json()["boxes"]
+    page = client.get(f"/v1/documents/{did}/pages/{passage['page']}").json()
+    assert lines and all(b["page"] == passage["page"] for b in lines)
+    assert all(0 <= b["x0"] < b["x1"] <= page["width"] for b in lines)
+    assert all(0 <= b["y0"] < b["y1"] <= page["height"] for b in lines)
+    blocks = [b for b in passage["boxes"] if b["page"] == passage["page"]]
+    assert all(
+        any(k["y0"] - 3 <= b["y0"] and b["y1"] <= k["y1"] + 3 for k in blocks) for b in lines
+    ), "inside the passage's blocks"
+    height = sum(b["y1"] - b["y0"] for b in lines)
+    assert height < sum(k["y1"] - k["y0"] for k in blocks), "narrower than the whole passage"
+    elsewhere = {"text": "a sentence that stands on no page of this report at all"}
+    r = client.post(f"/v1/documents/{did}/pages/1/locate", json=elsewhere)
+    assert r.status_code == 200 and r.json() == {"boxes": []}
+    assert client.post(f"/v1/documents/{did}/pages/99/locate", json=elsewhere).status_code == 404
+    assert client.post(f"/v1/documents/{did}/pages/1/locate", json={"text": ""}).status_code == 422
 
 
 def test_deleting_a_document_removes_it(client: TestClient) -> None:

@@ -1,23 +1,46 @@
 """A real docqa service on loopback for the web UI's tests: `docqa serve` in its own process
 (AppTest runs the UI's scripts in the test process, so the service's parse workers must not
-start from there) over a store holding the demo PDFs (MiniLM, reranker, SmolLM2), behind an
-API key."""
+start from there) over a store holding the demo PDFs and the generated dataset's (MiniLM,
+reranker, SmolLM2), behind an API key, with a real eval run inside its ingestion roots."""
 
 from __future__ import annotations
 
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from services import cli, free_port, serve
+
+from eval.datasets import generated_dataset
 
 WEB_KEY = "web-key"
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("web-home")
+def web_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("web-home")
+
+
+@pytest.fixture(scope="session")
+def eval_run(web_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `docqa eval` run (closed book and rag, SmolLM2) on the project's generated
+    dataset, in a folder inside the service's ingestion roots."""
+    qa, docs = generated_dataset(tmp_path_factory.mktemp("web-generated"))
+    out = tmp_path_factory.mktemp("web-roots") / "runs" / "generated"
+    args = ["eval", "--dataset", str(qa), "--docs", str(docs), "--model", "smollm2"]
+    args += ["--strategies", "closed-book,rag", "--out", str(out)]
+    res = cli(web_home, *args, generation__max_answer_tokens="32")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def service(
+    web_home: Path, eval_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    home = web_home
     folder = tmp_path_factory.mktemp("web-demo")
     assert cli(home, "demo", str(folder)).returncode == 0
     assert cli(home, "ingest", str(folder)).returncode == 0
@@ -26,6 +49,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         home,
         port,
         api_keys=WEB_KEY,
+        ingest_roots=str(eval_run.parents[1]),
         generation__model="smollm2",
         generation__max_answer_tokens="40",
     )

@@ -70,3 +70,39 @@ def test_an_unreachable_service_or_a_wrong_key_is_said_plainly(
     assert "Cannot reach the docqa service" in at.error[0].value and not at.exception
     at = _app(monkeypatch, service, key="wrong").run()
     assert "refused the API key" in at.error[0].value
+
+
+def test_eval_dashboard_shows_the_strategy_table_plots_and_each_question(
+    service: str, eval_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(monkeypatch, service).run()
+    at.switch_page("evals_page.py").run()
+    assert not at.exception and at.header[0].value == "Eval runs"
+    at.text_input[0].set_value(str(eval_run))
+    at.button[0].click().run()  # Open
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["closed-book", "rag"]
+    assert table.loc["questions", "rag"] == "8" and table.loc["questions", "closed-book"] == "8"
+    assert table.loc["evidence page in the prompt", "rag"].endswith("%")
+    assert table.loc["evidence page in the prompt", "closed-book"] == "–", "no pages, no figure"
+    assert at.tabs and "Accuracy vs cost" in [t.label for t in at.tabs]
+    assert len(at.image) >= 2, "the plots, then the first question's evidence page"
+    question = at.selectbox(key="eval_question")
+    assert len(question.options) == 8
+    cards = " ".join(m.value for m in at.markdown)
+    assert "**closed-book**" in cards and "**rag**" in cards and "Gold (" in cards
+    at.selectbox(key="eval_filter").set_value("unanswerable").run()
+    assert not at.exception
+    assert len(at.selectbox(key="eval_question").options) == 2, "the dataset's unanswerables"
+    assert any("not answerable" in m.value for m in at.markdown)
+
+
+def test_eval_dashboard_refuses_a_folder_outside_the_roots(
+    service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    at = _app(monkeypatch, service).run()
+    at.switch_page("evals_page.py").run()
+    at.text_input[0].set_value(str(tmp_path))
+    at.button[0].click().run()
+    assert "outside the folders this service may read" in at.error[0].value

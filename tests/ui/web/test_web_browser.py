@@ -1,8 +1,8 @@
 """The web UI in a real browser (Debian's Chromium driven by Playwright) against a real
 service: upload a generated PDF and wait for its job, ask a question and watch the answer
-stream and get checked, open a citation's page with its highlight, delete the document. Each
-step is saved as a screenshot (at 1280 px, the answer also at 800 px) in
-`eval/out/ui-screenshots/`, to be looked at."""
+stream and get checked, open a citation's page with its highlight, delete the document, open
+an eval run's dashboard. Each step is saved as a screenshot (at 1280 px; the answer and the
+dashboard also at 800 px) in `eval/out/ui-screenshots/`, to be looked at."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pdfs
@@ -57,7 +58,9 @@ def ui(service: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(timeout=30)
 
 
-def test_upload_ask_open_the_citation_and_delete_in_a_browser(ui: str, tmp_path: Path) -> None:
+def test_upload_ask_open_the_citation_delete_and_look_at_an_eval_run_in_a_browser(
+    ui: str, eval_run: Path, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=120_000)  # a busy 2-core machine: each rerun takes seconds
@@ -110,6 +113,18 @@ def test_upload_ask_open_the_citation_and_delete_in_a_browser(ui: str, tmp_path:
             page.get_by_role("button", name="Delete").click()
             expect(page.get_by_text("removed brightwater_review.pdf")).to_be_visible()
             page.screenshot(path=SHOTS / "6-library-deleted.png", full_page=True)
+
+            page.goto(f"{ui}/eval?run={quote(str(eval_run))}")
+            expect(page.get_by_role("heading", name="Eval runs")).to_be_visible()
+            expect(page.get_by_text("Accuracy vs cost")).to_be_visible(timeout=120_000)
+            expect(page.get_by_text("Gold (")).to_be_visible()
+            expect(page.get_by_text("closed-book").first).to_be_visible()
+            expect(page.get_by_role("img").last).to_be_visible()  # the evidence page
+            # Streamlit scrolls inside its own container: a tall window shows the whole page
+            page.set_viewport_size({"width": 1280, "height": 2600})
+            page.screenshot(path=SHOTS / "7-eval-dashboard.png", full_page=True)
+            page.set_viewport_size({"width": 800, "height": 2600})
+            page.screenshot(path=SHOTS / "8-eval-800px.png", full_page=True)
         except Exception:
             page.screenshot(path=SHOTS / "failed.png", full_page=True)
             raise

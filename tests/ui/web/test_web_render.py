@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from docqa.types import Answer, AnswerSentence, Box, Citation, Route, Verdict
-from ui.web.highlight import highlight, zoom
+from ui.web.highlight import ZOOM_WIDTH, highlight, zoom
 from ui.web.render import answer_html, sentence_html, to_markdown
 
 
@@ -61,8 +61,20 @@ def test_markdown_export_keeps_questions_answers_flags_and_quotes() -> None:
     assert answer_html(a).count("<span") == 2
 
 
-def test_zoom_keeps_the_boxes_lines_with_a_margin() -> None:
+def test_zoom_crops_around_the_boxes_with_a_margin_and_scales_up() -> None:
     box = Box(page=1, x0=10, y0=20, x1=20, y1=25)
     out = Image.open(io.BytesIO(zoom(_png(200, 100), 100, 50, [box], margin=5)))
-    assert out.size == (200, 2 * (30 - 15) + 1), "15..30 pt at 2 px/pt, full width"
+    # 5..25 x 15..30 pt at 2 px/pt: 41 x 31 px, scaled up to ZOOM_WIDTH wide
+    assert out.width == ZOOM_WIDTH and abs(out.height - round(31 * ZOOM_WIDTH / 41)) <= 1
     assert zoom(b"same", 100, 50, []) == b"same"
+
+
+def test_context_boxes_are_outlined_but_not_filled() -> None:
+    line = Box(page=1, x0=10, y0=10, x1=40, y1=15)
+    passage = Box(page=1, x0=10, y0=10, x1=80, y1=40)
+    out = Image.open(io.BytesIO(highlight(_png(200, 100), 100, 50, [line], [passage])))
+    filled, inside_passage = out.getpixel((50, 25)), out.getpixel((100, 60))
+    assert isinstance(filled, tuple) and filled[2] < 200, "the quoted line is filled"
+    assert inside_passage == (255, 255, 255), "the rest of the passage is not"
+    edge = out.getpixel((2 * (80 + 5), 60))
+    assert edge != (255, 255, 255), "but outlined"
