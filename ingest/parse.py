@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from docqa.config import IngestSettings
 from docqa.types import Block, BlockKind, Box, Page
 from ingest.ocr import OcrLine, ocr_page
+from ingest.saslprep import SaslprepError, saslprep
 
 _pymupdf: Any = pymupdf  # partly annotated: its untyped calls go through Any
 
@@ -116,11 +117,48 @@ def _exc_text(exc: BaseException, path: Path | None = None) -> str:
     return text
 
 
+def _security_revision(doc: Any) -> int | None:
+    """The /R of the standard security handler (6: AES-256 of PDF 2.0), None when unknown."""
+    try:
+        kind, value = doc.xref_get_key(-1, "Encrypt/R")
+        return int(value) if kind == "int" else None
+    except Exception:
+        return None
+
+
+def password_candidates(password: str, revision: int | None) -> tuple[list[str], str | None]:
+    """The passwords to try, in order, and why SASLprep refused `password` (None when it did
+    not).
+
+    Revisions 5 and 6 (AES-256) hash the UTF-8 of the SASLprep-processed password (PDF 2.0,
+    7.6.4.3.3), which MuPDF does not compute: the prepared form is tried first, then the
+    password as given (files written by tools that skip SASLprep, PyMuPDF among them, hash the
+    raw text). MuPDF truncates to 127 bytes itself. Revisions 2-4 use the password as given.
+    """
+    if revision is None or revision < 5:
+        return [password], None
+    try:
+        prepared = saslprep(password)
+    except SaslprepError as exc:
+        return [password], str(exc)
+    return ([prepared, password] if prepared != password else [password]), None
+
+
+def _authenticate(doc: Any, password: str) -> str | None:
+    """None when one of the candidate passwords opens `doc`, else a note for the error."""
+    candidates, refused = password_candidates(password, _security_revision(doc))
+    for candidate in candidates:
+        if doc.authenticate(candidate):
+            return None
+    return f" (SASLprep rejects it: {refused})" if refused else ""
+
+
 def open_pdf(path: Path, password: str | None = None) -> pymupdf.Document:
     """Open a PDF, deciding by content (not extension), or raise `ParseError` with a reason code.
 
     The returned `pymupdf.Document` may have been repaired by MuPDF (`doc.is_repaired`); the
-    caller closes it.
+    caller closes it. The password of an AES-256 file is SASLprep-processed before it is tried
+    (see `password_candidates`).
     """
     path = Path(path)
     name = path.name
@@ -154,10 +192,11 @@ def open_pdf(path: Path, password: str | None = None) -> pymupdf.Document:
                     "encrypted",
                     f'encrypted PDF: {name} needs a password; pass it with --password "{name}=PW"',
                 )
-            if not doc.authenticate(password):
+            refused = _authenticate(doc, password)
+            if refused is not None:
                 raise ParseError(
                     "encrypted",
-                    f"encrypted PDF: wrong password for {name}; "
+                    f"encrypted PDF: wrong password for {name}{refused}; "
                     f'pass the right one with --password "{name}=PW"',
                 )
         try:

@@ -156,13 +156,21 @@ def rotated_pdf(path: Path) -> Path:
     return path
 
 
-def encrypted_pdf(path: Path, password: str = "secret") -> Path:
+def encrypted_pdf(path: Path, password: str = "secret", method: str = "aes-256") -> Path:
+    """One page readable with `password` only. `method`: "aes-256" (security handler revision
+    6), "aes-128" (revision 4), "rc4-128" (revision 3). PyMuPDF hashes the password's UTF-8 as
+    given (no SASLprep)."""
+    encryption = {
+        "aes-256": _pymupdf.PDF_ENCRYPT_AES_256,
+        "aes-128": _pymupdf.PDF_ENCRYPT_AES_128,
+        "rc4-128": _pymupdf.PDF_ENCRYPT_RC4_128,
+    }[method]
     doc = _pymupdf.open()
     page = doc.new_page()
     page.insert_text((72, 72), "This text is only readable with the password.", fontsize=12)
     doc.save(
         str(path),
-        encryption=_pymupdf.PDF_ENCRYPT_AES_256,
+        encryption=encryption,
         user_pw=password,
         owner_pw=password + "-owner",
     )

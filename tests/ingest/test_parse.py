@@ -25,6 +25,7 @@ from ingest.parse import (
     parse_page,
     reading_order,
 )
+from ingest.saslprep import SaslprepError, saslprep
 
 NO_IMAGES = IngestSettings(page_images=False)
 _pymupdf: Any = pymupdf  # partly annotated
@@ -110,6 +111,69 @@ def test_encrypted_opens_with_right_password_only(files: dict[str, Path]) -> Non
     assert "wrong password" in str(err.value)
     pages = parse_all(files["encrypted"], password="secret")
     assert "only readable with the password" in pages[0].page.text
+
+
+# Typed with a soft hyphen (B.1: mapped to nothing), a no-break space (C.1.2: a space), the
+# ligature U+FB01 and a fullwidth A (NFKC: "fi", "A"); PREPARED is its SASLprep form.
+TYPED = "co\u00adffee\u00a0\ufb01ne\uff21"
+PREPARED = "coffee fineA"
+
+
+def test_saslprep_rfc4013_examples() -> None:
+    assert saslprep("I\u00adX") == "IX"  # RFC 4013 section 3, examples 1-5
+    assert saslprep("user") == "user"
+    assert saslprep("USER") == "USER"
+    assert saslprep("\u00aa") == "a"
+    assert saslprep("\u2168") == "IX"
+    with pytest.raises(SaslprepError, match="control"):
+        saslprep("\u0007")
+    with pytest.raises(SaslprepError, match="right-to-left"):
+        saslprep("\u0627\u0031")
+    assert saslprep(TYPED) == PREPARED
+    assert saslprep("\u0627\u0628") == "\u0627\u0628"  # all right-to-left is fine
+
+
+def test_aes256_password_is_saslprepped(tmp_path: Path) -> None:
+    # the file hashes the prepared password, as PDF 2.0 asks; MuPDF alone refuses TYPED
+    path = pdfs.encrypted_pdf(tmp_path / "r6.pdf", password=PREPARED)
+    raw: Any = _pymupdf.open(str(path))
+    assert raw.xref_get_key(-1, "Encrypt/R") == ("int", "6")
+    assert not raw.authenticate(TYPED)
+    raw.close()
+    for typed in (TYPED, PREPARED):
+        pages = parse_all(path, password=typed)
+        assert "only readable with the password" in pages[0].page.text
+    with pytest.raises(ParseError, match="wrong password"):
+        open_pdf(path, password="coffee fine")
+
+
+def test_aes256_password_as_given_still_opens_files_of_non_preparing_writers(
+    tmp_path: Path,
+) -> None:
+    # PyMuPDF hashes the text as given: the exact typed password must keep working
+    path = pdfs.encrypted_pdf(tmp_path / "raw.pdf", password=TYPED)
+    assert "only readable" in parse_all(path, password=TYPED)[0].page.text
+    with pytest.raises(ParseError, match="wrong password"):
+        open_pdf(path, password=PREPARED)
+
+
+def test_prohibited_password_is_tried_as_given_and_the_refusal_explained(tmp_path: Path) -> None:
+    path = pdfs.encrypted_pdf(tmp_path / "bell.pdf", password="ring\u0007bell")
+    assert "only readable" in parse_all(path, password="ring\u0007bell")[0].page.text
+    with pytest.raises(ParseError) as err:
+        open_pdf(path, password="ring\u0007bel")
+    assert "SASLprep rejects it: contains an ASCII control character (U+0007)" in str(err.value)
+
+
+@pytest.mark.parametrize("method", ["aes-128", "rc4-128"])
+def test_older_revisions_keep_the_password_as_given(tmp_path: Path, method: str) -> None:
+    # no NFKC for revisions 2-4 (MuPDF itself converts them to PDFDocEncoding, which drops a
+    # soft hyphen but keeps "ﬁ" as its own code 0x93)
+    path = pdfs.encrypted_pdf(tmp_path / f"{method}.pdf", password="fine A", method=method)
+    assert "only readable" in parse_all(path, password="fine A")[0].page.text
+    for typed in ("\ufb01ne A", "fine\u00a0A", "fine \uff21"):
+        with pytest.raises(ParseError, match="wrong password"):
+            open_pdf(path, password=typed)
 
 
 def test_pdf_detected_by_content_not_extension(files: dict[str, Path], tmp_path: Path) -> None:
