@@ -104,7 +104,7 @@ def _mupdf_messages() -> str:
     seen: list[str] = []
     for line in raw.splitlines():
         line = line.strip()
-        if not line or "repair" in line or line in seen:
+        if not line or "repair" in line or line.startswith("... repeated") or line in seen:
             continue
         seen.append(line)
     return "; ".join(seen[:3])
@@ -799,12 +799,15 @@ def parse_page(
     each (their text is not repeated in the paragraphs); pages with (almost) no text layer, or
     every page with `ocr="always"`, -> OCR blocks instead (OCR reads the whole rendered page, so
     it replaces the text layer rather than adding to it). A step that fails leaves a warning and
-    the rest of the page; `ParseError("page_unreadable")` only when nothing could be read.
+    the rest of the page; `ParseError("page_unreadable")` only when nothing could be read: the
+    page cannot be loaded, its text layer cannot be extracted (and OCR found nothing), or it
+    came out empty while MuPDF reported damage reading it (a corrupt content stream).
     """
     if not doc_id or any(sep in doc_id for sep in ("/", "\\")) or doc_id in (".", ".."):
         raise ValueError(f"doc_id must be usable as a folder name: {doc_id!r}")
     page_no = page_index + 1
     warnings: list[str] = []
+    _mupdf_messages()  # what MuPDF reports from here on is about this page
 
     def warn(step: str, exc: BaseException) -> None:
         warnings.append(f"page {page_no}: {step} failed: {_exc_text(exc)}")
@@ -861,6 +864,16 @@ def parse_page(
                 )
                 for tb in text_blocks
             ]
+
+    # MuPDF reads a damaged content stream up to the damage and only warns ("zlib error",
+    # "cannot load content stream part 2/3"): a page left empty by that is unreadable, not blank
+    damage = _mupdf_messages()
+    if damage and not any(_non_space(b.text) for b in blocks):
+        raise ParseError(
+            "page_unreadable", f"page {page_no}: nothing could be read (MuPDF: {damage})"
+        )
+    if "error" in damage:
+        warnings.append(f"page {page_no}: read despite errors (MuPDF: {damage})")
 
     image: str | None = None
     if settings.page_images and blob_dir is not None:

@@ -32,7 +32,16 @@ from docqa.embedding import Embedder
 from docqa.models import sha256_file
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
-from docqa.types import Chunk, DocStatus, Document, FileStatus, IngestReport, IngestResult, Page
+from docqa.types import (
+    Chunk,
+    DocStatus,
+    Document,
+    FileStatus,
+    IngestReport,
+    IngestResult,
+    Page,
+    PageError,
+)
 from ingest.chunk import LayoutChunker
 
 if TYPE_CHECKING:
@@ -123,6 +132,15 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _page_reason(page_no: int, exc: Exception) -> str:
+    """Why a page failed, without the "page N: " its message may start with."""
+    from ingest.parse import ParseError
+
+    text = str(exc).strip() if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
+    prefix = f"page {page_no}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
 def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: Any) -> None:
     from ingest.parse import ParseError, doc_meta, open_pdf, parse_page
 
@@ -140,9 +158,12 @@ def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out
             title, toc = doc_meta(doc)
             out.put(("meta", job.doc_id, doc.page_count, title, toc))
             for i in range(doc.page_count):
-                out.put(
-                    ("page", job.doc_id, parse_page(doc, i, settings, Path(blob_dir), job.doc_id))
-                )
+                try:
+                    parsed = parse_page(doc, i, settings, Path(blob_dir), job.doc_id)
+                except Exception as e:  # one unreadable page does not fail its document
+                    out.put(("page_failed", job.doc_id, i + 1, _page_reason(i + 1, e)))
+                    continue
+                out.put(("page", job.doc_id, parsed))
             out.put(("done", job.doc_id))
         except Exception as e:
             out.put(("error", job.doc_id, "parse_failed", f"{type(e).__name__}: {e}"))
@@ -151,6 +172,12 @@ def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out
 
 
 # ---- the main process: chunk, embed, store ------------------------------------------------
+
+
+def _no_page_read(st: _DocState) -> str:
+    shown = "; ".join(f"page {f.page}: {f.reason}" for f in st.failed_pages[:3])
+    more = len(st.failed_pages) - 3
+    return f"no page could be read ({shown}{f'; and {more} more' if more > 0 else ''})"
 
 
 @dataclass
@@ -168,6 +195,7 @@ class _DocState:
     chunks: int = 0
     ocr_pages: int = 0
     warnings: list[str] = field(default_factory=list)
+    failed_pages: list[PageError] = field(default_factory=list)
     pending_chunks: list[Chunk] = field(default_factory=list)
     pending_pages: list[Page] = field(default_factory=list)
 
@@ -231,13 +259,15 @@ class Ingestor:
                 results.append(self._finish_failed_early(f, did, f"cannot read file: {e}"))
                 continue
             prev = known.get(did)
-            if prev and prev.status == DocStatus.ready and prev.sha256 == sha:
+            # a partial document of the same bytes would fail the same pages again
+            if prev and prev.status.visible and prev.sha256 == sha:
                 r = IngestResult(
                     path=str(f),
                     doc_id=did,
                     status=FileStatus.unchanged,
                     pages=prev.pages,
                     chunks=prev.chunks,
+                    failed_pages=prev.failed_pages,
                 )
                 results.append(r)
                 self.progress.file_done(r)
@@ -296,6 +326,11 @@ class Ingestor:
                     self._begin(st, page_count=msg[2], title=msg[3], toc=msg[4])
                 elif kind == "page":
                     self._page(st, msg[2])
+                elif kind == "page_failed":
+                    st.failed_pages.append(PageError(page=msg[2], reason=msg[3]))
+                    self.progress.pages_done(1)
+                elif kind == "done" and st.pages == 0 and st.failed_pages:
+                    results.append(self._fail(st, "unreadable_pages", _no_page_read(st)))
                 elif kind == "done":
                     results.append(self._publish(st))
                 elif kind == "error":
@@ -449,7 +484,8 @@ class Ingestor:
         self._flush(st)
         doc = st.record.model_copy(
             update={
-                "status": DocStatus.ready,
+                "status": DocStatus.partial if st.failed_pages else DocStatus.ready,
+                "failed_pages": st.failed_pages,
                 "pages": st.pages,
                 "chunks": st.chunks,
                 "ocr_pages": st.ocr_pages,
@@ -463,9 +499,10 @@ class Ingestor:
         r = IngestResult(
             path=str(st.file),
             doc_id=doc.doc_id,
-            status=FileStatus.indexed,
+            status=FileStatus.partial if st.failed_pages else FileStatus.indexed,
             pages=st.pages,
             chunks=st.chunks,
+            failed_pages=st.failed_pages,
             seconds=round(time.perf_counter() - st.started, 3),
         )
         self.progress.file_done(r)
@@ -485,6 +522,7 @@ class Ingestor:
                 status=DocStatus.failed,
                 bytes=st.size,
                 error=f"{code}: {message}",
+                failed_pages=st.failed_pages,
             )
         )
         r = IngestResult(
@@ -492,6 +530,7 @@ class Ingestor:
             doc_id=did,
             status=FileStatus.failed,
             error=f"{code}: {message}",
+            failed_pages=st.failed_pages,
             seconds=round(time.perf_counter() - st.started, 3),
         )
         self.progress.file_done(r)
