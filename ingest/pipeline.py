@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -115,6 +115,9 @@ class _Job:
     path: str
     doc_id: str
     password: str | None
+    first_page: int = 0
+    """0-based page to start at: > 0 when a worker resumes a document after a page that was
+    cut by the time limit (its metadata was sent already)."""
 
 
 def _exit_with_parent() -> None:
@@ -155,9 +158,11 @@ def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out
             out.put(("error", job.doc_id, "corrupt", f"cannot open: {type(e).__name__}: {e}"))
             continue
         try:
-            title, toc = doc_meta(doc)
-            out.put(("meta", job.doc_id, doc.page_count, title, toc))
-            for i in range(doc.page_count):
+            if job.first_page == 0:
+                title, toc = doc_meta(doc)
+                out.put(("meta", job.doc_id, doc.page_count, title, toc))
+            for i in range(job.first_page, doc.page_count):
+                out.put(("page_start", job.doc_id, i + 1))  # the main process times the page
                 try:
                     parsed = parse_page(doc, i, settings, Path(blob_dir), job.doc_id)
                 except Exception as e:  # one unreadable page does not fail its document
@@ -196,6 +201,8 @@ class _DocState:
     ocr_pages: int = 0
     warnings: list[str] = field(default_factory=list)
     failed_pages: list[PageError] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+    """Page numbers stored or failed (a page is counted once)."""
     pending_chunks: list[Chunk] = field(default_factory=list)
     pending_pages: list[Page] = field(default_factory=list)
 
@@ -324,9 +331,12 @@ class Ingestor:
                 st = states[did]
                 if kind == "meta":
                     self._begin(st, page_count=msg[2], title=msg[3], toc=msg[4])
-                elif kind == "page":
+                elif kind == "page" and msg[2].page.page not in st.seen:
+                    st.seen.add(msg[2].page.page)
                     self._page(st, msg[2])
-                elif kind == "page_failed":
+                elif kind == "page_failed" and msg[2] not in st.seen:
+                    # a page cut by the time limit may still arrive from its stopped worker
+                    st.seen.add(msg[2])
                     st.failed_pages.append(PageError(page=msg[2], reason=msg[3]))
                     self.progress.pages_done(1)
                 elif kind == "done" and st.pages == 0 and st.failed_pages:
@@ -377,17 +387,33 @@ class Ingestor:
 
         workers: list[tuple[BaseProcess, list[_Job]]] = [(spawn(s), list(s)) for s in shares if s]
         remaining = {j.doc_id: j for s in shares for j in s}
+        limit = self.settings.ingest.page_timeout or None
+        # doc_id -> [page being parsed, seconds this process has waited for it]: only waiting
+        # time counts, so a page is never blamed for the time spent embedding earlier ones
+        inflight: dict[str, list[Any]] = {}
         try:
             while remaining:
                 t_wait = time.perf_counter()
                 try:
                     msg = out.get(timeout=0.5)
-                    self._timed("waiting_for_parser", t_wait)
                 except queue.Empty:
-                    self._timed("waiting_for_parser", t_wait)
+                    msg = None
+                waited = time.perf_counter() - t_wait
+                self._timed("waiting_for_parser", t_wait)
+                for clock in inflight.values():
+                    clock[1] += waited
+                if msg is None:
+                    if limit is not None:
+                        workers, cut = self._cut_slow(workers, remaining, inflight, limit, spawn)
+                        yield from cut
                     workers, dead = self._revive(workers, remaining, spawn)
                     yield from dead
                     continue
+                if msg[0] == "page_start":
+                    inflight[msg[1]] = [msg[2], 0.0]
+                    continue
+                if msg[0] in ("page", "page_failed", "done", "error"):
+                    inflight.pop(msg[1], None)
                 if msg[0] in ("done", "error"):
                     remaining.pop(msg[1], None)
                 yield msg
@@ -397,6 +423,35 @@ class Ingestor:
                     p.kill()
                 p.join(timeout=5)
             out.close()
+
+    @staticmethod
+    def _cut_slow(
+        workers: list[tuple[BaseProcess, list[_Job]]],
+        remaining: dict[str, _Job],
+        inflight: dict[str, list[Any]],
+        limit: float,
+        spawn: Any,
+    ) -> tuple[list[tuple[BaseProcess, list[_Job]]], list[tuple[Any, ...]]]:
+        """Stop the workers stuck on a page longer than `limit`: the page fails, a new worker
+        goes on from the next page of that document, then the worker's other files."""
+        kept: list[tuple[BaseProcess, list[_Job]]] = []
+        cut: list[tuple[Any, ...]] = []
+        for p, jobs in workers:
+            left = [j for j in jobs if j.doc_id in remaining]
+            clock = inflight.get(left[0].doc_id) if left else None
+            if clock is None or clock[1] <= limit or not p.is_alive():
+                kept.append((p, jobs))
+                continue
+            page_no = int(clock[0])
+            p.kill()
+            p.join(timeout=5)
+            del inflight[left[0].doc_id]
+            cut.append(
+                ("page_failed", left[0].doc_id, page_no, f"parsing took longer than {limit:g} s")
+            )
+            rest = [replace(left[0], first_page=page_no), *left[1:]]
+            kept.append((spawn(rest), rest))
+        return kept, cut
 
     @staticmethod
     def _revive(

@@ -378,3 +378,15 @@ def all_pages_cyclic_pdf(path: Path) -> Path:
             b"<< /Type /Pages /Parent 2 0 R /Kids [3 0 R] /Count 2 >>",
         ],
     )
+
+
+def slow_middle_page_pdf(path: Path) -> Path:
+    """Page 1 PAGE_ONE_TEXT, page 2 a picture of OCR_LINES (no text layer: OCR makes it the
+    slow page, ~1-3 s against ~30 ms), page 3 PAGE_THREE_TEXT."""
+    doc = _pymupdf.open()
+    doc.new_page().insert_text((72, 100), PAGE_ONE_TEXT, fontsize=12)
+    image_only_page(doc, OCR_LINES, dpi=150)
+    doc.new_page().insert_text((72, 100), PAGE_THREE_TEXT, fontsize=12)
+    doc.save(str(path))
+    doc.close()
+    return path

@@ -462,3 +462,30 @@ def test_unreadable_pages_leave_a_partial_document_of_the_readable_ones(
     assert store.count_chunks(cyc.doc_id, visible_only=False) == record.chunks
     hits = searcher.run(pdfs.PAGE_THREE_TEXT, k=5, doc_ids=[cyc.doc_id])
     assert hits and all(pdfs.PAGE_THREE_TEXT not in h.text for h in hits)  # old content gone
+
+
+def test_a_page_over_the_time_limit_is_cut_and_the_document_goes_on(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    pdfs.slow_middle_page_pdf(folder / "a-slow.pdf")
+    pdfs.text_pdf(folder / "b-after.pdf", pages=2)
+    settings = Settings(home=home, ingest={"page_timeout": 1.0, "page_images": False})
+    t0 = time.perf_counter()
+    report = Ingestor(settings, store, embedder, Bm25Encoder()).run([folder])
+    slow, after = report.documents
+    # the OCR page (page 2) is stopped; pages 1 and 3 are stored, and the folder goes on
+    assert (slow.status, slow.pages) == (FileStatus.partial, 2)
+    assert [(f.page, f.reason) for f in slow.failed_pages] == [(2, "parsing took longer than 1 s")]
+    assert slow.doc_id is not None
+    assert [p.page for p in store.get_pages(slow.doc_id)] == [1, 3]
+    assert pdfs.PAGE_THREE_TEXT in store.get_pages(slow.doc_id)[1].text
+    assert (after.status, after.pages) == (FileStatus.indexed, 2)
+    assert time.perf_counter() - t0 < 120
+
+    # without the limit the same page is OCRed
+    unlimited = Settings(home=home, ingest={"page_timeout": 0, "page_images": False})
+    (f := folder / "a-slow.pdf").write_bytes(f.read_bytes() + b"\n")  # new bytes: reingested
+    again = Ingestor(unlimited, store, embedder, Bm25Encoder()).run([f]).documents[0]
+    assert (again.status, again.pages, again.failed_pages) == (FileStatus.indexed, 3, [])
