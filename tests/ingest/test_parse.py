@@ -428,3 +428,58 @@ def test_corpus_encrypted_opens_with_manifest_password() -> None:
     page = parse_page(doc, 0, NO_IMAGES, None, "enc")
     doc.close()
     assert page.blocks and not page.page.ocr
+
+
+# --- damaged pages (behaviour measured with PyMuPDF 2.0 on MuPDF 1.28.5) --------------------
+
+
+def _page_outcomes(path: Path) -> list[str]:
+    doc: Any = open_pdf(path)
+    out: list[str] = []
+    try:
+        for i in range(doc.page_count):
+            try:
+                parsed = parse_page(doc, i, NO_IMAGES, None, "doc")
+                out.append(parsed.page.text)
+            except ParseError as e:
+                assert e.code == "page_unreadable"
+                out.append(f"ERROR {e}")
+    finally:
+        doc.close()
+    return out
+
+
+def test_a_cycle_in_the_page_tree_fails_only_that_page(tmp_path: Path) -> None:
+    one, two, three = _page_outcomes(pdfs.cyclic_tree_pdf(tmp_path / "c.pdf"))
+    assert (one, three) == (pdfs.PAGE_ONE_TEXT, pdfs.PAGE_THREE_TEXT)
+    assert two == "ERROR page 2: cannot load page (code=7: cycle in page tree)"
+
+
+def test_a_corrupt_content_stream_is_an_unreadable_page_not_a_blank_one(tmp_path: Path) -> None:
+    # MuPDF only warns ("zlib error") and draws nothing; OCR of the blank render finds nothing
+    one, two, three = _page_outcomes(pdfs.corrupt_stream_pdf(tmp_path / "s.pdf"))
+    assert (one, three) == (pdfs.PAGE_ONE_TEXT, pdfs.PAGE_THREE_TEXT)
+    assert two.startswith("ERROR page 2: nothing could be read (MuPDF: ")
+    assert "zlib error: incorrect header check" in two
+
+
+def test_a_blank_page_without_damage_stays_an_empty_page(tmp_path: Path) -> None:
+    doc = _pymupdf.open()
+    doc.new_page()
+    doc.save(str(tmp_path / "blank.pdf"))
+    doc.close()
+    assert _page_outcomes(tmp_path / "blank.pdf") == [""]
+
+
+def test_zero_pages_and_a_broken_xref(tmp_path: Path) -> None:
+    with pytest.raises(ParseError) as err:
+        open_pdf(pdfs.no_pages_pdf(tmp_path / "zero.pdf"))
+    assert (err.value.code, str(err.value)) == ("no_pages", "PDF has no pages: zero.pdf")
+    # every xref offset is off and startxref points nowhere: MuPDF rebuilds the table
+    path = pdfs.broken_xref_pdf(tmp_path / "xref.pdf")
+    doc: Any = open_pdf(path)
+    assert doc.is_repaired
+    doc.close()
+    assert [
+        t.startswith(pdfs.SENTENCES[0]) or t.startswith(pdfs.HEADING) for t in _page_outcomes(path)
+    ] == [True, True, True]
