@@ -782,6 +782,20 @@ def _save_image(
     return relative
 
 
+MAX_RENDER_PIXELS = 40_000_000
+"""Renders (page images, OCR) are kept under this many pixels: MuPDF refuses a 200-inch page
+at 100 dpi ("Overly large image"), and such a render would need gigabytes."""
+
+
+def render_dpi(width: float, height: float, dpi: int) -> int:
+    """`dpi`, lowered as needed so a `width` x `height` pt page renders under
+    MAX_RENDER_PIXELS."""
+    pixels = (width * dpi / 72) * (height * dpi / 72)
+    if pixels <= MAX_RENDER_PIXELS:
+        return dpi
+    return max(1, int(dpi * (MAX_RENDER_PIXELS / pixels) ** 0.5))
+
+
 def _non_space(text: str) -> int:
     return sum(1 for c in text if not c.isspace())
 
@@ -832,7 +846,8 @@ def parse_page(
     used_ocr = False
     if settings.ocr == "always" or (settings.ocr == "auto" and chars < settings.ocr_min_chars):
         try:
-            ocr_blocks = _ocr_blocks(ocr_page(page, settings.ocr_dpi), page_no)
+            ocr_dpi = render_dpi(width, height, settings.ocr_dpi)
+            ocr_blocks = _ocr_blocks(ocr_page(page, ocr_dpi), page_no)
             # an OCR pass that finds nothing must not hide the few characters the layer has
             if ocr_blocks or not chars:
                 blocks, used_ocr = ocr_blocks, True
@@ -879,7 +894,12 @@ def parse_page(
     if settings.page_images and blob_dir is not None:
         try:
             image = _save_image(
-                page, blob_dir, doc_id, page_no, settings.image_dpi, settings.image_format
+                page,
+                blob_dir,
+                doc_id,
+                page_no,
+                render_dpi(width, height, settings.image_dpi),
+                settings.image_format,
             )
         except Exception as exc:
             warn("page image", exc)

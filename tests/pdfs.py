@@ -390,3 +390,13 @@ def slow_middle_page_pdf(path: Path) -> Path:
     doc.save(str(path))
     doc.close()
     return path
+
+
+def huge_page_pdf(path: Path, side: float = 14400) -> Path:
+    """One `side` x `side` pt page (14,400: 200 inches, the largest PDF allows without
+    /UserUnit) holding PAGE_ONE_TEXT, and no image."""
+    doc = _pymupdf.open()
+    doc.new_page(width=side, height=side).insert_text((72, 100), PAGE_ONE_TEXT, fontsize=12)
+    doc.save(str(path))
+    doc.close()
+    return path

@@ -483,3 +483,20 @@ def test_zero_pages_and_a_broken_xref(tmp_path: Path) -> None:
     assert [
         t.startswith(pdfs.SENTENCES[0]) or t.startswith(pdfs.HEADING) for t in _page_outcomes(path)
     ] == [True, True, True]
+
+
+def test_a_huge_page_renders_at_a_lower_dpi(tmp_path: Path) -> None:
+    # 14,400 pt square at 100 dpi is 20,000 x 20,000 px: MuPDF refuses it ("Overly large image")
+    path = pdfs.huge_page_pdf(tmp_path / "huge.pdf")
+    raw: Any = _pymupdf.open(str(path))
+    with pytest.raises(Exception, match="Overly large image"):  # FzErrorLimit
+        raw[0].get_pixmap(dpi=100)
+    raw.close()
+    doc: Any = open_pdf(path)
+    parsed = parse_page(doc, 0, IngestSettings(), tmp_path / "blobs", "doc")
+    doc.close()
+    assert parsed.warnings == [] and parsed.page.text == pdfs.PAGE_ONE_TEXT
+    assert parsed.page.image is not None
+    pix: Any = _pymupdf.Pixmap(str(tmp_path / "blobs" / parsed.page.image))
+    assert pix.width == pix.height and pix.width * pix.height <= parse.MAX_RENDER_PIXELS
+    assert pix.width > 6000  # as sharp as the cap allows (about 43 dpi here)
