@@ -73,6 +73,10 @@ class IngestSettings(BaseModel):
     """Processes parsing PDFs while the main process embeds (a pipeline over both cores)."""
     queue_pages: int = 64
     """Pages parsed ahead of the embedder at most: bounds memory on very long documents."""
+    page_timeout: float = Field(default=120.0, ge=0)
+    """Seconds one page may take to parse (OCR and tables included) before its parser process
+    is stopped and the page fails ("parsing took longer than ..."); the document goes on from
+    the next page. 0: no limit."""
 
 
 class SearchSettings(BaseModel):

@@ -64,7 +64,23 @@ class Chunk(BaseModel):
 class DocStatus(StrEnum):
     indexing = "indexing"
     ready = "ready"
+    partial = "partial"
+    """Visible and searchable like `ready`, but some pages could not be read: see
+    `Document.failed_pages`."""
     failed = "failed"
+
+    @property
+    def visible(self) -> bool:
+        """Its stored pages and chunks are what search and answers read."""
+        return self in (DocStatus.ready, DocStatus.partial)
+
+
+class PageError(BaseModel):
+    """A page that could not be read, and why (it is neither stored nor searchable)."""
+
+    page: int
+    """1-based page number."""
+    reason: str
 
 
 class Document(BaseModel):
@@ -88,11 +104,15 @@ class Document(BaseModel):
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
     """Non-fatal problems, e.g. a page that failed to render."""
+    failed_pages: list[PageError] = Field(default_factory=list)
+    """Pages that could not be read (status `partial`): `pages` counts only the stored ones."""
     indexed_at: float | None = None
 
 
 class FileStatus(StrEnum):
     indexed = "indexed"
+    partial = "partial"
+    """Indexed without the pages in `IngestResult.failed_pages`."""
     unchanged = "unchanged"
     failed = "failed"
     removed = "removed"
@@ -107,6 +127,7 @@ class IngestResult(BaseModel):
     pages: int = 0
     chunks: int = 0
     error: str | None = None
+    failed_pages: list[PageError] = Field(default_factory=list)
     seconds: float = 0.0
 
 

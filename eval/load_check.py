@@ -112,13 +112,13 @@ def _consistency(home: Path, cited: set[str]) -> dict[str, Any]:
         for d in docs:
             chunks = store.count_chunks(d.doc_id, visible_only=False)
             pages = store.count_pages(d.doc_id, visible_only=False)
-            if d.status == DocStatus.ready:
+            if d.status.visible:
                 visible = store.count_chunks(d.doc_id)
                 if not (chunks == visible == d.chunks and pages == d.pages):
                     bad.append(f"{d.filename}: {visible}/{chunks} chunks of {d.chunks}")
             elif chunks or pages:
                 bad.append(f"{d.filename} ({d.status.value}) holds {chunks} chunks")
-        ready = {d.doc_id for d in docs if d.status == DocStatus.ready}
+        ready = {d.doc_id for d in docs if d.status.visible}
         return {
             "documents": len(docs),
             "ready": len(ready),

@@ -129,7 +129,8 @@ class EvalRun(BaseModel):
     errors: int
     skipped: int
     ingested: dict[str, str] = Field(default_factory=dict)
-    """File name -> ingest status ("indexed", "unchanged", "failed: ...")."""
+    """File name -> ingest status ("indexed", "unchanged", "partial (pages not read: 2)",
+    "failed: ...")."""
     seconds: float
 
 
@@ -231,6 +232,9 @@ class _Docs:
             else:
                 self.by_name[name] = doc
                 self.status[name] = r.status.value if r is not None else "unchanged"
+                if doc.failed_pages:  # answered from the pages that could be read
+                    lost = ", ".join(str(f.page) for f in doc.failed_pages)
+                    self.status[name] += f" (pages not read: {lost})"
 
     def pages(self, name: str) -> int | None:
         doc = self.by_name.get(name)

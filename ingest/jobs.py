@@ -70,12 +70,15 @@ class Job(BaseModel):
     files_done: int = 0
     """Files finished so far, failed ones included."""
     files_failed: int = 0
+    files_partial: int = 0
+    """Files indexed without some of their pages (their results list the failed pages)."""
     pages_total: int = 0
     """Pages of the files begun so far (a file's count is known once it opens)."""
     pages_done: int = 0
     pages_per_second: float = 0.0
     results: list[IngestResult] = Field(default_factory=list)
-    """Per file: indexed, unchanged, removed or failed with its reason."""
+    """Per file: indexed, partial (with its failed pages), unchanged, removed or failed with its
+    reason."""
     error: str | None = None
     cancel_requested: bool = False
     attempts: int = 0
@@ -268,6 +271,7 @@ class _JobProgress:
     def file_done(self, result: IngestResult) -> None:
         self.job.files_done += 1
         self.job.files_failed += int(result.status == FileStatus.failed)
+        self.job.files_partial += int(result.status == FileStatus.partial)
         self.job.results.append(result)
         self._save(force=True)
 
@@ -357,7 +361,14 @@ class JobRunner:
 
     def _run(self, job: Job) -> None:
         # a resumed job starts its counts again (its finished files come back as unchanged)
-        counts = ("files_total", "files_done", "files_failed", "pages_total", "pages_done")
+        counts = (
+            "files_total",
+            "files_done",
+            "files_failed",
+            "files_partial",
+            "pages_total",
+            "pages_done",
+        )
         job = job.model_copy(update={**dict.fromkeys(counts, 0), "results": []})
         with self._lock:
             self._current = job

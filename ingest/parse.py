@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from docqa.config import IngestSettings
 from docqa.types import Block, BlockKind, Box, Page
 from ingest.ocr import OcrLine, ocr_page
+from ingest.saslprep import SaslprepError, saslprep
 
 _pymupdf: Any = pymupdf  # partly annotated: its untyped calls go through Any
 
@@ -103,7 +104,7 @@ def _mupdf_messages() -> str:
     seen: list[str] = []
     for line in raw.splitlines():
         line = line.strip()
-        if not line or "repair" in line or line in seen:
+        if not line or "repair" in line or line.startswith("... repeated") or line in seen:
             continue
         seen.append(line)
     return "; ".join(seen[:3])
@@ -116,11 +117,48 @@ def _exc_text(exc: BaseException, path: Path | None = None) -> str:
     return text
 
 
+def _security_revision(doc: Any) -> int | None:
+    """The /R of the standard security handler (6: AES-256 of PDF 2.0), None when unknown."""
+    try:
+        kind, value = doc.xref_get_key(-1, "Encrypt/R")
+        return int(value) if kind == "int" else None
+    except Exception:
+        return None
+
+
+def password_candidates(password: str, revision: int | None) -> tuple[list[str], str | None]:
+    """The passwords to try, in order, and why SASLprep refused `password` (None when it did
+    not).
+
+    Revisions 5 and 6 (AES-256) hash the UTF-8 of the SASLprep-processed password (PDF 2.0,
+    7.6.4.3.3), which MuPDF does not compute: the prepared form is tried first, then the
+    password as given (files written by tools that skip SASLprep, PyMuPDF among them, hash the
+    raw text). MuPDF truncates to 127 bytes itself. Revisions 2-4 use the password as given.
+    """
+    if revision is None or revision < 5:
+        return [password], None
+    try:
+        prepared = saslprep(password)
+    except SaslprepError as exc:
+        return [password], str(exc)
+    return ([prepared, password] if prepared != password else [password]), None
+
+
+def _authenticate(doc: Any, password: str) -> str | None:
+    """None when one of the candidate passwords opens `doc`, else a note for the error."""
+    candidates, refused = password_candidates(password, _security_revision(doc))
+    for candidate in candidates:
+        if doc.authenticate(candidate):
+            return None
+    return f" (SASLprep rejects it: {refused})" if refused else ""
+
+
 def open_pdf(path: Path, password: str | None = None) -> pymupdf.Document:
     """Open a PDF, deciding by content (not extension), or raise `ParseError` with a reason code.
 
     The returned `pymupdf.Document` may have been repaired by MuPDF (`doc.is_repaired`); the
-    caller closes it.
+    caller closes it. The password of an AES-256 file is SASLprep-processed before it is tried
+    (see `password_candidates`).
     """
     path = Path(path)
     name = path.name
@@ -154,10 +192,11 @@ def open_pdf(path: Path, password: str | None = None) -> pymupdf.Document:
                     "encrypted",
                     f'encrypted PDF: {name} needs a password; pass it with --password "{name}=PW"',
                 )
-            if not doc.authenticate(password):
+            refused = _authenticate(doc, password)
+            if refused is not None:
                 raise ParseError(
                     "encrypted",
-                    f"encrypted PDF: wrong password for {name}; "
+                    f"encrypted PDF: wrong password for {name}{refused}; "
                     f'pass the right one with --password "{name}=PW"',
                 )
         try:
@@ -743,6 +782,20 @@ def _save_image(
     return relative
 
 
+MAX_RENDER_PIXELS = 40_000_000
+"""Renders (page images, OCR) are kept under this many pixels: MuPDF refuses a 200-inch page
+at 100 dpi ("Overly large image"), and such a render would need gigabytes."""
+
+
+def render_dpi(width: float, height: float, dpi: int) -> int:
+    """`dpi`, lowered as needed so a `width` x `height` pt page renders under
+    MAX_RENDER_PIXELS."""
+    pixels = (width * dpi / 72) * (height * dpi / 72)
+    if pixels <= MAX_RENDER_PIXELS:
+        return dpi
+    return max(1, int(dpi * (MAX_RENDER_PIXELS / pixels) ** 0.5))
+
+
 def _non_space(text: str) -> int:
     return sum(1 for c in text if not c.isspace())
 
@@ -760,12 +813,15 @@ def parse_page(
     each (their text is not repeated in the paragraphs); pages with (almost) no text layer, or
     every page with `ocr="always"`, -> OCR blocks instead (OCR reads the whole rendered page, so
     it replaces the text layer rather than adding to it). A step that fails leaves a warning and
-    the rest of the page; `ParseError("page_unreadable")` only when nothing could be read.
+    the rest of the page; `ParseError("page_unreadable")` only when nothing could be read: the
+    page cannot be loaded, its text layer cannot be extracted (and OCR found nothing), or it
+    came out empty while MuPDF reported damage reading it (a corrupt content stream).
     """
     if not doc_id or any(sep in doc_id for sep in ("/", "\\")) or doc_id in (".", ".."):
         raise ValueError(f"doc_id must be usable as a folder name: {doc_id!r}")
     page_no = page_index + 1
     warnings: list[str] = []
+    _mupdf_messages()  # what MuPDF reports from here on is about this page
 
     def warn(step: str, exc: BaseException) -> None:
         warnings.append(f"page {page_no}: {step} failed: {_exc_text(exc)}")
@@ -790,7 +846,8 @@ def parse_page(
     used_ocr = False
     if settings.ocr == "always" or (settings.ocr == "auto" and chars < settings.ocr_min_chars):
         try:
-            ocr_blocks = _ocr_blocks(ocr_page(page, settings.ocr_dpi), page_no)
+            ocr_dpi = render_dpi(width, height, settings.ocr_dpi)
+            ocr_blocks = _ocr_blocks(ocr_page(page, ocr_dpi), page_no)
             # an OCR pass that finds nothing must not hide the few characters the layer has
             if ocr_blocks or not chars:
                 blocks, used_ocr = ocr_blocks, True
@@ -823,11 +880,26 @@ def parse_page(
                 for tb in text_blocks
             ]
 
+    # MuPDF reads a damaged content stream up to the damage and only warns ("zlib error",
+    # "cannot load content stream part 2/3"): a page left empty by that is unreadable, not blank
+    damage = _mupdf_messages()
+    if damage and not any(_non_space(b.text) for b in blocks):
+        raise ParseError(
+            "page_unreadable", f"page {page_no}: nothing could be read (MuPDF: {damage})"
+        )
+    if "error" in damage:
+        warnings.append(f"page {page_no}: read despite errors (MuPDF: {damage})")
+
     image: str | None = None
     if settings.page_images and blob_dir is not None:
         try:
             image = _save_image(
-                page, blob_dir, doc_id, page_no, settings.image_dpi, settings.image_format
+                page,
+                blob_dir,
+                doc_id,
+                page_no,
+                render_dpi(width, height, settings.image_dpi),
+                settings.image_format,
             )
         except Exception as exc:
             warn("page image", exc)

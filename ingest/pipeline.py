@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,7 +32,16 @@ from docqa.embedding import Embedder
 from docqa.models import sha256_file
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
-from docqa.types import Chunk, DocStatus, Document, FileStatus, IngestReport, IngestResult, Page
+from docqa.types import (
+    Chunk,
+    DocStatus,
+    Document,
+    FileStatus,
+    IngestReport,
+    IngestResult,
+    Page,
+    PageError,
+)
 from ingest.chunk import LayoutChunker
 
 if TYPE_CHECKING:
@@ -106,6 +115,9 @@ class _Job:
     path: str
     doc_id: str
     password: str | None
+    first_page: int = 0
+    """0-based page to start at: > 0 when a worker resumes a document after a page that was
+    cut by the time limit (its metadata was sent already)."""
 
 
 def _exit_with_parent() -> None:
@@ -123,6 +135,15 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _page_reason(page_no: int, exc: Exception) -> str:
+    """Why a page failed, without the "page N: " its message may start with."""
+    from ingest.parse import ParseError
+
+    text = str(exc).strip() if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
+    prefix = f"page {page_no}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
 def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: Any) -> None:
     from ingest.parse import ParseError, doc_meta, open_pdf, parse_page
 
@@ -137,12 +158,17 @@ def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out
             out.put(("error", job.doc_id, "corrupt", f"cannot open: {type(e).__name__}: {e}"))
             continue
         try:
-            title, toc = doc_meta(doc)
-            out.put(("meta", job.doc_id, doc.page_count, title, toc))
-            for i in range(doc.page_count):
-                out.put(
-                    ("page", job.doc_id, parse_page(doc, i, settings, Path(blob_dir), job.doc_id))
-                )
+            if job.first_page == 0:
+                title, toc = doc_meta(doc)
+                out.put(("meta", job.doc_id, doc.page_count, title, toc))
+            for i in range(job.first_page, doc.page_count):
+                out.put(("page_start", job.doc_id, i + 1))  # the main process times the page
+                try:
+                    parsed = parse_page(doc, i, settings, Path(blob_dir), job.doc_id)
+                except Exception as e:  # one unreadable page does not fail its document
+                    out.put(("page_failed", job.doc_id, i + 1, _page_reason(i + 1, e)))
+                    continue
+                out.put(("page", job.doc_id, parsed))
             out.put(("done", job.doc_id))
         except Exception as e:
             out.put(("error", job.doc_id, "parse_failed", f"{type(e).__name__}: {e}"))
@@ -151,6 +177,12 @@ def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out
 
 
 # ---- the main process: chunk, embed, store ------------------------------------------------
+
+
+def _no_page_read(st: _DocState) -> str:
+    shown = "; ".join(f"page {f.page}: {f.reason}" for f in st.failed_pages[:3])
+    more = len(st.failed_pages) - 3
+    return f"no page could be read ({shown}{f'; and {more} more' if more > 0 else ''})"
 
 
 @dataclass
@@ -168,6 +200,9 @@ class _DocState:
     chunks: int = 0
     ocr_pages: int = 0
     warnings: list[str] = field(default_factory=list)
+    failed_pages: list[PageError] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+    """Page numbers stored or failed (a page is counted once)."""
     pending_chunks: list[Chunk] = field(default_factory=list)
     pending_pages: list[Page] = field(default_factory=list)
 
@@ -231,13 +266,15 @@ class Ingestor:
                 results.append(self._finish_failed_early(f, did, f"cannot read file: {e}"))
                 continue
             prev = known.get(did)
-            if prev and prev.status == DocStatus.ready and prev.sha256 == sha:
+            # a partial document of the same bytes would fail the same pages again
+            if prev and prev.status.visible and prev.sha256 == sha:
                 r = IngestResult(
                     path=str(f),
                     doc_id=did,
                     status=FileStatus.unchanged,
                     pages=prev.pages,
                     chunks=prev.chunks,
+                    failed_pages=prev.failed_pages,
                 )
                 results.append(r)
                 self.progress.file_done(r)
@@ -294,8 +331,16 @@ class Ingestor:
                 st = states[did]
                 if kind == "meta":
                     self._begin(st, page_count=msg[2], title=msg[3], toc=msg[4])
-                elif kind == "page":
+                elif kind == "page" and msg[2].page.page not in st.seen:
+                    st.seen.add(msg[2].page.page)
                     self._page(st, msg[2])
+                elif kind == "page_failed" and msg[2] not in st.seen:
+                    # a page cut by the time limit may still arrive from its stopped worker
+                    st.seen.add(msg[2])
+                    st.failed_pages.append(PageError(page=msg[2], reason=msg[3]))
+                    self.progress.pages_done(1)
+                elif kind == "done" and st.pages == 0 and st.failed_pages:
+                    results.append(self._fail(st, "unreadable_pages", _no_page_read(st)))
                 elif kind == "done":
                     results.append(self._publish(st))
                 elif kind == "error":
@@ -342,17 +387,33 @@ class Ingestor:
 
         workers: list[tuple[BaseProcess, list[_Job]]] = [(spawn(s), list(s)) for s in shares if s]
         remaining = {j.doc_id: j for s in shares for j in s}
+        limit = self.settings.ingest.page_timeout or None
+        # doc_id -> [page being parsed, seconds this process has waited for it]: only waiting
+        # time counts, so a page is never blamed for the time spent embedding earlier ones
+        inflight: dict[str, list[Any]] = {}
         try:
             while remaining:
                 t_wait = time.perf_counter()
                 try:
                     msg = out.get(timeout=0.5)
-                    self._timed("waiting_for_parser", t_wait)
                 except queue.Empty:
-                    self._timed("waiting_for_parser", t_wait)
+                    msg = None
+                waited = time.perf_counter() - t_wait
+                self._timed("waiting_for_parser", t_wait)
+                for clock in inflight.values():
+                    clock[1] += waited
+                if msg is None:
+                    if limit is not None:
+                        workers, cut = self._cut_slow(workers, remaining, inflight, limit, spawn)
+                        yield from cut
                     workers, dead = self._revive(workers, remaining, spawn)
                     yield from dead
                     continue
+                if msg[0] == "page_start":
+                    inflight[msg[1]] = [msg[2], 0.0]
+                    continue
+                if msg[0] in ("page", "page_failed", "done", "error"):
+                    inflight.pop(msg[1], None)
                 if msg[0] in ("done", "error"):
                     remaining.pop(msg[1], None)
                 yield msg
@@ -362,6 +423,35 @@ class Ingestor:
                     p.kill()
                 p.join(timeout=5)
             out.close()
+
+    @staticmethod
+    def _cut_slow(
+        workers: list[tuple[BaseProcess, list[_Job]]],
+        remaining: dict[str, _Job],
+        inflight: dict[str, list[Any]],
+        limit: float,
+        spawn: Any,
+    ) -> tuple[list[tuple[BaseProcess, list[_Job]]], list[tuple[Any, ...]]]:
+        """Stop the workers stuck on a page longer than `limit`: the page fails, a new worker
+        goes on from the next page of that document, then the worker's other files."""
+        kept: list[tuple[BaseProcess, list[_Job]]] = []
+        cut: list[tuple[Any, ...]] = []
+        for p, jobs in workers:
+            left = [j for j in jobs if j.doc_id in remaining]
+            clock = inflight.get(left[0].doc_id) if left else None
+            if clock is None or clock[1] <= limit or not p.is_alive():
+                kept.append((p, jobs))
+                continue
+            page_no = int(clock[0])
+            p.kill()
+            p.join(timeout=5)
+            del inflight[left[0].doc_id]
+            cut.append(
+                ("page_failed", left[0].doc_id, page_no, f"parsing took longer than {limit:g} s")
+            )
+            rest = [replace(left[0], first_page=page_no), *left[1:]]
+            kept.append((spawn(rest), rest))
+        return kept, cut
 
     @staticmethod
     def _revive(
@@ -449,7 +539,8 @@ class Ingestor:
         self._flush(st)
         doc = st.record.model_copy(
             update={
-                "status": DocStatus.ready,
+                "status": DocStatus.partial if st.failed_pages else DocStatus.ready,
+                "failed_pages": st.failed_pages,
                 "pages": st.pages,
                 "chunks": st.chunks,
                 "ocr_pages": st.ocr_pages,
@@ -463,9 +554,10 @@ class Ingestor:
         r = IngestResult(
             path=str(st.file),
             doc_id=doc.doc_id,
-            status=FileStatus.indexed,
+            status=FileStatus.partial if st.failed_pages else FileStatus.indexed,
             pages=st.pages,
             chunks=st.chunks,
+            failed_pages=st.failed_pages,
             seconds=round(time.perf_counter() - st.started, 3),
         )
         self.progress.file_done(r)
@@ -485,6 +577,7 @@ class Ingestor:
                 status=DocStatus.failed,
                 bytes=st.size,
                 error=f"{code}: {message}",
+                failed_pages=st.failed_pages,
             )
         )
         r = IngestResult(
@@ -492,6 +585,7 @@ class Ingestor:
             doc_id=did,
             status=FileStatus.failed,
             error=f"{code}: {message}",
+            failed_pages=st.failed_pages,
             seconds=round(time.perf_counter() - st.started, 3),
         )
         self.progress.file_done(r)

@@ -156,13 +156,21 @@ def rotated_pdf(path: Path) -> Path:
     return path
 
 
-def encrypted_pdf(path: Path, password: str = "secret") -> Path:
+def encrypted_pdf(path: Path, password: str = "secret", method: str = "aes-256") -> Path:
+    """One page readable with `password` only. `method`: "aes-256" (security handler revision
+    6), "aes-128" (revision 4), "rc4-128" (revision 3). PyMuPDF hashes the password's UTF-8 as
+    given (no SASLprep)."""
+    encryption = {
+        "aes-256": _pymupdf.PDF_ENCRYPT_AES_256,
+        "aes-128": _pymupdf.PDF_ENCRYPT_AES_128,
+        "rc4-128": _pymupdf.PDF_ENCRYPT_RC4_128,
+    }[method]
     doc = _pymupdf.open()
     page = doc.new_page()
     page.insert_text((72, 72), "This text is only readable with the password.", fontsize=12)
     doc.save(
         str(path),
-        encryption=_pymupdf.PDF_ENCRYPT_AES_256,
+        encryption=encryption,
         user_pw=password,
         owner_pw=password + "-owner",
     )
@@ -210,3 +218,185 @@ def not_pdf(path: Path) -> Path:
 
 
 UNICODE_NAME = "Quartalsbericht Zürich – März 2024 ✓.pdf"
+
+
+# --- malformed files (written byte by byte, or a PyMuPDF file corrupted) ----------------------
+
+PAGE_ONE_TEXT = "Page one of this damaged report is perfectly readable."
+PAGE_THREE_TEXT = "Page three is readable again after the damaged page."
+
+
+def _content(text: str) -> bytes:
+    return f"BT /F1 14 Tf 72 720 Td ({text}) Tj ET".encode()
+
+
+def _stream(data: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d %s>>\nstream\n%s\nendstream" % (len(data), extra, data)
+
+
+def _write_pdf(path: Path, objects: list[bytes]) -> Path:
+    """Objects 1..n (object 1 the catalog) with a correct xref table and trailer."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for num, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (num, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.write_bytes(bytes(out))
+    return path
+
+
+_FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
+def _page(parent: int, contents: int) -> bytes:
+    return (
+        b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+        b"/Resources << /Font << /F1 3 0 R >> >> >>" % (parent, contents)
+    )
+
+
+def cyclic_tree_pdf(path: Path) -> Path:
+    """Three pages by /Count: page 1 is fine, the second kid is a /Pages node whose only kid is
+    itself (a cycle), page 3 (PAGE_THREE_TEXT) is fine again."""
+    return _write_pdf(
+        path,
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R 6 0 R 7 0 R] /Count 3 >>",
+            _FONT,
+            _page(2, 5),
+            _stream(_content(PAGE_ONE_TEXT)),
+            b"<< /Type /Pages /Parent 2 0 R /Kids [6 0 R] /Count 1 >>",
+            _page(2, 8),
+            _stream(_content(PAGE_THREE_TEXT)),
+        ],
+    )
+
+
+def corrupt_stream_pdf(path: Path) -> Path:
+    """Three pages; page 2's content stream claims /FlateDecode but holds bytes that are not
+    zlib data."""
+    garbage = bytes(random.Random(11).randrange(256) for _ in range(300))
+    return _write_pdf(
+        path,
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R 6 0 R 8 0 R] /Count 3 >>",
+            _FONT,
+            _page(2, 5),
+            _stream(_content(PAGE_ONE_TEXT)),
+            _page(2, 7),
+            _stream(garbage, b"/Filter /FlateDecode "),
+            _page(2, 9),
+            _stream(_content(PAGE_THREE_TEXT)),
+        ],
+    )
+
+
+def truncated_pdf(path: Path, pages: int = 6, keep: float = 0.5) -> Path:
+    """A text_pdf of `pages` pages cut after `keep` of its bytes (an interrupted download)."""
+    text_pdf(path, pages=pages)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def broken_xref_pdf(path: Path, pages: int = 3) -> Path:
+    """A text_pdf whose xref table offsets all point 7 bytes off, and whose startxref points
+    into the middle of nowhere."""
+    text_pdf(path, pages=pages)
+    doc = _pymupdf.open(str(path))
+    raw = doc.tobytes(garbage=0, use_objstms=0, no_new_id=1)  # a classic xref table
+    doc.close()
+    head, sep, tail = raw.rpartition(b"\nxref\n")
+    assert sep, "expected a classic xref table"
+    lines = tail.split(b"\n")
+    fixed = []
+    for line in lines:
+        parts = line.split(b" ")
+        if len(parts) >= 3 and parts[2] in (b"n", b"n\r") and len(parts[0]) == 10:
+            line = b"%010d" % (int(parts[0]) + 7) + line[10:]
+        fixed.append(line)
+    body = head + sep + b"\n".join(fixed)
+    start = body.rfind(b"startxref\n")
+    body = body[:start] + b"startxref\n999999\n%%EOF\n"
+    path.write_bytes(body)
+    return path
+
+
+def huge_image_pdf(path: Path, side: int = 20000) -> Path:
+    """One page with PAGE_ONE_TEXT over an image declared `side` x `side` pixels (RGB, 8 bits:
+    1.2 GB decoded for 20,000) whose Flate data is a few hundred kilobytes of zeros."""
+    import zlib
+
+    pixels = zlib.compress(bytes(side * 3) * side, 9) if side <= 4000 else _zeros_flate(side)
+    image = _stream(
+        pixels,
+        b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB "
+        b"/BitsPerComponent 8 /Filter /FlateDecode " % (side, side),
+    )
+    content = b"q 400 0 0 400 100 200 cm /Im1 Do Q " + _content(PAGE_ONE_TEXT)
+    return _write_pdf(
+        path,
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            _FONT,
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
+            b"/Resources << /Font << /F1 3 0 R >> /XObject << /Im1 6 0 R >> >> >>",
+            _stream(content),
+            image,
+        ],
+    )
+
+
+def _zeros_flate(side: int) -> bytes:
+    import zlib
+
+    comp = zlib.compressobj(9)
+    row = bytes(side * 3)
+    out = [comp.compress(row) for _ in range(side)]
+    out.append(comp.flush())
+    return b"".join(out)
+
+
+def all_pages_cyclic_pdf(path: Path) -> Path:
+    """Two pages by /Count, both behind a /Pages node that is its own kid: none can be read."""
+    return _write_pdf(
+        path,
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 2 >>",
+            b"<< /Type /Pages /Parent 2 0 R /Kids [3 0 R] /Count 2 >>",
+        ],
+    )
+
+
+def slow_middle_page_pdf(path: Path) -> Path:
+    """Page 1 PAGE_ONE_TEXT, page 2 a picture of OCR_LINES (no text layer: OCR makes it the
+    slow page, ~1-3 s against ~30 ms), page 3 PAGE_THREE_TEXT."""
+    doc = _pymupdf.open()
+    doc.new_page().insert_text((72, 100), PAGE_ONE_TEXT, fontsize=12)
+    image_only_page(doc, OCR_LINES, dpi=150)
+    doc.new_page().insert_text((72, 100), PAGE_THREE_TEXT, fontsize=12)
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
+def huge_page_pdf(path: Path, side: float = 14400) -> Path:
+    """One `side` x `side` pt page (14,400: 200 inches, the largest PDF allows without
+    /UserUnit) holding PAGE_ONE_TEXT, and no image."""
+    doc = _pymupdf.open()
+    doc.new_page(width=side, height=side).insert_text((72, 100), PAGE_ONE_TEXT, fontsize=12)
+    doc.save(str(path))
+    doc.close()
+    return path

@@ -31,7 +31,7 @@ from docqa.config import Settings
 from docqa.runtime import Runtime
 from docqa.search import DocumentNotFoundError, resolve_document
 from docqa.store.base import EmbeddingMismatchError, StoreLockedError
-from docqa.types import FileStatus, IngestReport, IngestResult
+from docqa.types import FileStatus, IngestReport, IngestResult, PageError
 from ui.client import ServiceClient, ServiceError, find_service
 
 if TYPE_CHECKING:
@@ -123,6 +123,8 @@ class _Bar:
         self.p.update(self.files_task, advance=1)
         if r.status == FileStatus.failed:
             self.p.console.print(f"[red]failed[/] {r.path}: {r.error}")
+        elif r.status == FileStatus.partial:
+            self.p.console.print(f"[yellow]partial[/] {r.path}: {_failed_pages(r.failed_pages)}")
 
 
 class _Lines:
@@ -137,7 +139,15 @@ class _Lines:
 
     def file_done(self, r: IngestResult) -> None:
         detail = r.error if r.error else f"{r.pages} pages, {r.chunks} chunks"
+        if r.status == FileStatus.partial:
+            detail += f"; {_failed_pages(r.failed_pages)}"
         print(f"{r.status.value}: {r.path} ({detail})", file=sys.stderr, flush=True)
+
+
+def _failed_pages(failed: list[PageError]) -> str:
+    """`2 pages not read: page 2: cannot load page (...); page 5: ...`"""
+    listed = "; ".join(f"page {f.page}: {f.reason}" for f in failed)
+    return f"{len(failed)} page{'s' if len(failed) != 1 else ''} not read: {listed}"
 
 
 def _passwords(items: list[str]) -> dict[str, str]:
@@ -187,18 +197,22 @@ def ingest(
         finally:
             rt.close()
     failed = [d for d in report.documents if d.status == FileStatus.failed]
+    partial = [d for d in report.documents if d.status == FileStatus.partial]
     if as_json:
         out.print_json(report.model_dump_json())
     else:
         counts: dict[str, int] = {}
         for d in report.documents:
             counts[d.status.value] = counts.get(d.status.value, 0) + 1
-        pages = sum(d.pages for d in report.documents if d.status == FileStatus.indexed)
+        done = (FileStatus.indexed, FileStatus.partial)
+        pages = sum(d.pages for d in report.documents if d.status in done)
         summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no PDF found"
         out.print(f"{summary}; {pages} pages indexed in {report.seconds:.1f} s")
         for d in failed:
             out.print(f"[red]failed[/] {d.path}: {d.error}")
-    raise typer.Exit(2 if failed else 0)
+        for d in partial:
+            out.print(f"[yellow]partial[/] {d.path}: {_failed_pages(d.failed_pages)}")
+    raise typer.Exit(2 if failed or partial else 0)
 
 
 def _ingest_via(
@@ -256,6 +270,8 @@ def docs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     t.add_column("id", no_wrap=True, style="dim")
     for d in documents:
         note = d.error or (f"{len(d.warnings)} warnings: {d.warnings[0]}" if d.warnings else "")
+        if d.failed_pages and not d.error:
+            note = _failed_pages(d.failed_pages) + (f"; {note}" if note else "")
         t.add_row(
             d.filename,
             d.status.value,

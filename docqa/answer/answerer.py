@@ -50,7 +50,6 @@ from docqa.types import (
     Box,
     Citation,
     CitationReport,
-    DocStatus,
     Document,
     Passage,
     Route,
@@ -225,7 +224,7 @@ class Answerer:
     def _require_documents(self, scope: list[Document] | None) -> list[Document]:
         if scope:
             return scope
-        ready = [d for d in self.store.list_documents() if d.status == DocStatus.ready]
+        ready = [d for d in self.store.list_documents() if d.status.visible]
         if not ready:
             raise AnswerError("no document is ingested yet: run `docqa ingest FOLDER` first")
         return ready

@@ -10,7 +10,8 @@ written once:
 1. `put_document(doc)` with `status=indexing` and a fresh `generation` G;
 2. `add_pages` / `add_chunks` for G, stored invisible (`visible=false`), in batches;
 3. `publish(doc)`: delete the document's points of every other generation, flip G to
-   visible in one filtered payload update, write the record `ready`.
+   visible in one filtered payload update, write the record `ready` (`partial` when some
+   pages could not be read: the record lists them, and holds exactly the stored pages).
 
 Search only ever sees `visible=true` points, so a document is never half visible; after a
 crash the record is still `indexing`, and the next ingest run discards G and redoes the file.

@@ -50,7 +50,8 @@ class Store(Protocol):
     ) -> None: ...
     def publish(self, doc: Document) -> None:
         """Make `doc.generation` the visible content of `doc.doc_id`, drop every other
-        generation, and store `doc` (its status set to ready)."""
+        generation, and store `doc` (its status set to ready, or partial when it has
+        `failed_pages`)."""
         ...
 
     def discard(self, doc_id: str, keep_generation: str | None = None) -> None:

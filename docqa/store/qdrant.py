@@ -249,7 +249,8 @@ class QdrantStore:
             self._backend.delete(collection, other)
         for collection in CONTENT:
             self._backend.set_payload(collection, mine, {"visible": True})
-        self._put(doc.model_copy(update={"status": DocStatus.ready}))
+        status = DocStatus.partial if doc.failed_pages else DocStatus.ready
+        self._put(doc.model_copy(update={"status": status}))
         self._backend.flush()
 
     def discard(self, doc_id: str, keep_generation: str | None = None) -> None:

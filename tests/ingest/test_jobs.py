@@ -102,6 +102,7 @@ def test_the_runner_ingests_reports_progress_and_cancels_cleanly(
     folder.mkdir()
     pdfs.text_pdf(folder / "a.pdf", pages=2)
     pdfs.corrupt_pdf(folder / "broken.pdf")
+    pdfs.cyclic_tree_pdf(folder / "cyclic.pdf")
     jobs = SqliteJobStore(tmp_path / "jobs.sqlite3")
     runner = _runner(runtime, jobs, [folder])
     runner.start()
@@ -109,12 +110,15 @@ def test_the_runner_ingests_reports_progress_and_cancels_cleanly(
         job = runner.submit(JobRequest(paths=[str(folder)]))
         seen = list(job_events(jobs, job.id, poll=0.1))
         done = seen[-1]
-        assert done.state == JobState.done and done.files_total == done.files_done == 2
-        assert done.files_failed == 1 and done.pages_done == done.pages_total == 2
+        assert done.state == JobState.done and done.files_total == done.files_done == 3
+        assert (done.files_failed, done.files_partial) == (1, 1)
+        assert done.pages_done == done.pages_total == 5  # 2 + cyclic's 3, its failed one too
         assert done.pages_per_second > 0 and done.finished and done.attempts == 1
         results = {Path(r.path).name: r for r in done.results}
         assert results["a.pdf"].status == FileStatus.indexed
         assert results["broken.pdf"].status == FileStatus.failed and results["broken.pdf"].error
+        assert results["cyclic.pdf"].status == FileStatus.partial
+        assert [f.page for f in results["cyclic.pdf"].failed_pages] == [2]
         assert seen[0].state in (JobState.queued, JobState.running) and len(seen) >= 2
 
         big = pdfs.text_pdf(folder / "big.pdf", pages=60)
@@ -132,4 +136,6 @@ def test_the_runner_ingests_reports_progress_and_cancels_cleanly(
     names = {d.filename: d for d in store.list_documents()}
     assert "big.pdf" not in names, "the cancelled document is rolled back"
     assert names["a.pdf"].status == DocStatus.ready
-    assert store.count_chunks(visible_only=False) == names["a.pdf"].chunks
+    assert names["cyclic.pdf"].status == DocStatus.partial
+    kept = names["a.pdf"].chunks + names["cyclic.pdf"].chunks
+    assert store.count_chunks(visible_only=False) == kept

@@ -25,6 +25,7 @@ from ingest.parse import (
     parse_page,
     reading_order,
 )
+from ingest.saslprep import SaslprepError, saslprep
 
 NO_IMAGES = IngestSettings(page_images=False)
 _pymupdf: Any = pymupdf  # partly annotated
@@ -110,6 +111,69 @@ def test_encrypted_opens_with_right_password_only(files: dict[str, Path]) -> Non
     assert "wrong password" in str(err.value)
     pages = parse_all(files["encrypted"], password="secret")
     assert "only readable with the password" in pages[0].page.text
+
+
+# Typed with a soft hyphen (B.1: mapped to nothing), a no-break space (C.1.2: a space), the
+# ligature U+FB01 and a fullwidth A (NFKC: "fi", "A"); PREPARED is its SASLprep form.
+TYPED = "co\u00adffee\u00a0\ufb01ne\uff21"
+PREPARED = "coffee fineA"
+
+
+def test_saslprep_rfc4013_examples() -> None:
+    assert saslprep("I\u00adX") == "IX"  # RFC 4013 section 3, examples 1-5
+    assert saslprep("user") == "user"
+    assert saslprep("USER") == "USER"
+    assert saslprep("\u00aa") == "a"
+    assert saslprep("\u2168") == "IX"
+    with pytest.raises(SaslprepError, match="control"):
+        saslprep("\u0007")
+    with pytest.raises(SaslprepError, match="right-to-left"):
+        saslprep("\u0627\u0031")
+    assert saslprep(TYPED) == PREPARED
+    assert saslprep("\u0627\u0628") == "\u0627\u0628"  # all right-to-left is fine
+
+
+def test_aes256_password_is_saslprepped(tmp_path: Path) -> None:
+    # the file hashes the prepared password, as PDF 2.0 asks; MuPDF alone refuses TYPED
+    path = pdfs.encrypted_pdf(tmp_path / "r6.pdf", password=PREPARED)
+    raw: Any = _pymupdf.open(str(path))
+    assert raw.xref_get_key(-1, "Encrypt/R") == ("int", "6")
+    assert not raw.authenticate(TYPED)
+    raw.close()
+    for typed in (TYPED, PREPARED):
+        pages = parse_all(path, password=typed)
+        assert "only readable with the password" in pages[0].page.text
+    with pytest.raises(ParseError, match="wrong password"):
+        open_pdf(path, password="coffee fine")
+
+
+def test_aes256_password_as_given_still_opens_files_of_non_preparing_writers(
+    tmp_path: Path,
+) -> None:
+    # PyMuPDF hashes the text as given: the exact typed password must keep working
+    path = pdfs.encrypted_pdf(tmp_path / "raw.pdf", password=TYPED)
+    assert "only readable" in parse_all(path, password=TYPED)[0].page.text
+    with pytest.raises(ParseError, match="wrong password"):
+        open_pdf(path, password=PREPARED)
+
+
+def test_prohibited_password_is_tried_as_given_and_the_refusal_explained(tmp_path: Path) -> None:
+    path = pdfs.encrypted_pdf(tmp_path / "bell.pdf", password="ring\u0007bell")
+    assert "only readable" in parse_all(path, password="ring\u0007bell")[0].page.text
+    with pytest.raises(ParseError) as err:
+        open_pdf(path, password="ring\u0007bel")
+    assert "SASLprep rejects it: contains an ASCII control character (U+0007)" in str(err.value)
+
+
+@pytest.mark.parametrize("method", ["aes-128", "rc4-128"])
+def test_older_revisions_keep_the_password_as_given(tmp_path: Path, method: str) -> None:
+    # no NFKC for revisions 2-4 (MuPDF itself converts them to PDFDocEncoding, which drops a
+    # soft hyphen but keeps "ﬁ" as its own code 0x93)
+    path = pdfs.encrypted_pdf(tmp_path / f"{method}.pdf", password="fine A", method=method)
+    assert "only readable" in parse_all(path, password="fine A")[0].page.text
+    for typed in ("\ufb01ne A", "fine\u00a0A", "fine \uff21"):
+        with pytest.raises(ParseError, match="wrong password"):
+            open_pdf(path, password=typed)
 
 
 def test_pdf_detected_by_content_not_extension(files: dict[str, Path], tmp_path: Path) -> None:
@@ -364,3 +428,75 @@ def test_corpus_encrypted_opens_with_manifest_password() -> None:
     page = parse_page(doc, 0, NO_IMAGES, None, "enc")
     doc.close()
     assert page.blocks and not page.page.ocr
+
+
+# --- damaged pages (behaviour measured with PyMuPDF 2.0 on MuPDF 1.28.5) --------------------
+
+
+def _page_outcomes(path: Path) -> list[str]:
+    doc: Any = open_pdf(path)
+    out: list[str] = []
+    try:
+        for i in range(doc.page_count):
+            try:
+                parsed = parse_page(doc, i, NO_IMAGES, None, "doc")
+                out.append(parsed.page.text)
+            except ParseError as e:
+                assert e.code == "page_unreadable"
+                out.append(f"ERROR {e}")
+    finally:
+        doc.close()
+    return out
+
+
+def test_a_cycle_in_the_page_tree_fails_only_that_page(tmp_path: Path) -> None:
+    one, two, three = _page_outcomes(pdfs.cyclic_tree_pdf(tmp_path / "c.pdf"))
+    assert (one, three) == (pdfs.PAGE_ONE_TEXT, pdfs.PAGE_THREE_TEXT)
+    assert two == "ERROR page 2: cannot load page (code=7: cycle in page tree)"
+
+
+def test_a_corrupt_content_stream_is_an_unreadable_page_not_a_blank_one(tmp_path: Path) -> None:
+    # MuPDF only warns ("zlib error") and draws nothing; OCR of the blank render finds nothing
+    one, two, three = _page_outcomes(pdfs.corrupt_stream_pdf(tmp_path / "s.pdf"))
+    assert (one, three) == (pdfs.PAGE_ONE_TEXT, pdfs.PAGE_THREE_TEXT)
+    assert two.startswith("ERROR page 2: nothing could be read (MuPDF: ")
+    assert "zlib error: incorrect header check" in two
+
+
+def test_a_blank_page_without_damage_stays_an_empty_page(tmp_path: Path) -> None:
+    doc = _pymupdf.open()
+    doc.new_page()
+    doc.save(str(tmp_path / "blank.pdf"))
+    doc.close()
+    assert _page_outcomes(tmp_path / "blank.pdf") == [""]
+
+
+def test_zero_pages_and_a_broken_xref(tmp_path: Path) -> None:
+    with pytest.raises(ParseError) as err:
+        open_pdf(pdfs.no_pages_pdf(tmp_path / "zero.pdf"))
+    assert (err.value.code, str(err.value)) == ("no_pages", "PDF has no pages: zero.pdf")
+    # every xref offset is off and startxref points nowhere: MuPDF rebuilds the table
+    path = pdfs.broken_xref_pdf(tmp_path / "xref.pdf")
+    doc: Any = open_pdf(path)
+    assert doc.is_repaired
+    doc.close()
+    assert [
+        t.startswith(pdfs.SENTENCES[0]) or t.startswith(pdfs.HEADING) for t in _page_outcomes(path)
+    ] == [True, True, True]
+
+
+def test_a_huge_page_renders_at_a_lower_dpi(tmp_path: Path) -> None:
+    # 14,400 pt square at 100 dpi is 20,000 x 20,000 px: MuPDF refuses it ("Overly large image")
+    path = pdfs.huge_page_pdf(tmp_path / "huge.pdf")
+    raw: Any = _pymupdf.open(str(path))
+    with pytest.raises(Exception, match="Overly large image"):  # FzErrorLimit
+        raw[0].get_pixmap(dpi=100)
+    raw.close()
+    doc: Any = open_pdf(path)
+    parsed = parse_page(doc, 0, IngestSettings(), tmp_path / "blobs", "doc")
+    doc.close()
+    assert parsed.warnings == [] and parsed.page.text == pdfs.PAGE_ONE_TEXT
+    assert parsed.page.image is not None
+    pix: Any = _pymupdf.Pixmap(str(tmp_path / "blobs" / parsed.page.image))
+    assert pix.width == pix.height and pix.width * pix.height <= parse.MAX_RENDER_PIXELS
+    assert pix.width > 6000  # as sharp as the cap allows (about 43 dpi here)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pdfs
 import psutil
+import pymupdf
 import pytest
 from services import cli_process
 
@@ -370,3 +371,121 @@ def test_roots_keep_a_run_inside_its_folders(
     assert report["secret.pdf"] == (FileStatus.failed, "outside the ingestion roots")
     assert "deep.pdf" not in report, "not recursive"
     assert store.get_document(doc_id_for(outside)) is None
+
+
+def test_unreadable_pages_leave_a_partial_document_of_the_readable_ones(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    pdfs.cyclic_tree_pdf(folder / "cyclic.pdf")
+    pdfs.corrupt_stream_pdf(folder / "stream.pdf")
+    pdfs.truncated_pdf(folder / "truncated.pdf")
+    pdfs.broken_xref_pdf(folder / "xref.pdf")
+    pdfs.huge_image_pdf(folder / "huge.pdf", side=12000)
+    pdfs.no_pages_pdf(folder / "zero.pdf")
+    pdfs.all_pages_cyclic_pdf(folder / "hopeless.pdf")
+
+    report = run(home, store, embedder, folder)
+    got = {Path(d.path).name: d for d in report.documents}
+    docs = {d.filename: d for d in store.list_documents()}
+
+    # MuPDF loads page 1 and 3, refuses page 2 ("cycle in page tree")
+    cyc = got["cyclic.pdf"]
+    assert (cyc.status, cyc.pages, cyc.error) == (FileStatus.partial, 2, None)
+    assert [(f.page, f.reason) for f in cyc.failed_pages] == [
+        (2, "cannot load page (code=7: cycle in page tree)")
+    ]
+    record = docs["cyclic.pdf"]
+    assert record.status == DocStatus.partial and record.status.visible
+    assert record.pages == 2 and record.failed_pages == cyc.failed_pages
+    assert cyc.doc_id is not None
+    assert [p.page for p in store.get_pages(cyc.doc_id)] == [1, 3]
+    assert store.count_chunks(cyc.doc_id) == record.chunks == cyc.chunks > 0
+    assert store.count_chunks(cyc.doc_id, visible_only=False) == record.chunks
+    searcher = Searcher(store, embedder, Bm25Encoder())
+    hits = searcher.run(pdfs.PAGE_THREE_TEXT, k=1, doc_ids=[cyc.doc_id])
+    assert hits[0].page == 3 and pdfs.PAGE_THREE_TEXT in hits[0].text
+
+    # a Flate stream that is not zlib: MuPDF warns, draws nothing; the page fails with why
+    stream = got["stream.pdf"]
+    assert stream.status == FileStatus.partial and stream.pages == 2
+    assert [f.page for f in stream.failed_pages] == [2]
+    assert "zlib error: incorrect header check" in stream.failed_pages[0].reason
+
+    # cut at half: MuPDF repairs it; of its 6 pages 1-3 are whole, page 4 lost part of its
+    # content (kept, with a warning), 5 and 6 are gone
+    trunc = got["truncated.pdf"]
+    assert trunc.status == FileStatus.partial and trunc.pages == 4
+    assert [f.page for f in trunc.failed_pages] == [5, 6]
+    assert all("nothing could be read" in f.reason for f in trunc.failed_pages)
+    assert any(
+        w.startswith("page 4: read despite errors") and "cannot load content stream" in w
+        for w in docs["truncated.pdf"].warnings
+    )
+
+    # every xref offset wrong: MuPDF rebuilds the table and reads all pages
+    assert (got["xref.pdf"].status, got["xref.pdf"].pages) == (FileStatus.indexed, 3)
+    # a 12,000 x 12,000 image: parsed and rendered at the page's own size
+    huge = docs["huge.pdf"]
+    assert (huge.status, huge.pages) == (DocStatus.ready, 1)
+    assert huge.doc_id == got["huge.pdf"].doc_id
+    image = store.get_pages(huge.doc_id)[0].image
+    assert image is not None
+    pix = pymupdf.Pixmap(str(Settings(home=home).blob_dir / image))
+    assert (pix.width, pix.height) == (850, 1100)  # 612 x 792 pt at 100 dpi
+
+    zero = got["zero.pdf"]
+    assert zero.status == FileStatus.failed and zero.error == "no_pages: PDF has no pages: zero.pdf"
+    # every page unreadable: failed as a whole, nothing stored, the pages' reasons kept
+    hopeless = got["hopeless.pdf"]
+    assert hopeless.status == FileStatus.failed and hopeless.pages == 0
+    assert hopeless.error == (
+        "unreadable_pages: no page could be read (page 1: cannot load page (code=7: cycle in "
+        "page tree); page 2: cannot load page (code=7: cycle in page tree))"
+    )
+    assert docs["hopeless.pdf"].status == DocStatus.failed
+    assert [f.page for f in docs["hopeless.pdf"].failed_pages] == [1, 2]
+    assert hopeless.doc_id is not None and store.count_pages(hopeless.doc_id) == 0
+
+    # unchanged bytes fail the same pages: skipped, still partial
+    again = run(home, store, embedder, folder / "cyclic.pdf").documents[0]
+    assert (again.status, again.failed_pages) == (FileStatus.unchanged, cyc.failed_pages)
+
+    # the file fixed: replaced as usual, ready with every page
+    pdfs.text_pdf(folder / "cyclic.pdf", pages=3)
+    fixed = run(home, store, embedder, folder / "cyclic.pdf").documents[0]
+    assert (fixed.status, fixed.pages, fixed.failed_pages) == (FileStatus.indexed, 3, [])
+    record = next(d for d in store.list_documents() if d.filename == "cyclic.pdf")
+    assert (record.status, record.failed_pages) == (DocStatus.ready, [])
+    assert [p.page for p in store.get_pages(cyc.doc_id)] == [1, 2, 3]
+    assert store.count_chunks(cyc.doc_id, visible_only=False) == record.chunks
+    hits = searcher.run(pdfs.PAGE_THREE_TEXT, k=5, doc_ids=[cyc.doc_id])
+    assert hits and all(pdfs.PAGE_THREE_TEXT not in h.text for h in hits)  # old content gone
+
+
+def test_a_page_over_the_time_limit_is_cut_and_the_document_goes_on(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    pdfs.slow_middle_page_pdf(folder / "a-slow.pdf")
+    pdfs.text_pdf(folder / "b-after.pdf", pages=2)
+    settings = Settings(home=home, ingest={"page_timeout": 1.0, "page_images": False})
+    t0 = time.perf_counter()
+    report = Ingestor(settings, store, embedder, Bm25Encoder()).run([folder])
+    slow, after = report.documents
+    # the OCR page (page 2) is stopped; pages 1 and 3 are stored, and the folder goes on
+    assert (slow.status, slow.pages) == (FileStatus.partial, 2)
+    assert [(f.page, f.reason) for f in slow.failed_pages] == [(2, "parsing took longer than 1 s")]
+    assert slow.doc_id is not None
+    assert [p.page for p in store.get_pages(slow.doc_id)] == [1, 3]
+    assert pdfs.PAGE_THREE_TEXT in store.get_pages(slow.doc_id)[1].text
+    assert (after.status, after.pages) == (FileStatus.indexed, 2)
+    assert time.perf_counter() - t0 < 120
+
+    # without the limit the same page is OCRed
+    unlimited = Settings(home=home, ingest={"page_timeout": 0, "page_images": False})
+    (f := folder / "a-slow.pdf").write_bytes(f.read_bytes() + b"\n")  # new bytes: reingested
+    again = Ingestor(unlimited, store, embedder, Bm25Encoder()).run([f]).documents[0]
+    assert (again.status, again.pages, again.failed_pages) == (FileStatus.indexed, 3, [])

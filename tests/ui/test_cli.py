@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
-from services import cli
+import pdfs
+from services import cli, env_for
 
 
 def test_check_citations_json_contract_and_repair(tmp_path: Path) -> None:
@@ -103,3 +105,32 @@ def test_ask_json_contract_and_errors(tmp_path: Path) -> None:
     assert r.returncode == 1 and "--strategy" in r.stderr
     r = run("ask", "Anything?", "--strategy", "long-context")
     assert r.returncode == 1 and "name the documents" in r.stderr
+
+
+def test_a_partial_document_in_ingest_and_docs(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    f = pdfs.cyclic_tree_pdf(tmp_path / "cyclic.pdf")
+    r = cli(home, "ingest", str(f), "--json")
+    assert r.returncode == 2, r.stderr  # a page was lost: scripts must notice
+    (row,) = json.loads(r.stdout)["documents"]
+    assert (row["status"], row["pages"], row["error"]) == ("partial", 2, None)
+    assert row["failed_pages"] == [
+        {"page": 2, "reason": "cannot load page (code=7: cycle in page tree)"}
+    ]
+    assert "partial: " in r.stderr and "1 page not read: page 2: cannot load page" in r.stderr
+
+    docs = cli(home, "docs", "--json")
+    assert docs.returncode == 0, docs.stderr
+    (doc,) = json.loads(docs.stdout)["documents"]
+    assert (doc["status"], doc["pages"], doc["failed_pages"]) == (
+        "partial",
+        2,
+        row["failed_pages"],
+    )
+    wide = {**env_for(home), "COLUMNS": "250"}  # one table row per line
+    cmd = [sys.executable, "-m", "ui.cli", "docs"]
+    root = Path(__file__).resolve().parents[2]
+    table = subprocess.run(cmd, cwd=root, env=wide, capture_output=True, text=True, timeout=600)
+    assert table.returncode == 0, table.stderr
+    line = next(ln for ln in table.stdout.splitlines() if "cyclic.pdf" in ln)
+    assert "partial" in line and "1 page not read: page 2: cannot load page" in line

@@ -269,6 +269,11 @@ def create_app(
         for page in rt.store.get_pages(doc.doc_id):
             if page.page == n:
                 return page
+        failed = next((f for f in doc.failed_pages if f.page == n), None)
+        if failed is not None:
+            raise HTTPException(
+                404, f"page {n} of {doc.filename} could not be read: {failed.reason}"
+            )
         raise HTTPException(404, f"{doc.filename} has no page {n} (it has {doc.pages})")
 
     def _docs(refs: list[str] | None) -> list[Document] | None:

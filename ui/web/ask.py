@@ -91,7 +91,7 @@ def show_answer(svc: ServiceClient, i: int, a: Answer) -> None:
 def ask_page(svc: ServiceClient) -> None:
     st.header("Ask")
     try:
-        ready = [d for d in svc.documents() if d.status.value == "ready"]
+        ready = [d for d in svc.documents() if d.status.visible]
     except ServiceError as e:
         st.error(str(e))
         return

@@ -122,7 +122,7 @@ def _evidence(svc: ServiceClient, doc: str, pages: list[int], gold: str | None) 
     if not pages:
         return
     try:
-        found = [d for d in svc.documents() if d.filename == doc and d.status.value == "ready"]
+        found = [d for d in svc.documents() if d.filename == doc and d.status.visible]
     except ServiceError as e:
         st.warning(str(e))
         return

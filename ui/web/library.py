@@ -97,7 +97,10 @@ def library_page(svc: ServiceClient) -> None:
                 "chunks": d.chunks,
                 "OCR pages": d.ocr_pages,
                 "status": d.status.value,
-                "errors": d.error or "; ".join(d.warnings[:2]),
+                "errors": d.error
+                or "; ".join(
+                    [f"page {f.page}: {f.reason}" for f in d.failed_pages[:2]] + d.warnings[:2]
+                ),
                 "indexed": pd.to_datetime(d.indexed_at, unit="s") if d.indexed_at else None,
             }
             for d in docs
@@ -124,8 +127,9 @@ def library_page(svc: ServiceClient) -> None:
             except ServiceError as e:
                 st.error(str(e))
     with view:
-        if doc.pages and doc.status.value == "ready":
-            n = st.number_input("Page", min_value=1, max_value=doc.pages, value=1, key="lib_page")
+        if doc.pages and doc.status.visible:
+            last = doc.pages + len(doc.failed_pages)  # a failed page's image shows its reason
+            n = st.number_input("Page", min_value=1, max_value=last, value=1, key="lib_page")
             try:
                 st.image(
                     svc.page_image(doc.doc_id, int(n)),

@@ -23,7 +23,7 @@ from docqa.sparse import Bm25Encoder
 from docqa.store import Store, StoreLockedError
 from docqa.store.client import ClientStore
 from docqa.store.edge import EdgeStore
-from docqa.types import Box, Chunk, DocStatus, Document, Page, SearchHit
+from docqa.types import Box, Chunk, DocStatus, Document, Page, PageError, SearchHit
 
 DIM = 16
 ROOT = Path(__file__).resolve().parents[3]
@@ -179,6 +179,18 @@ def test_publish_replaces_the_previous_generation(store: Store) -> None:
     assert store.search(None, BM25.query("dividend"), k=10, mode="sparse") == []
     hits = store.search(near(f"annual:{second[1]}"), BM25.query("zirconium"), k=10)
     assert texts(hits) == second[::-1]
+
+
+def test_publish_with_failed_pages_stores_a_partial_document(store: Store) -> None:
+    doc = write(store, "annual", ANNUAL, publish=False)
+    failed = [PageError(page=len(ANNUAL) + 1, reason="cannot load page (cycle in page tree)")]
+    store.publish(doc.model_copy(update={"failed_pages": failed}))
+    record = store.get_document("annual")
+    assert record is not None
+    assert (record.status, record.failed_pages) == (DocStatus.partial, failed)
+    assert record.status.visible and not DocStatus.indexing.visible
+    assert [c.text for c in store.get_chunks("annual")] == ANNUAL  # visible like ready
+    assert texts(store.search(None, BM25.query("dividend"), k=10, mode="sparse")) == [ANNUAL[3]]
 
 
 def test_rewriting_a_generation_is_idempotent(store: Store) -> None:

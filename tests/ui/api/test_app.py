@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pdfs
 import pytest
 from fastapi.testclient import TestClient
 from services import uvicorn_thread
@@ -252,3 +253,28 @@ def test_deleting_a_document_removes_it(client: TestClient) -> None:
     assert r.status_code == 200 and r.json()["doc_id"] == victim["doc_id"]
     assert client.get(f"/v1/documents/{victim['doc_id']}").status_code == 404
     assert client.delete(f"/v1/documents/{victim['doc_id']}").status_code == 404
+
+
+def test_a_partial_document_lists_its_failed_pages(tmp_path: Path) -> None:
+    pdf = pdfs.cyclic_tree_pdf(tmp_path / "cyclic.pdf")
+    runtime = Runtime(_settings(tmp_path / "home"))
+    try:
+        report = Ingestor.from_runtime(runtime).run([pdf])
+        assert report.documents[0].status == "partial"
+        with TestClient(create_app(runtime.settings, runtime)) as c:
+            (doc,) = c.get("/v1/documents").json()["documents"]
+            assert (doc["status"], doc["pages"]) == ("partial", 2)
+            failed = [{"page": 2, "reason": "cannot load page (code=7: cycle in page tree)"}]
+            assert doc["failed_pages"] == failed
+            assert c.get(f"/v1/documents/{doc['doc_id']}").json()["failed_pages"] == failed
+            assert pdfs.PAGE_THREE_TEXT in c.get(f"/v1/documents/{doc['doc_id']}/pages/3").text
+            missing = c.get(f"/v1/documents/{doc['doc_id']}/pages/2")
+            assert missing.status_code == 404
+            assert missing.json()["detail"] == (
+                "page 2 of cyclic.pdf could not be read: cannot load page (code=7: cycle in page "
+                "tree)"
+            )
+            hits = c.post("/v1/search", json={"query": pdfs.PAGE_ONE_TEXT, "k": 1}).json()
+            assert hits["hits"][0]["page"] == 1
+    finally:
+        runtime.close()
