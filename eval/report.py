@@ -32,7 +32,7 @@ import os
 import platform
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,6 +70,7 @@ __all__ = [
     "plot_router_choices",
     "rank_order",
     "read_records",
+    "read_written_records",
     "render_markdown",
     "rescore",
     "skipped_record",
@@ -289,6 +290,18 @@ def write_records(records: Iterable[EvalRecord], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def read_written_records(path: Path) -> Iterator[EvalRecord]:
+    """The records of an answers file that a run may still be writing, or was killed while
+    writing: a torn or unreadable line (a crash mid-write) is skipped, not an error."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            yield EvalRecord.model_validate_json(line)
+        except ValueError:
+            continue
 
 
 def read_records(path: Path) -> list[EvalRecord]:

@@ -44,6 +44,7 @@ from eval.report import (
     error_record,
     make_record,
     read_records,
+    read_written_records,
     rescore,
     skipped_record,
 )
@@ -170,13 +171,7 @@ def load_done(path: Path) -> dict[tuple[str, str], EvalRecord]:
     if not path.is_file():
         return {}
     done: dict[tuple[str, str], EvalRecord] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rec = EvalRecord.model_validate_json(line)
-        except ValueError:
-            continue
+    for rec in read_written_records(path):
         if rec.error is None:
             done[(rec.item_id, rec.strategy)] = rec
     return done

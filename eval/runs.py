@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from eval.report import EvalRecord, summarize
+from eval.report import EvalRecord, read_written_records, summarize
 
 __all__ = ["ANSWERS", "SUMMARY", "EvalRunView", "NotARunError", "load_run", "plot_file"]
 
@@ -47,13 +47,7 @@ class EvalRunView(BaseModel):
 
 def _records(path: Path) -> list[EvalRecord]:
     last: dict[tuple[str, str], EvalRecord] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rec = EvalRecord.model_validate_json(line)
-        except ValueError:
-            continue
+    for rec in read_written_records(path):
         last.pop((rec.item_id, rec.strategy), None)  # the newest keeps its place at the end
         last[(rec.item_id, rec.strategy)] = rec
     return list(last.values())

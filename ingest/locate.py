@@ -34,7 +34,7 @@ from typing import Any
 import pymupdf
 
 from docqa.types import Box
-from ingest.parse import ParseError, open_pdf, reading_order
+from ingest.parse import ParseError, open_pdf, reading_order, union_rects
 
 _pymupdf: Any = pymupdf  # partly annotated: its untyped calls go through Any
 
@@ -157,15 +157,6 @@ def _inside(rect: Rect, boxes: Sequence[Box]) -> bool:
     )
 
 
-def _union(rects: Sequence[Rect]) -> Rect:
-    return (
-        min(r[0] for r in rects),
-        min(r[1] for r in rects),
-        max(r[2] for r in rects),
-        max(r[3] for r in rects),
-    )
-
-
 def _open(pdf: pymupdf.Document | Path, password: str | None) -> Any:
     """The open document, or None when it cannot be opened or stays locked."""
     if isinstance(pdf, Path):
@@ -246,7 +237,7 @@ def _locate(doc: Any, page_no: int, quote: list[str], clip: list[Box] | None) ->
     # words come in the order of the passage text the quote was taken from
     block_ids = sorted({block for block, _ in lines})
     block_rects = [
-        _union([r for r, (b, _) in zip(rects, lines, strict=True) if b == block])
+        union_rects([r for r, (b, _) in zip(rects, lines, strict=True) if b == block])
         for block in block_ids
     ]
     rank = {block_ids[i]: n for n, i in enumerate(reading_order(block_rects))}
@@ -266,6 +257,6 @@ def _locate(doc: Any, page_no: int, quote: list[str], clip: list[Box] | None) ->
         per_line.setdefault(lines[i], []).append(rects[i])
     out: list[Box] = []
     for line_rects in per_line.values():  # dicts keep insertion (reading) order
-        x0, y0, x1, y1 = _union(line_rects)
+        x0, y0, x1, y1 = union_rects(line_rects)
         out.append(Box(page=page_no, x0=x0, y0=y0, x1=x1, y1=y1))
     return out

@@ -363,10 +363,11 @@ class _TextBlock:
 
     @property
     def rect(self) -> Rect:
-        return _union([line.rect for line in self.lines])
+        return union_rects([line.rect for line in self.lines])
 
 
-def _union(rects: Sequence[Rect]) -> Rect:
+def union_rects(rects: Sequence[Rect]) -> Rect:
+    """The smallest rect holding every one of `rects`."""
     return (
         min(r[0] for r in rects),
         min(r[1] for r in rects),
@@ -429,7 +430,7 @@ def _rows(items: Sequence[tuple[Rect, str]]) -> list[list[tuple[Rect, str]]]:
         centre = (rect[1] + rect[3]) / 2
         if row_box is not None and row_box[1] <= centre <= row_box[3]:
             rows[-1].append(item)
-            row_box = _union([row_box, rect])
+            row_box = union_rects([row_box, rect])
         else:
             rows.append([item])
             row_box = rect
@@ -754,7 +755,7 @@ def _ocr_blocks(lines: list[OcrLine], page_no: int) -> list[Block]:
             boxes.append(rect)
         else:
             groups[target].append(line)
-            boxes[target] = _union([boxes[target], rect])
+            boxes[target] = union_rects([boxes[target], rect])
     blocks = [
         Block(
             kind="ocr",
