@@ -48,6 +48,12 @@ def follow(svc: ServiceClient, submitted: Job) -> Job:
             else ""
         )
         st.error(f"{Path(r.path).name}: {r.error}{hint}")
+    for r in job.results:
+        if r.status.value == "partial":
+            missing = "; ".join(f"page {f.page}: {f.reason}" for f in r.failed_pages)
+            st.warning(
+                f"{Path(r.path).name}: indexed without {len(r.failed_pages)} page(s) ({missing})"
+            )
     return job
 
 

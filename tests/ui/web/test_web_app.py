@@ -63,6 +63,22 @@ def test_library_uploads_shows_pages_and_deletes(
     assert "brightwater.pdf" not in list(at.dataframe[0].value["file"])
 
 
+def test_a_partly_readable_upload_is_indexed_and_its_lost_page_named(
+    service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    at = _app(monkeypatch, service).run()
+    at.switch_page("library_page.py").run()
+    pdf = pdfs.cyclic_tree_pdf(tmp_path / "cyclic_minutes.pdf")
+    at.file_uploader(key="uploads").upload(pdf.name, pdf.read_bytes(), "application/pdf").run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    warning = next(w.value for w in at.warning if "cyclic_minutes.pdf" in w.value)
+    assert "indexed without 1 page(s)" in warning and "page 2:" in warning
+    table = at.dataframe[0].value
+    row = table[table["file"] == "cyclic_minutes.pdf"].iloc[0]
+    assert row["status"] == "partial" and row["pages"] == 2 and "page 2" in row["errors"]
+
+
 def test_an_unreachable_service_or_a_wrong_key_is_said_plainly(
     service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
