@@ -82,6 +82,9 @@ class PageError(BaseModel):
     """1-based page number."""
     reason: str
 
+    def __str__(self) -> str:
+        return f"page {self.page}: {self.reason}"
+
 
 class Document(BaseModel):
     """The record of one source file in the store."""

@@ -180,7 +180,7 @@ def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out
 
 
 def _no_page_read(st: _DocState) -> str:
-    shown = "; ".join(f"page {f.page}: {f.reason}" for f in st.failed_pages[:3])
+    shown = "; ".join(map(str, st.failed_pages[:3]))
     more = len(st.failed_pages) - 3
     return f"no page could be read ({shown}{f'; and {more} more' if more > 0 else ''})"
 

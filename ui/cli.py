@@ -146,7 +146,7 @@ class _Lines:
 
 def _failed_pages(failed: list[PageError]) -> str:
     """`2 pages not read: page 2: cannot load page (...); page 5: ...`"""
-    listed = "; ".join(f"page {f.page}: {f.reason}" for f in failed)
+    listed = "; ".join(map(str, failed))
     return f"{len(failed)} page{'s' if len(failed) != 1 else ''} not read: {listed}"
 
 

@@ -265,7 +265,9 @@ def create_app(
         return doc
 
     def _page(doc_id: str, n: int) -> Page:
-        doc = _document(doc_id)
+        return _page_of(_document(doc_id), n)
+
+    def _page_of(doc: Document, n: int) -> Page:
         for page in rt.store.get_pages(doc.doc_id):
             if page.page == n:
                 return page
@@ -368,9 +370,10 @@ def create_app(
     def locate_text(doc_id: str, n: int, body: LocateRequest) -> LocateResponse:
         """Where a quoted span stands on the page: one box per line (PDF points, origin top
         left, as the page image shows the page), for highlighting exactly the cited lines."""
-        page = _page(doc_id, n)
-        clip = [b for b in body.clip if b.page == page.page]
-        return LocateResponse(boxes=locate(Path(_document(doc_id).path), n, body.text, clip))
+        doc = _document(doc_id)
+        _page_of(doc, n)  # 404 for a page the document does not have
+        clip = [b for b in body.clip if b.page == n]
+        return LocateResponse(boxes=locate(Path(doc.path), n, body.text, clip))
 
     @app.get(
         "/v1/documents/{doc_id}/file",

@@ -50,7 +50,7 @@ def follow(svc: ServiceClient, submitted: Job) -> Job:
         st.error(f"{Path(r.path).name}: {r.error}{hint}")
     for r in job.results:
         if r.status.value == "partial":
-            missing = "; ".join(f"page {f.page}: {f.reason}" for f in r.failed_pages)
+            missing = "; ".join(map(str, r.failed_pages))
             st.warning(
                 f"{Path(r.path).name}: indexed without {len(r.failed_pages)} page(s) ({missing})"
             )
@@ -104,9 +104,7 @@ def library_page(svc: ServiceClient) -> None:
                 "OCR pages": d.ocr_pages,
                 "status": d.status.value,
                 "errors": d.error
-                or "; ".join(
-                    [f"page {f.page}: {f.reason}" for f in d.failed_pages[:2]] + d.warnings[:2]
-                ),
+                or "; ".join([str(f) for f in d.failed_pages[:2]] + d.warnings[:2]),
                 "indexed": pd.to_datetime(d.indexed_at, unit="s") if d.indexed_at else None,
             }
             for d in docs
