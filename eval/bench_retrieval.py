@@ -1,19 +1,40 @@
-"""Retrieval benchmark: evidence-page recall@k of dense, BM25, hybrid (RRF) and hybrid + rerank.
+"""Retrieval benchmark: does the evidence page reach the reader, and which lever gets it there?
 
-    python -m eval.bench_retrieval [--docs DIR] [--out eval/out/retrieval.json] [--k 5]
+    python -m eval.bench_retrieval [--docs DIR] [--home DIR] [--k 5] [--candidates 20]
+                                   [--out eval/out/retrieval.json]
 
-The valid PDFs of the dev corpus are ingested once (docqa `Ingestor`, fresh Qdrant Edge store
-in a temp DOCQA home). Then, for every answerable question of `qa.jsonl` (non-empty
-`evidence_pages`), each method searches the question's own document (`doc_ids=[doc]`); a
-question is a hit when one of the top-k chunks covers an evidence page (a chunk covers
-`page..page_end`). Reported overall, per document type (`extra.doc_type`, else guessed from
-the file name) and with the mean latency per query (query embedding, search and reranking;
-models are warmed up first).
+The valid PDFs of the dev corpus are ingested (docqa `Ingestor`) into `--home` (reused when it
+already holds them: one ingest serves several runs) or a temp DOCQA home. Then, for every
+answerable question of `qa.jsonl` (non-empty `evidence_pages`), each method searches the
+question's own document; a question is a hit when one of the method's top-k units covers an
+evidence page (a chunk covers `page..page_end`).
+
+Methods (chunks unless said otherwise):
+- `dense`, `bm25`, `hybrid` (RRF): the search alone, top k chunks;
+- `rerank`: hybrid top `--candidates` reranked by the cross-encoder (what `rag` uses: each
+  chunk read with its context line, `SearchHit.search_text`), top k;
+- `rerank-text`: the same, the reranker reading the chunk's text alone (the context line's
+  share in reranking; on a store indexed without context lines it equals `rerank`);
+- `rerank@50`: the same over a pool of 50 (is a bigger pool worth its time?);
+- `rerank+qx-search`: `rerank` with the question expanded for the search only
+  (`docqa.query.expand_query`: fiscal years spelled out, a metric's line items), reranked by the
+  question as asked; `rerank+qx`: expanded for both;
+- `pages`: the reranked pool grouped by page, pages ranked by their best chunk, top k *pages*
+  (a different unit: k pages hold more text than k chunks);
+- `prompt`: the passages `rag_prompt` actually gives the model (passage budget of
+  `AnswerSettings`, the answering model's tokenizer), any evidence page among them; with
+  `prompt_recall`, the share of a question's evidence pages among them (the eval's figure);
+- `prompt-pages`: the same with `answer.passages = "pages"` (whole pages in the prompt).
+
+Every figure is reported for all questions and for two fixed halves, split by a hash of the
+question id (`split_of`): `tune`, on which levers and thresholds may be chosen, and `held-out`,
+which no choice may look at. A lever that only helps `tune` is tuned to the dev questions.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import sys
@@ -29,7 +50,28 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DOCS = ROOT.parent / "shared" / "corpus" / "dev"
 # Files of the dev corpus that are meant to fail (corrupt, encrypted).
 BAD = ("corrupt_", "encrypted_")
-METHODS = ("dense", "bm25", "hybrid", "hybrid+rerank")
+METHODS = (
+    "dense",
+    "bm25",
+    "hybrid",
+    "rerank-text",
+    "rerank",
+    "rerank@50",
+    "rerank+qx-search",
+    "rerank+qx",
+    "pages",
+    "prompt",
+    "prompt-pages",
+)
+PROMPTS = ("prompt", "prompt-pages")
+BIG_POOL = 50
+
+
+def split_of(item_id: str) -> str:
+    """`held-out` for about a third of the questions, `tune` for the rest; fixed by the id."""
+    return (
+        "held-out" if int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) % 3 == 0 else "tune"
+    )
 
 
 def doc_type(q: dict[str, Any]) -> str:
@@ -52,39 +94,97 @@ def load_questions(docs: Path) -> list[dict[str, Any]]:
 
 
 def ingest(docs: Path, home: Path) -> dict[str, str]:
-    """Ingest the valid PDFs into `home`; file name -> doc_id."""
+    """The valid PDFs of `docs` in the store at `home` (ingested unless already there);
+    file name -> doc_id."""
     from docqa.config import Settings
     from docqa.runtime import Runtime
     from ingest.pipeline import Ingestor
 
     files = sorted(p for p in docs.glob("*.pdf") if not p.name.startswith(BAD))
-    settings = Settings(home=home)
-    rt = Runtime(settings)
-    t0 = time.perf_counter()
-    report = Ingestor.from_runtime(rt).run(files)
-    print(f"ingested {len(files)} files in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    rt.close()
-    return {
-        Path(d.path).name: d.doc_id
-        for d in report.documents
-        if d.doc_id and d.status.value != "failed"
-    }
+    rt = Runtime(Settings(home=home))
+    try:
+        ready = {d.filename: d.doc_id for d in rt.store.list_documents()}
+        todo = [f for f in files if f.name not in ready]
+        if todo:
+            t0 = time.perf_counter()
+            report = Ingestor.from_runtime(rt).run(todo)
+            print(
+                f"ingested {len(todo)} files in {time.perf_counter() - t0:.0f} s", file=sys.stderr
+            )
+            for d in report.documents:
+                if d.doc_id and d.status.value != "failed":
+                    ready[Path(d.path).name] = d.doc_id
+        return ready
+    finally:
+        rt.close()
 
 
-def evaluate(home: Path, doc_ids: dict[str, str], qs: list[dict[str, Any]], k: int) -> Any:
-    from docqa.config import Settings
-    from docqa.retrieval import CrossEncoderReranker, Retriever
+def _covers(pages: list[tuple[int, int]], evidence: set[int]) -> bool:
+    return any(p in evidence for a, b in pages for p in range(a, b + 1))
+
+
+def evaluate(
+    home: Path, doc_ids: dict[str, str], qs: list[dict[str, Any]], k: int, candidates: int
+) -> list[dict[str, Any]]:
+    from docqa.answer.strategies import rag_prompt
+    from docqa.config import AnswerSettings, Settings
+    from docqa.query import expand_query
     from docqa.runtime import Runtime
     from docqa.types import SearchHit
 
-    rt = Runtime(Settings(home=home))
-    searcher = rt.searcher
-    retriever = Retriever(searcher, CrossEncoderReranker.from_registry(rt.registry))
-    runs: dict[str, Callable[[str, list[str]], list[SearchHit]]] = {
-        "dense": lambda q, d: searcher.run(q, k=k, doc_ids=d, mode="dense"),
-        "bm25": lambda q, d: searcher.run(q, k=k, doc_ids=d, mode="sparse"),
-        "hybrid": lambda q, d: searcher.run(q, k=k, doc_ids=d, mode="hybrid"),
-        "hybrid+rerank": lambda q, d: retriever.run(q, k=k, doc_ids=d, candidates=30),
+    settings = Settings(home=home)
+    answer = settings.answer.model_copy(update={"candidates": candidates})
+    rt = Runtime(settings)
+    searcher, retriever = rt.searcher, rt.retriever
+    count_tokens = rt.generator.count_tokens
+
+    def spans(hits: list[SearchHit]) -> list[tuple[int, int]]:
+        return [(h.page, h.page_end) for h in hits[:k]]
+
+    def by_page(hits: list[SearchHit]) -> list[tuple[int, int]]:
+        best: dict[int, float] = {}
+        for h in hits:  # best first: the first hit of a page is its best
+            best.setdefault(h.page, h.score)
+        return [(p, p) for p in sorted(best, key=lambda p: -best[p])[:k]]
+
+    by_pages = answer.model_copy(update={"passages": "pages"})
+
+    def prompt_pages(q: str, d: list[str], how: AnswerSettings = answer) -> list[tuple[int, int]]:
+        prompt = rag_prompt(q, retriever, count_tokens, how, doc_ids=d)
+        row_tokens.append(prompt.context_tokens)
+        return [(p.page or 0, p.page_end or p.page or 0) for p in prompt.passages]
+
+    row_tokens: list[int] = []
+
+    runs: dict[str, Callable[[str, list[str]], list[tuple[int, int]]]] = {
+        "dense": lambda q, d: spans(searcher.run(q, k=k, doc_ids=d, mode="dense")),
+        "bm25": lambda q, d: spans(searcher.run(q, k=k, doc_ids=d, mode="sparse")),
+        "hybrid": lambda q, d: spans(searcher.run(q, k=k, doc_ids=d, mode="hybrid")),
+        "rerank-text": lambda q, d: spans(
+            retriever.reranker.rerank(
+                q,
+                [
+                    h.model_copy(update={"context": None})
+                    for h in searcher.run(q, k=candidates, doc_ids=d, mode="hybrid")
+                ],
+                top_k=k,
+            )
+        ),
+        "rerank": lambda q, d: spans(retriever.run(q, k=k, doc_ids=d, candidates=candidates)),
+        "rerank@50": lambda q, d: spans(retriever.run(q, k=k, doc_ids=d, candidates=BIG_POOL)),
+        "rerank+qx-search": lambda q, d: spans(
+            retriever.reranker.rerank(
+                q, searcher.run(expand_query(q), k=candidates, doc_ids=d), top_k=k
+            )
+        ),
+        "rerank+qx": lambda q, d: spans(
+            retriever.run(expand_query(q), k=k, doc_ids=d, candidates=candidates)
+        ),
+        "pages": lambda q, d: by_page(
+            retriever.run(q, k=candidates, doc_ids=d, candidates=candidates)
+        ),
+        "prompt": prompt_pages,
+        "prompt-pages": lambda q, d: prompt_pages(q, d, by_pages),
     }
     for run in runs.values():
         run("warm-up query about revenue", list(doc_ids.values())[:1])
@@ -96,26 +196,40 @@ def evaluate(home: Path, doc_ids: dict[str, str], qs: list[dict[str, Any]], k: i
             print(f"skipped {q['id']}: {q['doc']} not ingested", file=sys.stderr)
             continue
         evidence = set(q["evidence_pages"])
-        row: dict[str, Any] = {"id": q["id"], "doc": q["doc"], "type": doc_type(q)}
+        row: dict[str, Any] = {
+            "id": q["id"],
+            "doc": q["doc"],
+            "type": doc_type(q),
+            "split": split_of(q["id"]),
+        }
         for name, run in runs.items():
             t0 = time.perf_counter()
-            hits = run(q["question"], [doc])
+            got = run(q["question"], [doc])
             row[f"{name}_s"] = time.perf_counter() - t0
-            row[name] = any(p in evidence for h in hits[:k] for p in range(h.page, h.page_end + 1))
+            row[name] = _covers(got, evidence)
+            if name in PROMPTS:
+                seen = {p for a, b in got for p in range(a, b + 1)}
+                row[f"{name}_recall"] = len(seen & evidence) / len(evidence)
+                row[f"{name}_seen"] = sorted(seen)
+                row[f"{name}_tokens"] = row_tokens[-1]
         per_q.append(row)
     rt.close()
     return per_q
+
+
+FIGURES = (*METHODS, *(f"{p}_recall" for p in PROMPTS), *(f"{p}_tokens" for p in PROMPTS))
 
 
 def summarize(per_q: list[dict[str, Any]]) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in per_q:
         groups["all"].append(r)
+        groups[f"split: {r['split']}"].append(r)
         groups[r["type"]].append(r)
     out: dict[str, Any] = {}
     for g, rows in groups.items():
         out[g] = {"n": len(rows)} | {
-            m: round(sum(r[m] for r in rows) / len(rows), 3) for m in METHODS
+            m: round(sum(r[m] for r in rows) / len(rows), 3) for m in FIGURES
         }
     out["latency_ms"] = {
         m: round(1000 * sum(r[f"{m}_s"] for r in per_q) / len(per_q), 1) for m in METHODS
@@ -124,30 +238,42 @@ def summarize(per_q: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(summary: dict[str, Any], k: int) -> str:
-    head = f"| group | n | {' | '.join(f'{m} R@{k}' for m in METHODS)} |"
-    lines = [head, "|" + "---|" * (len(METHODS) + 2)]
-    groups = ["all", *sorted(g for g in summary if g not in ("all", "latency_ms"))]
-    for g in groups:
+    names = [f"{m} @{k}" if m not in PROMPTS else m for m in METHODS]
+    names += [f"{p} recall" for p in PROMPTS] + [f"{p} tokens" for p in PROMPTS]
+    head = f"| group | n | {' | '.join(names)} |"
+    lines = [head, "|" + "---|" * (len(FIGURES) + 2)]
+    splits = sorted(g for g in summary if g.startswith("split: "))
+    types = sorted(g for g in summary if g not in ("all", "latency_ms", *splits))
+    for g in ["all", *splits, *types]:
         s = summary[g]
-        lines.append(f"| {g} | {s['n']} | " + " | ".join(f"{s[m]:.3f}" for m in METHODS) + " |")
+        cells = [f"{s[m]:.0f}" if m.endswith("_tokens") else f"{s[m]:.3f}" for m in FIGURES]
+        lines.append(f"| {g} | {s['n']} | " + " | ".join(cells) + " |")
     lat = summary["latency_ms"]
-    lines.append("| mean latency (ms/query) | | " + " | ".join(f"{lat[m]}" for m in METHODS) + " |")
+    lines.append(
+        "| mean latency (ms/query) | | "
+        + " | ".join(f"{lat[m]}" for m in METHODS)
+        + " |" * (len(FIGURES) - len(METHODS) + 1)
+    )
     return "\n".join(lines)
 
 
 def main() -> None:
+    from docqa.config import AnswerSettings
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--docs", type=Path, default=DEFAULT_DOCS)
+    ap.add_argument("--home", type=Path, default=None, help="DOCQA home to ingest into / reuse")
     ap.add_argument("--out", type=Path, default=ROOT / "eval" / "out" / "retrieval.json")
     ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--candidates", type=int, default=AnswerSettings().candidates)
     a = ap.parse_args()
     if not (a.docs / "qa.jsonl").is_file():
         sys.exit(f"no qa.jsonl in {a.docs} (pass --docs DIR)")
     qs = load_questions(a.docs)
     with tempfile.TemporaryDirectory(prefix="docqa-bench-retrieval-") as tmp:
-        home = Path(tmp)
+        home = a.home or Path(tmp)
         doc_ids = ingest(a.docs, home)
-        per_q = evaluate(home, doc_ids, qs, a.k)
+        per_q = evaluate(home, doc_ids, qs, a.k, a.candidates)
     summary = summarize(per_q)
     print(table(summary, a.k))
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +283,7 @@ def main() -> None:
                 "date": datetime.now(UTC).strftime("%Y-%m-%d"),
                 "machine": f"{platform.machine()}, Python {platform.python_version()}",
                 "k": a.k,
-                "candidates": 30,
+                "candidates": a.candidates,
                 "summary": summary,
                 "questions": per_q,
             },
