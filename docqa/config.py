@@ -69,6 +69,11 @@ class IngestSettings(BaseModel):
     image_format: Literal["png", "webp"] = "png"
     max_chunk_tokens: int | None = None
     """Chunk budget in embedder tokens; None: the embedder's full window (never above it)."""
+    context_tokens: int = Field(default=0, ge=0)
+    """Tokens of that budget kept for each chunk's context line (document title, outline
+    section, heading; `ingest/context.py`), which embedding, BM25 and the reranker read before
+    the chunk's text. 0 (default): chunks are indexed by their text alone; 32 was measured
+    (eval/bench_retrieval.py, README) without a gain in evidence-page recall, so it stays off."""
     parse_workers: int = 1
     """Processes parsing PDFs while the main process embeds (a pipeline over both cores)."""
     queue_pages: int = 64
@@ -102,6 +107,11 @@ class AnswerSettings(BaseModel):
     context_tokens: int = 2048
     """... and while the passages fit in this many prompt tokens: on a CPU every prompt token
     costs prefill time (~1/60 s for the 1.5B)."""
+    passages: Literal["chunks", "pages"] = "chunks"
+    """`chunks`: the reranked chunks themselves; `pages`: the reranked chunks grouped by page,
+    each page given whole when it costs at most `max_page_tokens` (else its retrieved chunks
+    joined), pages ranked by their best chunk (`budget.select_pages`)."""
+    max_page_tokens: int = Field(default=1024, gt=0)
     long_context_reserve: int | None = None
     """Tokens kept free for the answer in a long-context prompt; None: the answer length
     (`generation.max_answer_tokens`)."""

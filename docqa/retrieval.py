@@ -3,7 +3,8 @@
 
 - `CrossEncoderReranker.rerank(query, hits, top_k)`: the ms-marco MiniLM cross-encoder (the
   same ONNX runner as the citation checker's `RerankerVerifier`) scores every (query, chunk)
-  pair in batches; hits come back best first, `score` set to the reranker's logit.
+  pair in batches, the chunk read with its context line (`SearchHit.search_text`: title,
+  section, heading); hits come back best first, `score` set to the reranker's logit.
 - `lost_in_the_middle(hits)`: best-first hits reordered so the strongest sit at both ends of
   the prompt (ranks 1, 3, 5, ... from the front, ..., 4, 2 at the back).
 - `Retriever.run(query, k, doc_ids, candidates, rerank)`: `Searcher` hybrid (dense + BM25,
@@ -58,7 +59,7 @@ class CrossEncoderReranker:
         """The `top_k` best hits (all when None), best first, `score` = the reranker's logit."""
         if not hits:
             return []
-        logits = self.model.logits([(query, h.text) for h in hits])
+        logits = self.model.logits([(query, h.search_text) for h in hits])
         scored = [h.model_copy(update={"score": z}) for h, z in zip(hits, logits, strict=True)]
         # stable sort: ties keep the search order
         scored.sort(key=lambda h: h.score, reverse=True)

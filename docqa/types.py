@@ -59,6 +59,14 @@ class Chunk(BaseModel):
     heading: str | None = None
     boxes: list[Box] = Field(default_factory=list)
     tokens: int = 0
+    context: str | None = None
+    """Where the chunk sits (document title, outline section, heading): put before `text` for
+    embedding, BM25 and reranking (`search_text`), never shown as the chunk's text."""
+
+    @property
+    def search_text(self) -> str:
+        """What search reads: `context` and `text` on their own lines."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
 
 class DocStatus(StrEnum):
@@ -158,6 +166,13 @@ class SearchHit(BaseModel):
     chunk_index: int
     heading: str | None = None
     boxes: list[Box] = Field(default_factory=list)
+    context: str | None = None
+    """`Chunk.context` (None for chunks indexed before it existed)."""
+
+    @property
+    def search_text(self) -> str:
+        """What the reranker reads: `context` and `text` on their own lines."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
 
 class Passage(BaseModel):

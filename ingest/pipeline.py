@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -43,6 +43,7 @@ from docqa.types import (
     PageError,
 )
 from ingest.chunk import LayoutChunker
+from ingest.context import chunk_context, outline_sections
 
 if TYPE_CHECKING:
     from docqa.runtime import Runtime
@@ -205,6 +206,8 @@ class _DocState:
     """Page numbers stored or failed (a page is counted once)."""
     pending_chunks: list[Chunk] = field(default_factory=list)
     pending_pages: list[Page] = field(default_factory=list)
+    section: Callable[[int], str | None] = field(default=outline_sections([]))
+    """page -> its outline section (`outline_sections` of the document's outline)."""
 
 
 class Ingestor:
@@ -223,6 +226,9 @@ class Ingestor:
         self.progress: Progress = progress or _Silent()
         budget = settings.ingest.max_chunk_tokens or embedder.max_tokens
         self.max_tokens = min(budget, embedder.max_tokens)
+        # room kept in each chunk's window for its context line (ingest/context.py)
+        reserve = settings.ingest.context_tokens
+        self.chunk_tokens = self.max_tokens - reserve if reserve else self.max_tokens
         # Several model batches per embedding call: sentence-transformers sorts a call's texts
         # by length, so larger calls pad less; still a bounded number of chunks in memory.
         self.flush_at = 4 * max(8, settings.embedding.batch_size)
@@ -495,7 +501,8 @@ class Ingestor:
             generation=uuid.uuid4().hex[:12],
         )
         self.store.put_document(st.record)
-        st.chunker = LayoutChunker(st.job.doc_id, self.embedder.count_tokens, self.max_tokens)
+        st.chunker = LayoutChunker(st.job.doc_id, self.embedder.count_tokens, self.chunk_tokens)
+        st.section = outline_sections(toc)
         self.progress.pages_found(page_count)
 
     def _page(self, st: _DocState, parsed: Any) -> None:
@@ -505,11 +512,25 @@ class Ingestor:
         st.warnings.extend(parsed.warnings)
         st.pending_pages.append(parsed.page)
         t0 = time.perf_counter()
-        st.pending_chunks.extend(st.chunker.add(parsed))
+        st.pending_chunks.extend(self._with_context(st, st.chunker.add(parsed)))
         self._timed("chunk", t0)
         if len(st.pending_chunks) >= self.flush_at:
             self._flush(st)
         self.progress.pages_done(1)
+
+    def _with_context(self, st: _DocState, chunks: list[Chunk]) -> list[Chunk]:
+        """`chunks` with their context line, within the embedder's window beside each text."""
+        if not self.settings.ingest.context_tokens or not chunks:
+            return chunks
+        assert st.record is not None
+        title = st.record.title or " ".join(st.file.stem.replace("_", " ").split())
+        count = self.embedder.count_tokens
+        for c in chunks:
+            room = self.max_tokens - count(c.text)
+            c.context = chunk_context(
+                title, st.section(c.page_start), c.heading, c.text, count, room
+            )
+        return chunks
 
     def _flush(self, st: _DocState) -> None:
         assert st.record is not None
@@ -521,7 +542,7 @@ class Ingestor:
             self._timed("store", t0)
         if st.pending_chunks:
             chunks, st.pending_chunks = st.pending_chunks, []
-            texts = [c.text for c in chunks]
+            texts = [c.search_text for c in chunks]
             t0 = time.perf_counter()
             dense = self.embedder.embed_documents(texts)
             self._timed("embed", t0)

@@ -381,4 +381,5 @@ def _hit(score: float, p: Payload) -> SearchHit:
         chunk_index=p["index"],
         heading=p.get("heading"),
         boxes=p.get("boxes") or [],
+        context=p.get("context"),
     )

@@ -489,3 +489,44 @@ def test_a_page_over_the_time_limit_is_cut_and_the_document_goes_on(
     (f := folder / "a-slow.pdf").write_bytes(f.read_bytes() + b"\n")  # new bytes: reingested
     again = Ingestor(unlimited, store, embedder, Bm25Encoder()).run([f]).documents[0]
     assert (again.status, again.pages, again.failed_pages) == (FileStatus.indexed, 3, [])
+
+
+def titled(pdf: Path, title: str) -> Path:
+    """`pdf` with its metadata title set to `title` (a word the pages never say)."""
+    doc = pymupdf.open(pdf)
+    doc.set_metadata({"title": title})
+    out = pdf.with_name(f"titled-{pdf.name}")
+    doc.save(out)
+    doc.close()
+    return out
+
+
+def test_chunks_are_indexed_with_their_context_line_and_never_past_the_window(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    pdf = titled(pdfs.text_pdf(tmp_path / "review.pdf", pages=3), "Zephyrine annual filing")
+    settings = Settings(home=home, ingest={"context_tokens": 32})  # type: ignore[arg-type]
+    report = Ingestor(settings, store, embedder, Bm25Encoder()).run([pdf])
+    doc_id = report.documents[0].doc_id
+    assert doc_id is not None
+    chunks = store.get_chunks(doc_id)
+    assert chunks
+    for c in chunks:
+        assert c.context is not None and c.context.startswith("Zephyrine annual filing")
+        assert embedder.count_tokens(c.search_text) <= embedder.max_tokens
+    # page 2 lies in the outline's "Details" section (a child of the heading entry)
+    assert all("Details" in (c.context or "") for c in chunks if c.page_start == 2)
+    # BM25 read the context line: a word only the title has finds the chunks
+    hits = Searcher(store, embedder, Bm25Encoder()).run("Zephyrine", k=3, mode="sparse")
+    assert hits and all(h.context for h in hits)
+
+
+def test_by_default_chunks_are_indexed_by_their_text_alone(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    pdf = titled(pdfs.text_pdf(tmp_path / "review.pdf", pages=2), "Zephyrine annual filing")
+    report = run(home, store, embedder, pdf)  # the default: no context line
+    doc_id = report.documents[0].doc_id
+    assert doc_id is not None
+    assert all(c.context is None for c in store.get_chunks(doc_id))
+    assert not Searcher(store, embedder, Bm25Encoder()).run("Zephyrine", k=3, mode="sparse")
