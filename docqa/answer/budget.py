@@ -74,3 +74,60 @@ def select_passages(
         chosen.append(hit)
         total += cost
     return Selection(hits=chosen, tokens=total, reason=reason)
+
+
+def select_pages(
+    hits: Sequence[SearchHit],
+    page_text: Callable[[str, int], str | None],
+    count_tokens: Callable[[str], int],
+    *,
+    min_passages: int,
+    max_passages: int,
+    min_score: float,
+    max_tokens: int,
+    max_page_tokens: int,
+    scored: bool,
+) -> Selection:
+    """Pages instead of chunks: the reranked `hits` grouped by page, pages ranked by their best
+    hit, each page given whole (`page_text(doc_id, page)`) when it costs at most
+    `max_page_tokens` and fits the budget, else as its retrieved chunks joined in document order
+    (else its best chunk). The same rules as `select_passages` decide how many pages (one page
+    counts as one passage; the page's score is its best hit's). A chunk never spans pages, so
+    each passage still names exactly one page."""
+    groups: dict[tuple[str, int], list[SearchHit]] = {}
+    for h in hits:
+        groups.setdefault((h.doc_id, h.page), []).append(h)
+    chosen: list[SearchHit] = []
+    total = 0
+    reason = f"all {len(groups)} candidate pages fit"
+    for i, ((doc_id, page), group) in enumerate(groups.items()):
+        best = group[0]
+        if i >= min_passages:
+            if len(chosen) >= max_passages:
+                reason = f"reached the maximum of {max_passages} pages"
+                break
+            if scored and best.score < min_score:
+                reason = f"stopped at a reranker score below {min_score}"
+                break
+        in_order = sorted(group, key=lambda h: h.chunk_index)
+        options = [
+            "\n\n".join(h.text for h in in_order),
+            best.text,
+        ]
+        whole = page_text(doc_id, page)
+        if whole and count_tokens(whole) <= max_page_tokens:
+            options.insert(0, whole)
+        pick = None
+        for text in options:
+            cost = count_tokens(text) + _LABEL_TOKENS
+            if total + cost <= max_tokens or (i < min_passages and text is options[-1]):
+                pick = (text, cost)
+                break
+        if pick is None:
+            reason = f"the next page would pass the {max_tokens}-token budget"
+            break
+        text, cost = pick
+        boxes = [] if text is whole else [b for h in in_order for b in h.boxes]
+        chosen.append(best.model_copy(update={"text": text, "boxes": boxes}))
+        total += cost
+    return Selection(hits=chosen, tokens=total, reason=reason)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from docqa.answer.budget import select_passages
+from docqa.answer.budget import select_pages, select_passages
 from docqa.answer.prompts import (
     closed_book_messages,
     long_context_messages,
@@ -95,6 +95,18 @@ def hit_passage(n: int, hit: SearchHit, rank: int | None = None) -> Passage:
     )
 
 
+def _page_texts(store: Store) -> Callable[[str, int], str | None]:
+    """(doc_id, page) -> the stored page's text, each document's pages read once."""
+    cache: dict[str, dict[int, str]] = {}
+
+    def text(doc_id: str, page: int) -> str | None:
+        if doc_id not in cache:
+            cache[doc_id] = {p.page: p.text for p in store.get_pages(doc_id)}
+        return cache[doc_id].get(page)
+
+    return text
+
+
 def rag_prompt(
     question: str,
     retriever: Retriever,
@@ -110,15 +122,28 @@ def rag_prompt(
         candidates=settings.candidates,
         rerank=settings.rerank,
     )
-    sel = select_passages(
-        hits,
-        count_tokens,
-        min_passages=settings.min_passages,
-        max_passages=settings.max_passages,
-        min_score=settings.min_rerank_score,
-        max_tokens=settings.context_tokens,
-        scored=settings.rerank,
-    )
+    if settings.passages == "pages":
+        sel = select_pages(
+            hits,
+            _page_texts(retriever.searcher.store),
+            count_tokens,
+            min_passages=settings.min_passages,
+            max_passages=settings.max_passages,
+            min_score=settings.min_rerank_score,
+            max_tokens=settings.context_tokens,
+            max_page_tokens=settings.max_page_tokens,
+            scored=settings.rerank,
+        )
+    else:
+        sel = select_passages(
+            hits,
+            count_tokens,
+            min_passages=settings.min_passages,
+            max_passages=settings.max_passages,
+            min_score=settings.min_rerank_score,
+            max_tokens=settings.context_tokens,
+            scored=settings.rerank,
+        )
     rank = {id(h): r for r, h in enumerate(sel.hits, start=1)}
     ordered = lost_in_the_middle(sel.hits)
     passages = [hit_passage(i, h, rank[id(h)]) for i, h in enumerate(ordered, start=1)]

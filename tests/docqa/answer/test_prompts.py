@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docqa.answer.budget import select_passages
+from docqa.answer.budget import select_pages, select_passages
 from docqa.answer.prompts import (
     ABSTAIN,
     is_abstention,
@@ -142,3 +142,83 @@ def test_budget_ignores_scores_that_are_not_reranker_logits() -> None:
         scored=False,
     )
     assert len(sel.hits) == 3
+
+
+def _chunk(page: int, index: int, score: float, text: str) -> SearchHit:
+    return SearchHit(
+        doc_id="d",
+        path="p.pdf",
+        page=page,
+        page_end=page,
+        score=score,
+        kind="text",
+        text=text,
+        chunk_index=index,
+    )
+
+
+def test_pages_group_chunks_by_page_whole_when_short_else_joined_in_document_order() -> None:
+    hits = [
+        _chunk(7, 31, 9.0, "seven-b"),
+        _chunk(3, 10, 8.0, "three-a"),
+        _chunk(7, 30, 7.0, "seven-a"),
+        _chunk(5, 20, 6.0, "five-a"),
+    ]
+    pages = {3: "whole page three " * 2, 7: "long " * 500, 5: "whole page five"}
+    sel = select_pages(
+        hits,
+        lambda doc, page: pages.get(page) if doc == "d" else None,
+        words,
+        min_passages=1,
+        max_passages=8,
+        min_score=-2.0,
+        max_tokens=10_000,
+        max_page_tokens=100,
+        scored=True,
+    )
+    # pages in the order of their best chunk; page 7 is too long to go whole
+    assert [(h.page, h.text) for h in sel.hits] == [
+        (7, "seven-a\n\nseven-b"),
+        (3, pages[3]),
+        (5, pages[5]),
+    ]
+    assert [h.score for h in sel.hits] == [9.0, 8.0, 6.0]
+    assert sel.tokens == sum(words(h.text) for h in sel.hits) + 3 * 16
+
+
+def test_pages_stop_at_the_budget_a_weak_page_and_the_cap() -> None:
+    hits = [_chunk(p, p, s, "x " * 40) for p, s in [(1, 9.0), (2, 8.0), (3, -5.0), (4, 7.0)]]
+    pages = {p: "y " * 90 for p in range(1, 5)}
+
+    def pick(**kw: float) -> list[int]:
+        args = (
+            dict(
+                min_passages=1,
+                max_passages=8,
+                min_score=-2.0,
+                max_tokens=10_000,
+                max_page_tokens=100,
+            )
+            | kw
+        )
+        sel = select_pages(hits, lambda d, p: pages[p], words, scored=True, **args)  # type: ignore[arg-type]
+        return [h.page for h in sel.hits]
+
+    assert pick() == [1, 2]  # page 3's best score is below the bar
+    assert pick(max_passages=1) == [1]
+    # 2 whole pages (2 x 106 tokens) do not fit 200: page 2 goes as its 40-word chunk
+    assert pick(max_tokens=200) == [1, 2]
+    assert pick(max_tokens=150) == [1]
+    # the first page always goes in, as its best chunk if nothing else fits
+    sel = select_pages(
+        hits,
+        lambda d, p: pages[p],
+        words,
+        min_passages=1,
+        max_passages=8,
+        min_score=-2.0,
+        max_tokens=10,
+        max_page_tokens=100,
+        scored=True,
+    )
+    assert [h.text for h in sel.hits] == [hits[0].text]
