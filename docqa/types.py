@@ -313,6 +313,11 @@ class Answer(BaseModel):
     """The passages the answer cites (after repairs), by `n`."""
     passages: list[Passage] = Field(default_factory=list)
     """Every numbered passage (or page) the model was given."""
+    candidate_pages: list[int] = Field(default_factory=list)
+    """Pages of every candidate the retriever returned (the reranked pool the passage budget
+    chose `passages` from), best first, each page once: an evidence page here but not in
+    `passages` was found and then cut. Long context: the pages given; closed book: none. Pages
+    of different documents are not told apart. Empty in answers recorded before this field."""
     route: Route
     timings: Timings = Field(default_factory=Timings)
     tokens: TokenCounts = Field(default_factory=TokenCounts)

@@ -203,6 +203,8 @@ class LlamaIndexRag:
             answer=text,
             abstained=not text or is_abstention(text),
             passages=passages,
+            # its top-k similarity hits all go into the prompt: the pool is the passages
+            candidate_pages=list(dict.fromkeys(p.page for p in passages if p.page is not None)),
             route=Route(
                 strategy="rag",
                 requested="rag",

@@ -8,11 +8,22 @@ records:
   per strategy x answer format and per strategy x document length bin: accuracy (strict and
   lenient), MMLongBench score and F1, abstention precision/recall, evidence-page recall@k,
   citation page precision/recall, token cost, latency, citation support ("not measured" when the
-  checker did not run), route shares;
+  checker did not run), route shares, and the failure breakdown (`failures`: count and share of
+  each `failure_category`);
 - `write_report(records, out_dir, model=...)` -> `summary.json`, `report.md` (tables with the
   date, model and machine) and PNG plots: accuracy vs document length (binned page counts),
-  accuracy vs cost (mean prompt tokens, mean seconds) per strategy, and router choices when the
-  records carry routes.
+  accuracy vs cost (mean prompt tokens, mean seconds) per strategy, router choices when the
+  records carry routes, and the failure breakdown per strategy when some question has gold
+  evidence pages (with a per-question table in the report).
+
+Failure breakdown: where an answer to a question with gold evidence pages was lost. Each record
+gets one `failure_category`, from the pages of the candidates the retriever returned (the
+reranked pool, `EvalRecord.candidate_pages`), the pages of the passages the model was given
+(`retrieved_pages`) and the score: "not retrieved" (no evidence page among the candidates),
+"retrieved, not in prompt" (among the candidates, cut by the passage budget), "in prompt, wrong",
+"right". Whole-page strategies have the prompt's pages as their pool (long context: every page
+read; closed book: none), so they are never "retrieved, not in prompt". See `candidate_pool` for
+records written before candidates were recorded.
 
 Plots use matplotlib's Agg canvas directly (`Figure` + `FigureCanvasAgg`, no pyplot), so no
 display or global backend is touched.
@@ -35,9 +46,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
@@ -53,13 +65,19 @@ from eval.scoring import (
 )
 
 __all__ = [
+    "FAILURE_CATEGORIES",
     "NOT_MEASURED",
+    "PAGES_SHOWN",
     "PAGE_BINS",
     "EvalRecord",
+    "FailureCategory",
     "ReportFiles",
+    "candidate_pool",
     "common_ids",
     "common_subset",
     "error_record",
+    "failure_breakdown",
+    "failure_category",
     "group_metrics",
     "machine_info",
     "make_record",
@@ -67,6 +85,7 @@ __all__ = [
     "pct",
     "plot_accuracy_vs_cost",
     "plot_accuracy_vs_length",
+    "plot_failure_breakdown",
     "plot_router_choices",
     "rank_order",
     "read_records",
@@ -113,6 +132,10 @@ class EvalRecord(BaseModel):
     evidence_pages: list[int] | None = None
     retrieved_pages: list[int] = Field(default_factory=list)
     """Pages of the passages the model was given, in rank order."""
+    candidate_pages: list[int] = Field(default_factory=list)
+    """Pages of every candidate the retriever returned (`Answer.candidate_pages`: the reranked
+    pool the passages were chosen from), best first. Empty for closed book, for a search that
+    found nothing, and in records written before it was recorded (see `candidate_pool`)."""
     cited_pages: list[int] = Field(default_factory=list)
     k: int | None = None
     """The k of `page_recall_at_k` (None: all retrieved pages)."""
@@ -156,8 +179,9 @@ def make_record(
     Retrieved pages default to the pages of the answer's passages: for a RAG answer in rank
     order (`rank_order` undoes the prompt's "lost in the middle" order), otherwise (long context:
     whole pages in document order) as given. Pass `retrieved_pages` to override. Cited pages are
-    the pages of the answer's citations. Both only count pages of `item.doc`. Page recall is
-    only computed for retrieval (a whole-document prompt holds every page)."""
+    the pages of the answer's citations. Both only count pages of `item.doc`. Candidate pages are
+    the answer's as they are (an eval question is asked of its own document alone). Page recall
+    is only computed for retrieval (a whole-document prompt holds every page)."""
     if retrieved_pages is not None:
         retrieved = list(retrieved_pages)
     elif answer.route.strategy == "rag" and all(p.rank is not None for p in answer.passages):
@@ -172,6 +196,7 @@ def make_record(
         answer=answer.answer,
         abstained=answer.abstained,
         retrieved_pages=retrieved,
+        candidate_pages=list(answer.candidate_pages),
         cited_pages=pages_of(answer.citations, doc=item.doc),
         k=k,
         # whole-document prompts hold every page: their recall would be 1 by construction;
@@ -312,6 +337,95 @@ def read_records(path: Path) -> list[EvalRecord]:
     ]
 
 
+# --- failure breakdown --------------------------------------------------------------------------
+
+FailureCategory = Literal[
+    "not retrieved",
+    "retrieved, not in prompt",
+    "not in prompt (pool unknown)",
+    "in prompt, wrong",
+    "right",
+    "wrong (no gold pages)",
+    "abstained (right)",
+    "answered (wrong)",
+    "error",
+]
+FAILURE_CATEGORIES: tuple[FailureCategory, ...] = get_args(FailureCategory)
+"""Every `failure_category`, in the order of the tables: the losses of questions with gold
+evidence pages along the pipeline (retrieval, passage budget, model), the right answers, then
+the questions without gold pages, unanswerable questions and errors."""
+
+
+def candidate_pool(record: EvalRecord) -> list[int] | None:
+    """The pages of the candidates the record's answer was chosen from; None when unknown.
+
+    - long context (the route taken, or the strategy when no route is recorded): the prompt's
+      pages, every page read; closed book: none;
+    - retrieval: `candidate_pages`; when those are empty, an empty prompt is taken as an empty
+      pool (the search found nothing: the passage budget always keeps the best `min_passages`
+      candidates, 2 by default; a record that carries candidates always lists the prompt's
+      pages among them), while a prompt with pages means the record was written before
+      candidates were recorded (or by a strategy that does not record them): unknown.
+    """
+    route = record.route or record.strategy
+    if route == "closed-book":
+        return []
+    if route == "long-context":
+        return list(record.retrieved_pages)
+    if record.candidate_pages or not record.retrieved_pages:
+        return list(record.candidate_pages)
+    return None
+
+
+def failure_category(record: EvalRecord) -> FailureCategory:
+    """Where the record's answer was lost (see the module doc), one category per record:
+
+    - an error: "error";
+    - an unanswerable question: "abstained (right)" or "answered (wrong)";
+    - a correct answer: "right" (a right answer is never counted as lost, even when no evidence
+      page was in its prompt: closed-book knowledge, or another page that holds the answer);
+    - an answerable question without gold evidence pages: "wrong (no gold pages)";
+    - a wrong answer (an abstention included) with an evidence page in the prompt: "in prompt,
+      wrong"; else, with the candidate pool unknown (`candidate_pool`): "not in prompt (pool
+      unknown)"; with an evidence page among the candidates: "retrieved, not in prompt"; else
+      "not retrieved".
+    """
+    if record.error is not None:
+        return "error"
+    if record.unanswerable:
+        return "abstained (right)" if record.abstained else "answered (wrong)"
+    if record.correct:
+        return "right"
+    gold = set(record.evidence_pages or [])
+    if not gold:
+        return "wrong (no gold pages)"
+    if gold & set(record.retrieved_pages):
+        return "in prompt, wrong"
+    pool = candidate_pool(record)
+    if pool is None:
+        return "not in prompt (pool unknown)"
+    return "retrieved, not in prompt" if gold & set(pool) else "not retrieved"
+
+
+def _has_gold_pages(record: EvalRecord) -> bool:
+    return bool(record.evidence_pages) and not record.unanswerable
+
+
+def failure_breakdown(records: Sequence[EvalRecord]) -> dict[str, Any]:
+    """Count and share (of `n`) of each `failure_category` among `records` (skipped records
+    left out), every category listed; `with_gold_pages`: the records of answerable questions
+    with gold evidence pages, whose categories tell where answers were lost."""
+    scored = [r for r in records if r.skipped is None]
+    counts = Counter(failure_category(r) for r in scored)
+    n = len(scored)
+    return {
+        "n": n,
+        "with_gold_pages": sum(_has_gold_pages(r) for r in scored),
+        "counts": {c: counts.get(c, 0) for c in FAILURE_CATEGORIES},
+        "shares": {c: _round(counts.get(c, 0) / n) if n else None for c in FAILURE_CATEGORIES},
+    }
+
+
 # --- metrics ------------------------------------------------------------------------------------
 
 
@@ -401,6 +515,7 @@ def group_metrics(records: Sequence[EvalRecord]) -> dict[str, Any]:
             "citation_precision": NOT_MEASURED if cit_p is None else _round(cit_p),
         },
         "routes": {k: _round(v / sum(routes.values())) for k, v in sorted(routes.items())},
+        "failures": failure_breakdown(records),
     }
 
 
@@ -727,6 +842,50 @@ def plot_router_choices(records: Sequence[EvalRecord], path: Path) -> Path | Non
     return _save(fig, path)
 
 
+_FAILURE_COLORS: dict[str, str] = {
+    "not retrieved": "#d62728",
+    "retrieved, not in prompt": "#ff7f0e",
+    "not in prompt (pool unknown)": "#e7ba52",
+    "in prompt, wrong": "#9467bd",
+    "right": "#2ca02c",
+    "wrong (no gold pages)": "#8c8c8c",
+    "abstained (right)": "#98df8a",
+    "answered (wrong)": "#f7b6d2",
+    "error": "#3b3b3b",
+}
+
+
+def plot_failure_breakdown(records: Sequence[EvalRecord], path: Path) -> Path | None:
+    """Share of each `failure_category` per strategy, as stacked horizontal bars (the categories
+    that occur, in table order). None (no file) when no question has gold evidence pages: the
+    breakdown would only repeat the accuracy."""
+    scored = [r for r in records if r.skipped is None]
+    if not any(_has_gold_pages(r) for r in scored):
+        return None
+    strategies = _strategies(scored)
+    per = {s: Counter(failure_category(r) for r in scored if r.strategy == s) for s in strategies}
+    present = [c for c in FAILURE_CATEGORIES if any(per[s][c] for s in strategies)]
+    fig = Figure(figsize=(8.0, 2.2 + 0.6 * len(strategies)))
+    ax = fig.add_subplot()
+    left = [0.0] * len(strategies)
+    for category in present:
+        widths = [100 * per[s][category] / sum(per[s].values()) for s in strategies]
+        ax.barh(strategies, widths, left=left, label=category, color=_FAILURE_COLORS[category])
+        r, g, b = to_rgb(_FAILURE_COLORS[category])
+        ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.45 else "black"
+        for y, (x0, w) in enumerate(zip(left, widths, strict=True)):
+            if w >= 8:
+                ax.text(x0 + w / 2, y, f"{w:.0f}%", ha="center", va="center", fontsize=8, color=ink)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of questions (%)")
+    ax.set_title("Failure breakdown: where answers are lost")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 # --- Markdown -----------------------------------------------------------------------------------
 
 
@@ -775,8 +934,116 @@ def _group_table(groups: dict[str, dict[str, dict[str, Any]]], title: str) -> li
     return [*lines, ""]
 
 
-def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = None) -> str:
-    """`report.md` from a summary (plots linked by file name, relative to the report)."""
+_FAILURE_NOTE = (
+    "Each answer in one category. For a question with gold evidence pages: *not retrieved* (no "
+    "evidence page among the pages of the candidates the retriever returned, the reranked pool), "
+    "*retrieved, not in prompt* (among the candidates, but the passage budget did not give it to "
+    "the model), *in prompt, wrong* (given to the model, answer wrong or abstained), *right*; "
+    "*not in prompt (pool unknown)*: no evidence page in the prompt, and the record (written "
+    "before candidates were recorded) cannot tell the first two apart. Long context's candidates "
+    "are the pages it read, closed book's none. Without gold pages: *right* / *wrong (no gold "
+    "pages)*; unanswerable: *abstained (right)* / *answered (wrong)*. Errors count apart."
+)
+
+PAGES_SHOWN = 10
+"""Pages listed per cell of the per-question failure table (the rest are counted)."""
+
+
+def _failure_table(summary: dict[str, Any]) -> list[str]:
+    """Rows: strategies; columns: the categories that occur; cells: count (share)."""
+    failures = {s: m["failures"] for s, m in summary["strategies"].items() if "failures" in m}
+    if not any(f["with_gold_pages"] for f in failures.values()):
+        return []
+    present = [c for c in FAILURE_CATEGORIES if any(f["counts"][c] for f in failures.values())]
+    lines = [
+        "## Failure breakdown",
+        "",
+        _FAILURE_NOTE,
+        "",
+        "| strategy | n | " + " | ".join(present) + " |",
+        "|---|" + "---:|" * (len(present) + 1),
+    ]
+    for s, f in failures.items():
+        cells = [f"{f['counts'][c]} ({pct(f['shares'][c])})" for c in present]
+        lines.append(f"| {s} | {f['n']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _page_list(pages: Sequence[int], gold: set[int], limit: int = PAGES_SHOWN) -> str:
+    """The first `limit` pages, evidence pages in bold, then how many more (naming the evidence
+    pages among them): `**4**, 9, 2 … +12 (incl. **30**)`."""
+    if not pages:
+        return "–"
+
+    def fmt(p: int) -> str:
+        return f"**{p}**" if p in gold else str(p)
+
+    text = ", ".join(fmt(p) for p in pages[:limit])
+    rest = pages[limit:]
+    if rest:
+        text += f" … +{len(rest)}"
+        hidden = [fmt(p) for p in rest if p in gold]
+        if hidden:
+            text += f" (incl. {', '.join(hidden)})"
+    return text
+
+
+def _candidates_cell(record: EvalRecord, gold: set[int]) -> str:
+    if record.error is not None:
+        return "–"
+    route = record.route or record.strategy
+    if route == "long-context":
+        return "= prompt"
+    pool = candidate_pool(record)
+    if pool is None:
+        return "unknown"
+    return _page_list(pool, gold) if pool else "none"
+
+
+def _failure_rows(records: Sequence[EvalRecord]) -> list[str]:
+    """The per-question failure table: one row per (question, strategy), questions in the order
+    they come, strategies in the tables' order. Empty when no question has gold pages."""
+    scored = [r for r in records if r.skipped is None]
+    if not any(_has_gold_pages(r) for r in scored):
+        return []
+    order = {s: i for i, s in enumerate(_strategies(scored))}
+    questions = {i: n for n, i in enumerate(dict.fromkeys(r.item_id for r in scored))}
+    lines = [
+        "## Failure breakdown per question",
+        "",
+        f"Evidence pages in bold; at most {PAGES_SHOWN} pages shown per cell. Candidates: the "
+        "pages of the reranked pool, best first; prompt: the pages of the passages given.",
+        "",
+        "| question | document | strategy | category | evidence pages | candidate pages "
+        "| prompt pages |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(scored, key=lambda r: (questions[r.item_id], order[r.strategy])):
+        gold = set(r.evidence_pages or [])
+        cells = [
+            _cell(r.item_id),
+            _cell(r.doc),
+            r.strategy,
+            failure_category(r),
+            ", ".join(str(p) for p in r.evidence_pages or []) or "–",
+            _candidates_cell(r, gold),
+            "–" if r.error is not None else _page_list(r.retrieved_pages, gold),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def render_markdown(
+    summary: dict[str, Any],
+    plots: dict[str, Path] | None = None,
+    records: Sequence[EvalRecord] | None = None,
+) -> str:
+    """`report.md` from a summary (plots linked by file name, relative to the report); with
+    `records`, the per-question failure table at the end."""
     lines = [
         "# docqa evaluation report",
         "",
@@ -867,6 +1134,7 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
     lines += _group_table(summary["by_doc_type"], "Accuracy by document type")
     lines += _group_table(summary["by_answer_format"], "Accuracy by answer format")
     lines += _group_table(summary["by_doc_length"], "Accuracy by document length (pages)")
+    lines += _failure_table(summary)
     routed = {s: m["routes"] for s, m in summary["strategies"].items() if m["routes"]}
     if routed:
         names = sorted({r for shares in routed.values() for r in shares})
@@ -879,6 +1147,8 @@ def render_markdown(summary: dict[str, Any], plots: dict[str, Path] | None = Non
         lines += ["## Plots", ""]
         for title, p in plots.items():
             lines += [f"![{title}]({p.name})", ""]
+    if records is not None:
+        lines += _failure_rows(records)
     return "\n".join(lines)
 
 
@@ -909,10 +1179,11 @@ def write_report(
         ),
         "Accuracy vs cost": plot_accuracy_vs_cost(records, out_dir / "accuracy_vs_cost.png"),
         "Router choices": plot_router_choices(records, out_dir / "router_choices.png"),
+        "Failure breakdown": plot_failure_breakdown(records, out_dir / "failure_breakdown.png"),
     }
     plots = {title: p for title, p in made.items() if p is not None}
     summary_path = out_dir / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
     md_path = out_dir / "report.md"
-    md_path.write_text(render_markdown(summary, plots), encoding="utf-8")
+    md_path.write_text(render_markdown(summary, plots, records), encoding="utf-8")
     return ReportFiles(summary=summary_path, markdown=md_path, plots=plots)

@@ -376,6 +376,7 @@ class Answerer:
             page_citations=run.prompt.page_citations,
             docs=run.prompt.docs,
             notes=[*run.prompt.notes, "regenerated once after the citation check"],
+            candidate_pages=run.prompt.candidate_pages,
         )
         config = answer_config(self.settings.generation)
         gen = self.generator.generate(feedback, config)
@@ -463,6 +464,7 @@ class Answerer:
             sentences=sentences,
             citations=citations,
             passages=run.prompt.passages,
+            candidate_pages=list(run.prompt.candidate_pages),
             route=Route(strategy=run.prompt.strategy, requested=requested, reasons=reasons + notes),
             timings=Timings(
                 retrieval=retrieval,

@@ -73,6 +73,10 @@ class Prompt:
     retrieval_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     """What the strategy decided and why (passage budget, pages read...)."""
+    candidate_pages: list[int] = field(default_factory=list)
+    """Pages of every candidate the retriever returned (the reranked pool the passage budget
+    chose `passages` from), best first, each page once; a candidate covers `page..page_end`.
+    Long context: the pages given; closed book: none."""
 
 
 def allocated_context(generator: Generator) -> int:
@@ -159,6 +163,9 @@ def rag_prompt(
         context_tokens=sel.tokens,
         retrieval_seconds=time.perf_counter() - start,
         notes=notes,
+        candidate_pages=list(
+            dict.fromkeys(p for h in hits for p in range(h.page, max(h.page, h.page_end) + 1))
+        ),
     )
 
 
@@ -230,6 +237,7 @@ def long_context_prompt(
         docs=list(docs),
         retrieval_seconds=time.perf_counter() - start,
         notes=[f"the whole of {names}: {n_pages} pages, {tokens:,} prompt tokens of {n_ctx:,}"],
+        candidate_pages=list(dict.fromkeys(p.page for p in passages if p.page is not None)),
     )
 
 

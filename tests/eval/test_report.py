@@ -13,15 +13,19 @@ from docqa.retrieval import lost_in_the_middle
 from docqa.types import Answer, Citation, Passage, Route, SearchHit, Timings, TokenCounts
 from eval.datasets import QAItem
 from eval.report import (
+    FAILURE_CATEGORIES,
     NOT_MEASURED,
     EvalRecord,
+    candidate_pool,
     common_ids,
     error_record,
+    failure_category,
     machine_info,
     make_record,
     page_bin,
     plot_accuracy_vs_cost,
     plot_accuracy_vs_length,
+    plot_failure_breakdown,
     plot_router_choices,
     rank_order,
     read_records,
@@ -372,3 +376,219 @@ def test_skipped_records_are_counted_with_reasons_and_not_scored(tmp_path: Path)
     assert "90,000 tokens" in md and "## Like for like: the 2 questions" in md
     assert "| accuracy | 50.0% | 100.0% |" in md
     assert "Accuracy vs cost" in files.plots  # with the like-for-like points (hollow)
+
+
+def fail_rec(item_id: str, strategy: str, evidence: list[int] | None, **kw: Any) -> EvalRecord:
+    """A record for the failure breakdown: an answerable Int question unless told otherwise."""
+    base: dict[str, Any] = {
+        "item_id": item_id,
+        "strategy": strategy,
+        "doc": f"{item_id}.pdf",
+        "question": f"question {item_id}?",
+        "gold": "5",
+        "answer_format": "Int",
+        "doc_type": "Financial report",
+        "evidence_pages": evidence,
+        "route": "rag" if strategy == "rag" else strategy,
+    }
+    return EvalRecord(**{**base, **kw})
+
+
+def failure_records() -> list[EvalRecord]:
+    unanswerable: dict[str, Any] = {
+        "unanswerable": True,
+        "gold": "Not answerable",
+        "answer_format": "None",
+        "evidence_pages": [],
+    }
+    return [
+        # rag: every category
+        fail_rec("nr", "rag", [4], candidate_pages=[1, 2, 3], retrieved_pages=[1, 2]),
+        fail_rec("cut", "rag", [7], candidate_pages=[3, 7, 9], retrieved_pages=[3]),
+        fail_rec("wrong", "rag", [5], candidate_pages=[5, 6], retrieved_pages=[5],
+                 abstained=True),
+        fail_rec("ok", "rag", [2], candidate_pages=[2, 8], retrieved_pages=[2], correct=True),
+        # written before candidates were recorded: the prompt has pages, the pool is unknown
+        fail_rec("old", "rag", [4], retrieved_pages=[1, 2], doc_type="Academic paper"),
+        # the search found nothing: an empty pool, known
+        fail_rec("none", "rag", [3], doc_type="Academic paper"),
+        fail_rec("nogold", "rag", None, candidate_pages=[1], retrieved_pages=[1],
+                 doc_type="Academic paper"),
+        fail_rec("nogold2", "rag", [], correct=True, doc_type="Academic paper"),
+        fail_rec("un", "rag", None, abstained=True, correct=True,
+                 **unanswerable),
+        fail_rec("un2", "rag", None, candidate_pages=[1], retrieved_pages=[1], **unanswerable),
+        fail_rec("err", "rag", [1], error="timeout after 600 s", route=None),
+        fail_rec("skip", "rag", [1], skipped="not run"),
+        # long context: the pool is the pages read, never "retrieved, not in prompt"; records
+        # without candidate pages (all of them before) are not "pool unknown"
+        fail_rec("nr", "long-context", [4], retrieved_pages=[1, 2, 3, 4, 5]),
+        fail_rec("cut", "long-context", [7], retrieved_pages=[1, 2, 3, 5, 6, 8]),  # 7 unread
+        # closed book: nothing retrieved; a right answer is still right
+        fail_rec("nr", "closed-book", [4]),
+        fail_rec("ok", "closed-book", [2], correct=True),
+    ]  # fmt: skip
+
+
+def test_every_record_gets_one_failure_category() -> None:
+    got = {(r.item_id, r.strategy): failure_category(r) for r in failure_records()}
+    assert got == {
+        ("nr", "rag"): "not retrieved",
+        ("cut", "rag"): "retrieved, not in prompt",
+        ("wrong", "rag"): "in prompt, wrong",
+        ("ok", "rag"): "right",
+        ("old", "rag"): "not in prompt (pool unknown)",
+        ("none", "rag"): "not retrieved",
+        ("nogold", "rag"): "wrong (no gold pages)",
+        ("nogold2", "rag"): "right",
+        ("un", "rag"): "abstained (right)",
+        ("un2", "rag"): "answered (wrong)",
+        ("err", "rag"): "error",
+        ("skip", "rag"): "not retrieved",  # categorised, but left out of the breakdown
+        ("nr", "long-context"): "in prompt, wrong",
+        ("cut", "long-context"): "not retrieved",
+        ("nr", "closed-book"): "not retrieved",
+        ("ok", "closed-book"): "right",
+    }
+    assert set(got.values()) == set(FAILURE_CATEGORIES)
+    by_key = {(r.item_id, r.strategy): r for r in failure_records()}
+    assert candidate_pool(by_key[("old", "rag")]) is None
+    assert candidate_pool(by_key[("none", "rag")]) == []
+    assert candidate_pool(by_key[("nr", "long-context")]) == [1, 2, 3, 4, 5]
+    assert candidate_pool(by_key[("nr", "closed-book")]) == []
+    # the route decides, not the strategy's name: auto that read the document whole
+    auto = by_key[("cut", "long-context")].model_copy(update={"strategy": "auto"})
+    assert failure_category(auto) == "not retrieved" and candidate_pool(auto) is not None
+    auto_rag = by_key[("old", "rag")].model_copy(update={"strategy": "auto"})
+    assert failure_category(auto_rag) == "not in prompt (pool unknown)"
+
+
+def test_old_records_without_candidate_pages_load_and_are_categorised(tmp_path: Path) -> None:
+    new = fail_rec("cut", "rag", [7], candidate_pages=[3, 7, 9], retrieved_pages=[3])
+    old = new.model_dump(mode="json")
+    del old["candidate_pages"]
+    path = tmp_path / "answers.jsonl"
+    path.write_text(json.dumps(old) + "\n" + new.model_dump_json() + "\n", encoding="utf-8")
+    loaded_old, loaded_new = read_records(path)
+    assert loaded_old.candidate_pages == []
+    assert failure_category(loaded_old) == "not in prompt (pool unknown)"
+    assert failure_category(loaded_new) == "retrieved, not in prompt"
+    # an old engine answer, without the field, loads too and makes an old-style record
+    item = QAItem(id="cut", doc="cut.pdf", question="?", answer="5", evidence_pages=[7],
+                  answer_format="Int", source="test")  # fmt: skip
+    answer = Answer(
+        question="?",
+        answer="It is 6 [1].",
+        abstained=False,
+        passages=[Passage(n=1, text="...", page=3, path="/d/cut.pdf", rank=1)],
+        candidate_pages=[3, 7],
+        route=Route(strategy="rag"),
+    )
+    data = answer.model_dump(mode="json")
+    del data["candidate_pages"]
+    legacy = Answer.model_validate(data)
+    assert legacy.candidate_pages == []
+    assert failure_category(make_record(item, "rag", legacy)) == "not in prompt (pool unknown)"
+    r = make_record(item, "rag", answer)
+    assert r.candidate_pages == [3, 7] and failure_category(r) == "retrieved, not in prompt"
+
+
+def test_failure_breakdown_in_the_summary(tmp_path: Path) -> None:
+    s = summarize(failure_records(), date=DATE, machine=MACHINE)
+    rag = s["strategies"]["rag"]["failures"]
+    assert (rag["n"], rag["with_gold_pages"]) == (11, 7)  # the skipped record left out
+    assert list(rag["counts"]) == list(FAILURE_CATEGORIES)
+    assert rag["counts"] == {
+        "not retrieved": 2,
+        "retrieved, not in prompt": 1,
+        "not in prompt (pool unknown)": 1,
+        "in prompt, wrong": 1,
+        "right": 2,
+        "wrong (no gold pages)": 1,
+        "abstained (right)": 1,
+        "answered (wrong)": 1,
+        "error": 1,
+    }
+    assert rag["shares"]["not retrieved"] == round(2 / 11, 4) and rag["shares"]["error"] == round(
+        1 / 11, 4
+    )
+    assert sum(rag["shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    lc = s["strategies"]["long-context"]["failures"]
+    assert {c: n for c, n in lc["counts"].items() if n} == {
+        "not retrieved": 1,
+        "in prompt, wrong": 1,
+    }
+    # per strategy x document type
+    by_type = s["by_doc_type"]["rag"]
+    academic = {c: n for c, n in by_type["Academic paper"]["failures"]["counts"].items() if n}
+    assert academic == {
+        "not in prompt (pool unknown)": 1,
+        "not retrieved": 1,
+        "wrong (no gold pages)": 1,
+        "right": 1,
+    }
+    assert by_type["Financial report"]["failures"]["n"] == 7
+    # without gold pages the summary still counts, with nothing to break down
+    plain = summarize(records(), date=DATE, machine=MACHINE)["strategies"]["rag"]["failures"]
+    assert plain["with_gold_pages"] == 0 and plain["counts"]["abstained (right)"] == 1
+
+
+def test_failure_breakdown_in_the_report(tmp_path: Path) -> None:
+    many = fail_rec("long", "rag", [13, 30], candidate_pages=list(range(1, 31)),
+                    retrieved_pages=[1, 2])  # fmt: skip
+    files = write_report([*failure_records(), many], tmp_path, date=DATE, machine=MACHINE)
+    md = files.markdown.read_text()
+    table = md.split("## Failure breakdown\n")[1].split("## ")[0]
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()
+            if line.startswith("| ")}  # fmt: skip
+    assert rows["strategy"] == (
+        "| strategy | n | not retrieved | retrieved, not in prompt | not in prompt (pool unknown) "
+        "| in prompt, wrong | right | wrong (no gold pages) | abstained (right) | answered (wrong) "
+        "| error |"
+    )
+    assert rows["rag"].startswith("| rag | 12 | 2 (16.7%) | 2 (16.7%) | 1 (8.3%) | 1 (8.3%) |")
+    assert rows["long-context"] == (
+        "| long-context | 2 | 1 (50.0%) | 0 (0.0%) | 0 (0.0%) | 1 (50.0%) | 0 (0.0%) "
+        "| 0 (0.0%) | 0 (0.0%) | 0 (0.0%) | 0 (0.0%) |"
+    )
+    per_q = md.split("## Failure breakdown per question")[1]
+    lines = [line for line in per_q.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| question | document | strategy | category | evidence pages")
+    # questions in the order they came, each question's strategies in the tables' order
+    assert [line.split(" | ")[2] for line in lines[1:4]] == ["closed-book", "rag", "long-context"]
+    assert "| cut | cut.pdf | rag | retrieved, not in prompt | 7 | 3, **7**, 9 | 3 |" in per_q
+    assert "| old | old.pdf | rag | not in prompt (pool unknown) | 4 | unknown | 1, 2 |" in per_q
+    assert (
+        "| nr | nr.pdf | long-context | in prompt, wrong | 4 | = prompt | 1, 2, 3, **4**, 5 |"
+        in per_q
+    )
+    assert "| nr | nr.pdf | closed-book | not retrieved | 4 | none | – |" in per_q
+    assert "| err | err.pdf | rag | error | 1 | – | – |" in per_q
+    # at most 10 candidate pages shown; evidence pages further down are named
+    assert "| 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 … +20 (incl. **13**, **30**) | 1, 2 |" in per_q
+    assert "| skip |" not in per_q
+    # the long per-question table comes last, after the plots
+    assert md.index("## Failure breakdown\n") < md.index("## Plots") < md.index(per_q)
+
+    png = files.plots["Failure breakdown"]
+    assert png == tmp_path / "failure_breakdown.png" and "(failure_breakdown.png)" in md
+    with Image.open(png) as img:
+        colors = {c for _, c in img.convert("RGB").getcolors(1_000_000) or []}
+    # the bars of the categories that occur, in their colours; none for the ones that do not
+    assert (0xD6, 0x27, 0x28) in colors and (0xFF, 0x7F, 0x0E) in colors  # not retrieved, cut
+    assert (0x2C, 0xA0, 0x2C) in colors  # right
+
+
+def test_no_failure_breakdown_without_gold_pages(tmp_path: Path) -> None:
+    rs = [r for r in failure_records() if r.strategy == "closed-book"]
+    png = plot_failure_breakdown(rs, tmp_path / "f.png")
+    assert png is not None
+    with Image.open(png) as img:
+        colors = {c for _, c in img.convert("RGB").getcolors(1_000_000) or []}
+    assert (0xD6, 0x27, 0x28) in colors and (0x2C, 0xA0, 0x2C) in colors  # lost, right
+    assert (0xFF, 0x7F, 0x0E) not in colors  # closed book has no candidates to cut
+    bare = [r.model_copy(update={"evidence_pages": None}) for r in rs]
+    assert plot_failure_breakdown(bare, tmp_path / "g.png") is None
+    assert not (tmp_path / "g.png").exists()
+    md = write_report(bare, tmp_path / "out", date=DATE, machine=MACHINE).markdown.read_text()
+    assert "Failure breakdown" not in md

@@ -17,7 +17,7 @@ from docqa.answer import Answerer, AnswerError, DoesNotFitError
 from docqa.answer.answerer import _Run
 from docqa.answer.events import AnswerEvent, answer_events
 from docqa.answer.prompts import closed_book_messages, rag_messages
-from docqa.answer.strategies import Prompt
+from docqa.answer.strategies import Prompt, rag_prompt
 from docqa.config import AnswerSettings, GenerationSettings, Settings
 from docqa.generation import Generation, load_generator
 from docqa.runtime import Runtime
@@ -79,6 +79,34 @@ def test_rag_answer_carries_passages_citations_route_timings_and_tokens(rt: Runt
     by_n = {p.n: p for p in a.passages}
     for c in a.citations:  # only passages that exist are resolved
         assert c.n in by_n and c.page == by_n[c.n].page and c.path == by_n[c.n].path
+    # the reranked pool the passages were chosen from, best first
+    assert a.candidate_pages[0] == 1 and {p.page for p in a.passages} <= set(a.candidate_pages)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def test_rag_prompt_lists_the_pages_of_every_candidate_but_passes_only_the_selected(
+    rt: Runtime,
+) -> None:
+    question = "What was Northwind's revenue in 2024?"
+    doc = resolve_document(rt.store, REPORT)
+    # the budget keeps the best passage only; the pool is every reranked candidate
+    settings = AnswerSettings(min_passages=1, max_passages=1)
+    prompt = rag_prompt(question, rt.retriever, _words, settings, doc_ids=[doc.doc_id])
+    assert [(p.page, p.rank) for p in prompt.passages] == [(1, 1)]
+    assert prompt.candidate_pages == [1, 2]  # the revenue page first, then the other page
+
+    # over every document: the pages of all the retriever's hits, in rank order, each once
+    prompt = rag_prompt(question, rt.retriever, _words, settings)
+    hits = rt.retriever.run(question, k=settings.candidates, candidates=settings.candidates)
+    assert len(hits) > len(prompt.passages) == 1
+    pages: list[int] = []
+    for h in hits:
+        pages += [p for p in range(h.page, h.page_end + 1) if p not in pages]
+    assert prompt.candidate_pages == pages
+    assert len(pages) > 1 and prompt.passages[0].page == hits[0].page
 
 
 def test_long_context_reuses_the_document_state_and_misses_after_a_change(
@@ -88,6 +116,7 @@ def test_long_context_reuses_the_document_state_and_misses_after_a_change(
     q1 = rt.answerer.ask("How many trucks does Northwind run?", [doc], "long-context")
     assert q1.route.strategy == "long-context"
     assert [p.page for p in q1.passages] == [1, 2] and [p.n for p in q1.passages] == [1, 2]
+    assert q1.candidate_pages == [1, 2]  # whole pages: the candidates are the pages given
     assert q1.timings.prefill > 0 and q1.tokens.cached == 0
     rt.logits_model.truncate(0)  # type: ignore[union-attr] # as if another question ran since
     q2 = rt.answerer.ask("Who is the chief executive?", [doc], "long-context")
@@ -153,6 +182,7 @@ def test_auto_retrieves_first_when_documents_are_not_small(rt: Runtime) -> None:
 def test_closed_book_has_no_passages(rt: Runtime) -> None:
     a = rt.answerer.ask("What is the capital of France?", strategy="closed-book")
     assert a.route.strategy == "closed-book" and a.passages == [] and a.citations == []
+    assert a.candidate_pages == []
     assert a.citation_recall is None
 
 
@@ -212,9 +242,11 @@ def test_regenerate_keeps_the_answer_with_fewer_unsupported_claims(rt: Runtime) 
     )
     answerer = Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
     run = _run_of("Revenue fell 42% to $96.1 million [1].", [REVENUE])
+    run.prompt.candidate_pages = [1, 4]
     report, _ = answerer._check(run)
     assert report is not None
     new, checked, dropped, _ = answerer._act_on_unsupported(run, report)
+    assert new.prompt.candidate_pages == [1, 4]  # a second answer keeps the first's pool
     bad = sum(1 for s in checked.sentences if s.claim and s.verdict == "unsupported")
     assert dropped == [] and bad <= 1
     if new is not run:  # the model's second answer was adopted: it is better and says so
