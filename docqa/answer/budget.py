@@ -46,6 +46,17 @@ class Selection:
     reason: str
 
 
+def _limit(
+    chosen: int, score: float, max_passages: int, min_score: float, scored: bool, unit: str
+) -> str | None:
+    """Why no further passage goes in (past the minimum), or None."""
+    if chosen >= max_passages:
+        return f"reached the maximum of {max_passages} {unit}"
+    if scored and score < min_score:
+        return f"stopped at a reranker score below {min_score}"
+    return None
+
+
 def select_passages(
     hits: Sequence[SearchHit],
     count_tokens: Callable[[str], int],
@@ -62,11 +73,9 @@ def select_passages(
     for i, hit in enumerate(hits):
         cost = count_tokens(hit.text) + _LABEL_TOKENS
         if i >= min_passages:
-            if len(chosen) >= max_passages:
-                reason = f"reached the maximum of {max_passages} passages"
-                break
-            if scored and hit.score < min_score:
-                reason = f"stopped at a reranker score below {min_score}"
+            stop = _limit(len(chosen), hit.score, max_passages, min_score, scored, "passages")
+            if stop:
+                reason = stop
                 break
             if total + cost > max_tokens:
                 reason = f"the next passage would pass the {max_tokens}-token budget"
@@ -103,11 +112,9 @@ def select_pages(
     for i, ((doc_id, page), group) in enumerate(groups.items()):
         best = group[0]
         if i >= min_passages:
-            if len(chosen) >= max_passages:
-                reason = f"reached the maximum of {max_passages} pages"
-                break
-            if scored and best.score < min_score:
-                reason = f"stopped at a reranker score below {min_score}"
+            stop = _limit(len(chosen), best.score, max_passages, min_score, scored, "pages")
+            if stop:
+                reason = stop
                 break
         in_order = sorted(group, key=lambda h: h.chunk_index)
         options = [

@@ -19,9 +19,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import PurePath
 
-from docqa.answer.budget import select_pages, select_passages
+from docqa.answer.budget import Selection, select_pages, select_passages
 from docqa.answer.prompts import (
     closed_book_messages,
     long_context_messages,
@@ -126,28 +127,24 @@ def rag_prompt(
         candidates=settings.candidates,
         rerank=settings.rerank,
     )
-    if settings.passages == "pages":
-        sel = select_pages(
+    select: Callable[..., Selection] = (
+        partial(
+            select_pages,
             hits,
             _page_texts(retriever.searcher.store),
-            count_tokens,
-            min_passages=settings.min_passages,
-            max_passages=settings.max_passages,
-            min_score=settings.min_rerank_score,
-            max_tokens=settings.context_tokens,
             max_page_tokens=settings.max_page_tokens,
-            scored=settings.rerank,
         )
-    else:
-        sel = select_passages(
-            hits,
-            count_tokens,
-            min_passages=settings.min_passages,
-            max_passages=settings.max_passages,
-            min_score=settings.min_rerank_score,
-            max_tokens=settings.context_tokens,
-            scored=settings.rerank,
-        )
+        if settings.passages == "pages"
+        else partial(select_passages, hits)
+    )
+    sel = select(
+        count_tokens=count_tokens,
+        min_passages=settings.min_passages,
+        max_passages=settings.max_passages,
+        min_score=settings.min_rerank_score,
+        max_tokens=settings.context_tokens,
+        scored=settings.rerank,
+    )
     rank = {id(h): r for r, h in enumerate(sel.hits, start=1)}
     ordered = lost_in_the_middle(sel.hits)
     passages = [hit_passage(i, h, rank[id(h)]) for i, h in enumerate(ordered, start=1)]

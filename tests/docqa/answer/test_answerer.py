@@ -109,6 +109,22 @@ def test_rag_prompt_lists_the_pages_of_every_candidate_but_passes_only_the_selec
     assert len(pages) > 1 and prompt.passages[0].page == hits[0].page
 
 
+def test_rag_prompt_by_pages_gives_each_retrieved_page_whole_from_the_store(rt: Runtime) -> None:
+    question = "What was Northwind's revenue in 2024?"
+    doc = resolve_document(rt.store, REPORT)
+    settings = AnswerSettings(passages="pages", min_passages=1, max_passages=8)
+    prompt = rag_prompt(question, rt.retriever, _words, settings, doc_ids=[doc.doc_id])
+    stored = {p.page: p.text for p in rt.store.get_pages(doc.doc_id)}
+    assert prompt.passages and prompt.passages[0].page == 1  # the revenue page ranks first
+    # one passage per page, each the page's stored text, and every page at most once
+    assert sorted(p.page for p in prompt.passages) == sorted({p.page for p in prompt.passages})
+    assert all(p.text == stored[p.page] for p in prompt.passages)
+    chunks = rag_prompt(
+        question, rt.retriever, _words, AnswerSettings(min_passages=1), doc_ids=[doc.doc_id]
+    )
+    assert len(prompt.passages) < len(chunks.passages)  # the report's chunks, grouped
+
+
 def test_long_context_reuses_the_document_state_and_misses_after_a_change(
     rt: Runtime, demo: tuple[Path, Path]
 ) -> None:
