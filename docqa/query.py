@@ -70,13 +70,9 @@ def expand_query(question: str) -> str:
     """`question` plus, in parentheses, fiscal years spelled out and the components of every
     glossary metric it names (each once); unchanged when there is nothing to add."""
     low = " ".join(question.lower().split())
-    terms: list[str] = _fiscal_years(question)
+    items: dict[str, None] = {}
     for metric, parts in GLOSSARY.items():
         if re.search(rf"\b{re.escape(metric)}\b", low):
-            terms.extend(p for p in parts if p not in low)
-    fy = [t for t in terms if t.startswith("fiscal ")]
-    items = list(dict.fromkeys(t for t in terms if not t.startswith("fiscal ")))
-    if not fy and not items:
-        return question
-    extra = "; ".join(x for x in (", ".join(fy), ", ".join(items)) if x)
-    return f"{question.rstrip()} ({extra})"
+            items.update(dict.fromkeys(p for p in parts if p not in low))
+    extra = "; ".join(x for x in (", ".join(_fiscal_years(question)), ", ".join(items)) if x)
+    return f"{question.rstrip()} ({extra})" if extra else question

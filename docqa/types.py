@@ -47,6 +47,12 @@ class Page(BaseModel):
     """Page image path relative to the blob folder."""
 
 
+def with_context(context: str | None, text: str) -> str:
+    """A chunk's text as search reads it: its context line (if any) and the text on their own
+    lines."""
+    return f"{context}\n{text}" if context else text
+
+
 class Chunk(BaseModel):
     doc_id: str
     index: int
@@ -65,8 +71,8 @@ class Chunk(BaseModel):
 
     @property
     def search_text(self) -> str:
-        """What search reads: `context` and `text` on their own lines."""
-        return f"{self.context}\n{self.text}" if self.context else self.text
+        """What search reads (embedding, BM25, the reranker): `with_context`."""
+        return with_context(self.context, self.text)
 
 
 class DocStatus(StrEnum):
@@ -171,8 +177,8 @@ class SearchHit(BaseModel):
 
     @property
     def search_text(self) -> str:
-        """What the reranker reads: `context` and `text` on their own lines."""
-        return f"{self.context}\n{self.text}" if self.context else self.text
+        """What the reranker reads: the same text as the chunk's `Chunk.search_text`."""
+        return with_context(self.context, self.text)
 
 
 class Passage(BaseModel):

@@ -227,8 +227,7 @@ class Ingestor:
         budget = settings.ingest.max_chunk_tokens or embedder.max_tokens
         self.max_tokens = min(budget, embedder.max_tokens)
         # room kept in each chunk's window for its context line (ingest/context.py)
-        reserve = settings.ingest.context_tokens
-        self.chunk_tokens = self.max_tokens - reserve if reserve else self.max_tokens
+        self.chunk_tokens = self.max_tokens - settings.ingest.context_tokens
         # Several model batches per embedding call: sentence-transformers sorts a call's texts
         # by length, so larger calls pad less; still a bounded number of chunks in memory.
         self.flush_at = 4 * max(8, settings.embedding.batch_size)
@@ -525,8 +524,8 @@ class Ingestor:
         assert st.record is not None
         title = st.record.title or " ".join(st.file.stem.replace("_", " ").split())
         count = self.embedder.count_tokens
-        for c in chunks:
-            room = self.max_tokens - count(c.text)
+        for c in chunks:  # c.tokens: the chunker's own count of c.text
+            room = self.max_tokens - c.tokens
             c.context = chunk_context(
                 title, st.section(c.page_start), c.heading, c.text, count, room
             )
