@@ -117,24 +117,22 @@ def select_pages(
                 reason = stop
                 break
         in_order = sorted(group, key=lambda h: h.chunk_index)
+        # what the page can go in as, most first: (text, boxes to highlight, prompt tokens)
+        joined = "\n\n".join(h.text for h in in_order)
         options = [
-            "\n\n".join(h.text for h in in_order),
-            best.text,
+            (joined, [b for h in in_order for b in h.boxes], count_tokens(joined) + _LABEL_TOKENS),
+            (best.text, list(best.boxes), count_tokens(best.text) + _LABEL_TOKENS),
         ]
         whole = page_text(doc_id, page)
-        if whole and count_tokens(whole) <= max_page_tokens:
-            options.insert(0, whole)
-        pick = None
-        for text in options:
-            cost = count_tokens(text) + _LABEL_TOKENS
-            if total + cost <= max_tokens or (i < min_passages and text is options[-1]):
-                pick = (text, cost)
-                break
-        if pick is None:
+        whole_tokens = count_tokens(whole) if whole else 0
+        if whole and whole_tokens <= max_page_tokens:
+            options.insert(0, (whole, [], whole_tokens + _LABEL_TOKENS))
+        fits = [o for o in options if total + o[2] <= max_tokens]
+        if not fits and i >= min_passages:
             reason = f"the next page would pass the {max_tokens}-token budget"
             break
-        text, cost = pick
-        boxes = [] if text is whole else [b for h in in_order for b in h.boxes]
+        # a page the minimum needs goes in as its best chunk when nothing fits
+        text, boxes, cost = fits[0] if fits else options[-1]
         chosen.append(best.model_copy(update={"text": text, "boxes": boxes}))
         total += cost
     return Selection(hits=chosen, tokens=total, reason=reason)

@@ -12,7 +12,7 @@ from docqa.answer.prompts import (
     normalize_page_citations,
     rag_messages,
 )
-from docqa.types import Page, Passage, SearchHit
+from docqa.types import Box, Page, Passage, SearchHit
 
 
 def test_rag_prompt_numbers_and_labels_passages_and_ends_with_the_question() -> None:
@@ -222,3 +222,16 @@ def test_pages_stop_at_the_budget_a_weak_page_and_the_cap() -> None:
         scored=True,
     )
     assert [h.text for h in sel.hits] == [hits[0].text]
+
+
+def test_a_page_cut_to_its_best_chunk_highlights_that_chunk_only() -> None:
+    def boxed(index: int, score: float, y: float) -> SearchHit:
+        box = Box(page=4, x0=0, y0=y, x1=100, y1=y + 10)
+        return _chunk(4, index, score, "z " * 30).model_copy(update={"boxes": [box]})
+
+    best, other = boxed(2, 9.0, 50.0), boxed(1, 5.0, 10.0)
+    kw = dict(min_passages=1, max_passages=8, min_score=-2.0, max_page_tokens=10, scored=True)
+    joined = select_pages([best, other], lambda d, p: None, words, max_tokens=100, **kw)  # type: ignore[arg-type]
+    assert joined.hits[0].boxes == [other.boxes[0], best.boxes[0]]  # document order
+    cut = select_pages([best, other], lambda d, p: None, words, max_tokens=10, **kw)  # type: ignore[arg-type]
+    assert cut.hits[0].text == best.text and cut.hits[0].boxes == best.boxes
