@@ -216,16 +216,57 @@ def open_pdf(path: Path, password: str | None = None) -> pymupdf.Document:
 _FILENAME_TITLE = re.compile(r"\.(pdf|docx?|pptx?|xlsx?|odt|rtf|txt|tex|dvi|indd|qxd)$", re.I)
 
 
+_TITLE_WORDS = 24
+"""A first-page title longer than this is cut (a heading run-on, not a title)."""
+
+
+def _junk_title(title: str) -> bool:
+    """Metadata titles that name nothing: empty, a file name, "untitled", or no word at all
+    (SEC filings carry their accession number, "0000764478-23-000006")."""
+    return (
+        len(title) < 2
+        or bool(_FILENAME_TITLE.search(title))
+        or title.lower() == "untitled"
+        or not re.search(r"[^\W\d_]{2}", title)
+    )
+
+
+def first_page_title(page: Any) -> str | None:
+    """The first page's title as typeset: the horizontal lines set in its largest font within the
+    top 60% of the page, top to bottom (rotated margin stamps such as arXiv's are skipped).
+    None when the page has no such text (a scan, a picture-only cover)."""
+    lines: list[tuple[float, float, str]] = []
+    height = float(page.rect.height) or 1.0
+    for block in page.get_text("dict")["blocks"]:
+        for line in block.get("lines", []):
+            if abs(line["dir"][1]) > 0.01 or line["bbox"][1] > 0.6 * height:
+                continue
+            text = "".join(s["text"] for s in line["spans"]).strip()
+            if not re.search(r"[^\W\d_]{2}", text):
+                continue
+            lines.append((max(s["size"] for s in line["spans"]), line["bbox"][1], text))
+    if not lines:
+        return None
+    largest = max(size for size, _, _ in lines)
+    words = " ".join(t for size, _, t in sorted(lines, key=lambda x: x[1]) if size >= largest - 0.5)
+    return " ".join(words.split()[:_TITLE_WORDS]) or None
+
+
 def doc_meta(doc: Any) -> tuple[str | None, list[tuple[int, str, int]]]:
-    """(title, toc): the metadata title unless it is empty or just a file name, and the
-    outline as (level, title, 1-based page) tuples."""
+    """(title, toc): the metadata title unless it names nothing (`_junk_title`), else the first
+    page's typeset title (`first_page_title`), else None; and the outline as (level, title,
+    1-based page) tuples."""
     try:
         raw = str((doc.metadata or {}).get("title") or "")
     except Exception:
         raw = ""
     cleaned = re.sub(r"^Microsoft (Word|PowerPoint) - ", "", " ".join(raw.split()))
-    junk = len(cleaned) < 2 or _FILENAME_TITLE.search(cleaned) or cleaned.lower() == "untitled"
-    title = None if junk else cleaned
+    title: str | None = None if _junk_title(cleaned) else cleaned
+    if title is None:
+        try:
+            title = first_page_title(doc[0])
+        except Exception:  # a hostile first page: its own parse reports it
+            title = None
     toc: list[tuple[int, str, int]] = []
     try:
         for entry in doc.get_toc(simple=True):

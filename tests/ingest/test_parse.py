@@ -197,6 +197,48 @@ def test_doc_meta(files: dict[str, Path]) -> None:
     assert toc == [(1, pdfs.HEADING, 1), (2, "Details", 2)]
 
 
+def _titled_pdf(path: Path, metadata_title: str, *, stamp: bool = False) -> Path:
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    if stamp:  # an arXiv-style identifier, rotated in the left margin, in a larger font
+        page.insert_text((30, 600), "arXiv:2401.00001v1 [cs.CL] 1 Jan 2024", fontsize=26, rotate=90)
+    page.insert_text((72, 90), "Quarterly Report of", fontsize=20)
+    page.insert_text((72, 116), "Brightwater Holdings", fontsize=20)
+    page.insert_text((72, 160), "Prepared for the board, not for distribution.", fontsize=11)
+    page.insert_text((72, 700), "A FOOTER IN A HUGE FONT", fontsize=40)  # bottom: not a title
+    doc.set_metadata({"title": metadata_title})
+    doc.save(path)
+    doc.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("metadata_title", "stamp"),
+    [("", False), ("0000764478-23-000006", False), ("report.docx", True), ("Untitled", True)],
+)
+def test_doc_meta_title_from_first_page(tmp_path: Path, metadata_title: str, stamp: bool) -> None:
+    doc: Any = open_pdf(_titled_pdf(tmp_path / "t.pdf", metadata_title, stamp=stamp))
+    title, _ = doc_meta(doc)
+    doc.close()
+    assert title == "Quarterly Report of Brightwater Holdings"
+
+
+def test_doc_meta_keeps_a_real_metadata_title(tmp_path: Path) -> None:
+    doc: Any = open_pdf(_titled_pdf(tmp_path / "t.pdf", "Annual review 2024"))
+    assert doc_meta(doc)[0] == "Annual review 2024"
+    doc.close()
+
+
+def test_doc_meta_no_title_on_a_textless_first_page(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    doc.new_page().draw_rect(pymupdf.Rect(50, 50, 200, 200), fill=(0, 0, 0))
+    doc.save(tmp_path / "blank.pdf")
+    doc.close()
+    opened: Any = open_pdf(tmp_path / "blank.pdf")
+    assert doc_meta(opened)[0] is None
+    opened.close()
+
+
 # --- text, headings, reading order ---------------------------------------------------------
 
 
