@@ -27,7 +27,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-longembed bench-answer eval-dev eval-generated clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-answer eval-dev eval-generated clean
 
 setup: $(STAMP)
 
@@ -93,6 +93,10 @@ bench-search: setup
 
 bench-retrieval: setup
 	$(BIN)/python -m eval.bench_retrieval --out eval/out/retrieval.json
+
+# The passage budget grid and the reranker's top logit as an abstention signal (minutes).
+bench-budget: setup
+	$(BIN)/python -m eval.bench_budget --out eval/out/budget.json
 
 bench-longembed: setup
 	$(BIN)/python -m eval.bench_longembed --out eval/out/longembed
