@@ -193,6 +193,9 @@ class Passage(BaseModel):
     boxes: list[Box] = Field(default_factory=list)
     rank: int | None = None
     """Retrieval rank (1 = best) of a retrieved passage; None for whole pages."""
+    score: float | None = None
+    """The cross-encoder's logit for a reranked passage (how sure retrieval was); None when
+    not reranked."""
 
 
 class Verdict(StrEnum):

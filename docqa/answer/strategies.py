@@ -87,10 +87,13 @@ def allocated_context(generator: Generator) -> int:
     return int(n_ctx) if isinstance(n_ctx, int) else generator.context_window
 
 
-def hit_passage(n: int, hit: SearchHit, rank: int | None = None) -> Passage:
+def hit_passage(
+    n: int, hit: SearchHit, rank: int | None = None, *, reranked: bool = False
+) -> Passage:
     return Passage(
         n=n,
         rank=rank,
+        score=hit.score if reranked else None,
         text=hit.text,
         page=hit.page,
         page_end=hit.page_end,
@@ -147,7 +150,10 @@ def rag_prompt(
     )
     rank = {id(h): r for r, h in enumerate(sel.hits, start=1)}
     ordered = lost_in_the_middle(sel.hits)
-    passages = [hit_passage(i, h, rank[id(h)]) for i, h in enumerate(ordered, start=1)]
+    passages = [
+        hit_passage(i, h, rank[id(h)], reranked=settings.rerank)
+        for i, h in enumerate(ordered, start=1)
+    ]
     notes = [
         f"{len(passages)} of {len(hits)} reranked passages ({sel.tokens} tokens): {sel.reason}"
         if hits

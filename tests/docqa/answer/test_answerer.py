@@ -107,6 +107,11 @@ def test_rag_prompt_lists_the_pages_of_every_candidate_but_passes_only_the_selec
         pages += [p for p in range(h.page, h.page_end + 1) if p not in pages]
     assert prompt.candidate_pages == pages
     assert len(pages) > 1 and prompt.passages[0].page == hits[0].page
+    assert prompt.passages[0].score == hits[0].score  # the reranker's logit, for calibration
+    unranked = rag_prompt(
+        question, rt.retriever, _words, settings.model_copy(update={"rerank": False})
+    )
+    assert all(p.score is None for p in unranked.passages)  # RRF scores are not comparable
 
 
 def test_rag_prompt_by_pages_gives_each_retrieved_page_whole_from_the_store(rt: Runtime) -> None:
