@@ -107,6 +107,11 @@ class AnswerSettings(BaseModel):
     context_tokens: int = 2048
     """... and while the passages fit in this many prompt tokens: on a CPU every prompt token
     costs prefill time (~1/60 s for the 1.5B)."""
+    abstain_below: float | None = None
+    """RAG answers "not found" without generating when its best passage's reranker logit is
+    below this: retrieval found nothing the cross-encoder calls relevant. None: the model alone
+    decides. `make bench-budget` measures the separation on the dev questions (tune / held-out);
+    off until a threshold is shown to help."""
     passages: Literal["chunks", "pages"] = "chunks"
     """`chunks`: the reranked chunks themselves; `pages`: the reranked chunks grouped by page,
     each page given whole when it costs at most `max_page_tokens` (else its retrieved chunks

@@ -75,6 +75,8 @@ class _Run:
     prefill_seconds: float
     cached_tokens: int
     first_text_at: float | None
+    unsure: str | None = None
+    """Why nothing was generated (retrieval not confident enough), when so."""
 
 
 def _quote_box(p: Passage) -> Box | None:
@@ -196,7 +198,12 @@ class Answerer:
         if not is_abstention(rag.text):
             reasons.insert(0, "RAG first (Self-Route): the retrieved passages answered")
             return self._finish(question, "auto", [rag], reasons, scope, start)
-        reasons.insert(0, "RAG first (Self-Route): the model found no answer in the passages")
+        reasons.insert(
+            0,
+            f"RAG first (Self-Route): {rag.unsure}"
+            if rag.unsure
+            else "RAG first (Self-Route): the model found no answer in the passages",
+        )
         if lc is None:
             reasons.append("kept the abstention: long context cannot run here")
             return self._finish(question, "auto", [rag], reasons, scope, start)
@@ -285,6 +292,22 @@ class Answerer:
         assert self.kv_cache is not None and self.lm is not None
         return self.kv_cache.has(self.lm, self._prefix_ids(prompt), self._doc_keys(prompt))
 
+    def _unsure(self, prompt: Prompt) -> str | None:
+        """Why a RAG prompt is abstained on without generating (`answer.abstain_below`: the
+        best passage's reranker logit is below it), or None."""
+        floor = self.settings.answer.abstain_below
+        if prompt.strategy != "rag" or floor is None:
+            return None
+        scores = [p.score for p in prompt.passages if p.score is not None]
+        if not prompt.passages:
+            return "the search found no passage"
+        if not scores:  # not reranked: RRF scores say nothing about relevance
+            return None
+        best = max(scores)
+        if best >= floor:
+            return None
+        return f"the best passage's reranker logit {best:.2f} is below {floor:g} (answer.abstain_below)"
+
     def _generate(
         self,
         prompt: Prompt,
@@ -292,6 +315,20 @@ class Answerer:
         on_text: TextSink | None,
         on_status: TextSink | None,
     ) -> _Run:
+        unsure = self._unsure(prompt)
+        if unsure is not None:
+            prompt.notes.append(unsure)
+            if on_status:
+                on_status(f"Not generating: {unsure}.")
+            nothing = Generation(
+                text=ABSTAIN,
+                prompt_tokens=0,
+                completion_tokens=0,
+                finish_reason="stop",
+                seconds=0.0,
+                time_to_first_token=None,
+            )
+            return _Run(prompt, nothing, ABSTAIN, 0.0, 0, None, unsure)
         prefill = 0.0
         cached = 0
         if prompt.strategy == "long-context" and self._cache_usable():

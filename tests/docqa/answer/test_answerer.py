@@ -200,6 +200,32 @@ def test_auto_retrieves_first_when_documents_are_not_small(rt: Runtime) -> None:
         assert any("kept the abstention" in r for r in a.route.reasons)
 
 
+def test_rag_abstains_without_generating_when_retrieval_is_not_confident(rt: Runtime) -> None:
+    question = "What was Northwind's revenue in 2024?"
+    best = rt.retriever.run(question, k=1, candidates=rt.settings.answer.candidates)[0].score
+
+    def answerer(**answer: object) -> Answerer:
+        cfg = rt.settings.answer.model_copy(update=answer)
+        settings = rt.settings.model_copy(update={"answer": cfg})
+        return Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
+
+    unsure = answerer(abstain_below=best + 0.5).ask(question, strategy="rag")
+    assert unsure.abstained and unsure.answer == "Not found in the documents."
+    assert unsure.tokens.completion == 0 and unsure.tokens.prompt == 0
+    assert unsure.citations == [] and unsure.passages  # what was found is still shown
+    assert any("abstain_below" in r and f"{best:.2f}" in r for r in unsure.route.reasons)
+
+    sure = answerer(abstain_below=best - 0.5).ask(question, strategy="rag")
+    assert sure.tokens.completion > 0
+    assert not any("abstain_below" in r for r in sure.route.reasons)
+
+    # auto: the confidence abstention is RAG's abstention, and long context takes over
+    lc = answerer(abstain_below=best + 0.5, small_document_tokens=0, max_prefill_seconds=1e6)
+    a = lc.ask(question, [resolve_document(rt.store, REPORT)], "auto")
+    assert a.route.reasons[0].startswith("RAG first (Self-Route): the best passage's reranker")
+    assert a.route.strategy == "long-context" and a.tokens.completion > 0
+
+
 def test_closed_book_has_no_passages(rt: Runtime) -> None:
     a = rt.answerer.ask("What is the capital of France?", strategy="closed-book")
     assert a.route.strategy == "closed-book" and a.passages == [] and a.citations == []
