@@ -1,7 +1,7 @@
 """Retrieval benchmark: does the evidence page reach the reader, and which lever gets it there?
 
     python -m eval.bench_retrieval [--docs DIR] [--home DIR] [--k 5] [--candidates 20]
-                                   [--out eval/out/retrieval.json]
+                                   [--methods rerank,prompt] [--out eval/out/retrieval.json]
 
 The valid PDFs of the dev corpus are ingested (docqa `Ingestor`) into `--home` (reused when it
 already holds them: one ingest serves several runs) or a temp DOCQA home. Then, for every
@@ -124,7 +124,12 @@ def _covers(pages: list[tuple[int, int]], evidence: set[int]) -> bool:
 
 
 def evaluate(
-    home: Path, doc_ids: dict[str, str], qs: list[dict[str, Any]], k: int, candidates: int
+    home: Path,
+    doc_ids: dict[str, str],
+    qs: list[dict[str, Any]],
+    k: int,
+    candidates: int,
+    methods: tuple[str, ...] = METHODS,
 ) -> list[dict[str, Any]]:
     from docqa.answer.strategies import rag_prompt
     from docqa.config import AnswerSettings, Settings
@@ -186,6 +191,7 @@ def evaluate(
         "prompt": prompt_pages,
         "prompt-pages": lambda q, d: prompt_pages(q, d, by_pages),
     }
+    runs = {m: runs[m] for m in methods}
     for run in runs.values():
         run("warm-up query about revenue", list(doc_ids.values())[:1])
 
@@ -217,10 +223,20 @@ def evaluate(
     return per_q
 
 
-FIGURES = (*METHODS, *(f"{p}_recall" for p in PROMPTS), *(f"{p}_tokens" for p in PROMPTS))
+def figures(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """The summary's columns for `methods`: each method's hit rate, then the prompt methods'
+    evidence recall and tokens."""
+    prompts = [p for p in PROMPTS if p in methods]
+    return (*methods, *(f"{p}_recall" for p in prompts), *(f"{p}_tokens" for p in prompts))
+
+
+def methods_of(per_q: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(m for m in METHODS if per_q and m in per_q[0])
 
 
 def summarize(per_q: list[dict[str, Any]]) -> dict[str, Any]:
+    methods = methods_of(per_q)
+    cols = figures(methods)
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in per_q:
         groups["all"].append(r)
@@ -228,31 +244,31 @@ def summarize(per_q: list[dict[str, Any]]) -> dict[str, Any]:
         groups[r["type"]].append(r)
     out: dict[str, Any] = {}
     for g, rows in groups.items():
-        out[g] = {"n": len(rows)} | {
-            m: round(sum(r[m] for r in rows) / len(rows), 3) for m in FIGURES
-        }
+        out[g] = {"n": len(rows)} | {m: round(sum(r[m] for r in rows) / len(rows), 3) for m in cols}
     out["latency_ms"] = {
-        m: round(1000 * sum(r[f"{m}_s"] for r in per_q) / len(per_q), 1) for m in METHODS
+        m: round(1000 * sum(r[f"{m}_s"] for r in per_q) / len(per_q), 1) for m in methods
     }
     return out
 
 
 def table(summary: dict[str, Any], k: int) -> str:
-    names = [f"{m} @{k}" if m not in PROMPTS else m for m in METHODS]
-    names += [f"{p} recall" for p in PROMPTS] + [f"{p} tokens" for p in PROMPTS]
+    methods = tuple(m for m in METHODS if m in summary["latency_ms"])
+    cols = figures(methods)
+    names = [f"{m} @{k}" if m not in PROMPTS else m for m in methods]
+    names += [c.replace("_", " ") for c in cols[len(methods) :]]
     head = f"| group | n | {' | '.join(names)} |"
-    lines = [head, "|" + "---|" * (len(FIGURES) + 2)]
+    lines = [head, "|" + "---|" * (len(cols) + 2)]
     splits = sorted(g for g in summary if g.startswith("split: "))
     types = sorted(g for g in summary if g not in ("all", "latency_ms", *splits))
     for g in ["all", *splits, *types]:
         s = summary[g]
-        cells = [f"{s[m]:.0f}" if m.endswith("_tokens") else f"{s[m]:.3f}" for m in FIGURES]
+        cells = [f"{s[m]:.0f}" if m.endswith("_tokens") else f"{s[m]:.3f}" for m in cols]
         lines.append(f"| {g} | {s['n']} | " + " | ".join(cells) + " |")
     lat = summary["latency_ms"]
     lines.append(
         "| mean latency (ms/query) | | "
-        + " | ".join(f"{lat[m]}" for m in METHODS)
-        + " |" * (len(FIGURES) - len(METHODS) + 1)
+        + " | ".join(f"{lat[m]}" for m in methods)
+        + " |" * (len(cols) - len(methods) + 1)
     )
     return "\n".join(lines)
 
@@ -266,14 +282,22 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "eval" / "out" / "retrieval.json")
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--candidates", type=int, default=AnswerSettings().candidates)
+    ap.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated subset of: {', '.join(METHODS)} (default: all)",
+    )
     a = ap.parse_args()
+    methods = tuple(m.strip() for m in a.methods.split(",") if m.strip())
+    if unknown := [m for m in methods if m not in METHODS]:
+        sys.exit(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
     if not (a.docs / "qa.jsonl").is_file():
         sys.exit(f"no qa.jsonl in {a.docs} (pass --docs DIR)")
     qs = load_questions(a.docs)
     with tempfile.TemporaryDirectory(prefix="docqa-bench-retrieval-") as tmp:
         home = a.home or Path(tmp)
         doc_ids = ingest(a.docs, home)
-        per_q = evaluate(home, doc_ids, qs, a.k, a.candidates)
+        per_q = evaluate(home, doc_ids, qs, a.k, a.candidates, methods)
     summary = summarize(per_q)
     print(table(summary, a.k))
     a.out.parent.mkdir(parents=True, exist_ok=True)
