@@ -29,7 +29,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from docqa.answer.kvcache import DocumentKVCache
-from docqa.answer.prompts import ABSTAIN, is_abstention, normalize_page_citations
+from docqa.answer.prompts import (
+    ABSTAIN,
+    RESTATE,
+    is_abstention,
+    is_hollow,
+    normalize_page_citations,
+)
 from docqa.answer.strategies import (
     DoesNotFitError,
     Prompt,
@@ -429,6 +435,29 @@ class Answerer:
             return retry, checked, [], seconds
         return run, report, [], seconds
 
+    def _restate(self, run: _Run) -> _Run:
+        """Ask once more when the answer is hollow (`is_hollow`: citation markers where the answer
+        should be), the model's reply and `RESTATE` appended to the same prompt. Its timings and
+        tokens add to the first run's (`_finish` sums the runs)."""
+        messages = [
+            *run.prompt.messages,
+            ChatMessage(role="assistant", content=run.generation.text),
+            ChatMessage(role="user", content=RESTATE),
+        ]
+        prompt = Prompt(
+            strategy=run.prompt.strategy,
+            messages=messages,
+            passages=run.prompt.passages,
+            context_tokens=run.prompt.context_tokens,
+            page_citations=run.prompt.page_citations,
+            docs=run.prompt.docs,
+            notes=[f"asked again: the answer {run.text.strip()[:60]!r} gave passage numbers only"],
+            candidate_pages=run.prompt.candidate_pages,
+        )
+        gen = self.generator.generate(messages, answer_config(self.settings.generation))
+        text = normalize_page_citations(gen.text) if prompt.page_citations else gen.text
+        return _Run(prompt, gen, text, 0.0, run.cached_tokens, run.first_text_at)
+
     def _finish(
         self,
         question: str,
@@ -438,6 +467,8 @@ class Answerer:
         scope: list[Document] | None,
         start: float,
     ) -> Answer:
+        if runs[-1].unsure is None and is_hollow(runs[-1].text):
+            runs = [*runs, self._restate(runs[-1])]
         run = runs[-1]
         abstained = is_abstention(run.text)
         report, check_seconds = (None, 0.0) if abstained else self._check(run)

@@ -35,6 +35,7 @@ __all__ = [
     "ABSTAIN",
     "closed_book_messages",
     "is_abstention",
+    "is_hollow",
     "long_context_messages",
     "normalize_page_citations",
     "rag_messages",
@@ -178,3 +179,33 @@ def is_abstention(answer: str) -> bool:
     if not sentences:
         return not is_claim(text)
     return not any(s.citations or is_claim(s.text) for s in sentences)
+
+
+# a sentence whose words stop where its content should be, before its citation markers
+_DANGLING = re.compile(r"\b(?:is|are|was|were|be|of|to|as|by|in|include|includes)\s*:?$", re.I)
+
+RESTATE = (
+    "Your answer gave passage numbers where the answer itself should be. Write the answer in "
+    "words and numbers taken from the sources, then cite where each sentence comes from, in the "
+    "same form as before."
+)
+"""The follow-up message when an answer is hollow (`is_hollow`)."""
+
+
+def is_hollow(answer: str) -> bool:
+    """True when the answer puts citation markers where its content should be: nothing but
+    markers ("[1][2][3]"), or a cited sentence whose words stop at a verb or preposition ("The
+    template used is [1]."). Small models do this; asked once more, they usually state it.
+
+    >>> is_hollow("[1][2]"), is_hollow("The prompt template is [1]."), is_hollow("It is $5 [1].")
+    (True, True, False)
+    >>> is_hollow("Not found in the documents.")
+    False
+    """
+    if not strip_citations(answer).strip(" .\n"):
+        return True
+    for sentence in split_answer(answer):
+        words = strip_citations(sentence.text).rstrip(" .")
+        if sentence.citations and _DANGLING.search(words):
+            return True
+    return False

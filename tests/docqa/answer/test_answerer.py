@@ -281,6 +281,23 @@ def test_drop_removes_the_unsupported_claim_and_keeps_the_rest(rt: Runtime) -> N
     assert [s.verdict for s in checked.sentences] == ["supported"]
 
 
+def test_a_hollow_answer_is_asked_again_and_both_runs_are_counted(rt: Runtime) -> None:
+    hollow = _run_of("The revenue in 2024 is [1].", [REVENUE])
+    a = rt.answerer._finish("What was the revenue?", "rag", [hollow], [], None, 0.0)
+    # the second run answered: its prompt is the first with the reply and the follow-up
+    assert any("asked again" in r and "gave passage numbers only" in r for r in a.route.reasons)
+    # the retry's prompt and reply are counted (SmolLM2 may well repeat itself: the machinery
+    # is tested here, the effect in the dev-corpus eval)
+    assert a.tokens.prompt > hollow.generation.prompt_tokens
+    assert a.tokens.completion > hollow.generation.completion_tokens
+    assert a.timings.generation > hollow.generation.seconds
+
+    fine = _run_of("Revenue rose 10.7% to $503.8 million [1].", [REVENUE])
+    b = rt.answerer._finish("What was the revenue?", "rag", [fine], [], None, 0.0)
+    assert b.answer == fine.text and b.tokens.prompt == 1
+    assert not any("asked again" in r for r in b.route.reasons)
+
+
 def test_regenerate_keeps_the_answer_with_fewer_unsupported_claims(rt: Runtime) -> None:
     settings = rt.settings.model_copy(
         update={
