@@ -44,6 +44,8 @@ MIN_SCORES = (-2.0, -4.0, -6.0, -8.0, NO_FLOOR)
 BUDGETS = (1536, 2048, 3072)
 THRESHOLDS = (-8.0, -6.0, -4.0, -2.0, 0.0, 2.0)
 SPLITS = ("all", "tune", "held-out")
+BEFORE = (2, -2.0)
+"""(min_passages, min_rerank_score) of the budget before this benchmark chose one."""
 
 
 def load_all_questions(docs: Path) -> list[dict[str, Any]]:
@@ -222,8 +224,16 @@ def report(
         " | tune | held-out | |\n|---:|---:|---:|---|---|---|---|"
     )
     ranked = sorted(grid, key=lambda p: (-p["tune"]["any"], p["tune"]["tokens"]))[:12]
+    before = next(
+        p
+        for p in grid
+        if (p["min_passages"], p["min_score"], p["context_tokens"])
+        == (*BEFORE, default["context_tokens"])
+    )
     lines = [head, row(default, "today's default"), row(chosen, "picked on tune")]
-    lines += [row(p) for p in ranked if p is not chosen and p is not default]
+    lines.append(row(before, "the default before 2026-12-02 (a floor of -2)"))
+    shown = (chosen, default, before)
+    lines += [row(p) for p in ranked if all(p is not q for q in shown)]
     lines.append("")
     lines.append(
         "| split | answerable / unanswerable | AUROC of the top reranker logit | "
@@ -301,7 +311,11 @@ def main() -> None:
         p
         for p in grid
         if (p["min_passages"], p["min_score"], p["context_tokens"])
-        == (now.min_passages, now.min_rerank_score, now.context_tokens)
+        == (
+            now.min_passages,
+            NO_FLOOR if now.min_rerank_score is None else now.min_rerank_score,
+            now.context_tokens,
+        )
     )
     chosen = pick(grid)
     abst = abstention(rows)

@@ -7,8 +7,9 @@ first):
 
 1. the best `min_passages` always go in (a weak best hit still beats no context: the model can
    abstain);
-2. then each next hit goes in while its reranker logit is at least `min_score` and the passages
-   still fit in `max_tokens` prompt tokens, up to `max_passages`;
+2. then each next hit goes in while its reranker logit is at least `min_score` (None: no floor,
+   the default since the dev corpus showed the floor cutting evidence off: `make bench-budget`)
+   and the passages still fit in `max_tokens` prompt tokens, up to `max_passages`;
 3. a hit that would overflow the budget ends the list (a lower-ranked short one is not squeezed
    in after it: ranks stay contiguous).
 
@@ -47,12 +48,12 @@ class Selection:
 
 
 def _limit(
-    chosen: int, score: float, max_passages: int, min_score: float, scored: bool, unit: str
+    chosen: int, score: float, max_passages: int, min_score: float | None, scored: bool, unit: str
 ) -> str | None:
     """Why no further passage goes in (past the minimum), or None."""
     if chosen >= max_passages:
         return f"reached the maximum of {max_passages} {unit}"
-    if scored and score < min_score:
+    if scored and min_score is not None and score < min_score:
         return f"stopped at a reranker score below {min_score}"
     return None
 
@@ -63,7 +64,7 @@ def select_passages(
     *,
     min_passages: int,
     max_passages: int,
-    min_score: float,
+    min_score: float | None,
     max_tokens: int,
     scored: bool,
 ) -> Selection:
@@ -92,7 +93,7 @@ def select_pages(
     *,
     min_passages: int,
     max_passages: int,
-    min_score: float,
+    min_score: float | None,
     max_tokens: int,
     max_page_tokens: int,
     scored: bool,
