@@ -7,8 +7,8 @@ first):
 
 1. the best `min_passages` always go in (a weak best hit still beats no context: the model can
    abstain);
-2. then each next hit goes in while its reranker logit is at least `min_score` (None: no floor,
-   the default since the dev corpus showed the floor cutting evidence off: `make bench-budget`)
+2. then each next hit goes in while its reranker logit is at least `min_score` (None: no floor;
+   `make bench-budget` measures the floor against the evidence it cuts off)
    and the passages still fit in `max_tokens` prompt tokens, up to `max_passages`;
 3. a hit that would overflow the budget ends the list (a lower-ranked short one is not squeezed
    in after it: ranks stay contiguous).

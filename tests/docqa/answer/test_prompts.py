@@ -12,7 +12,6 @@ from docqa.answer.prompts import (
     normalize_page_citations,
     rag_messages,
 )
-from docqa.config import AnswerSettings
 from docqa.types import Box, Page, Passage, SearchHit
 
 
@@ -113,7 +112,6 @@ def test_budget_without_a_floor_takes_weak_passages_up_to_the_cap() -> None:
     kw = dict(min_passages=2, max_passages=8, max_tokens=10_000, scored=True)
     sel = select_passages(_hits([-5.0, -6.0, -7.0, -11.0]), words, min_score=None, **kw)  # type: ignore[arg-type]
     assert [h.page for h in sel.hits] == [1, 2, 3, 4] and "fit" in sel.reason
-    assert AnswerSettings().min_rerank_score is None  # the default since bench-budget
 
 
 def test_budget_stops_at_the_token_budget_and_the_passage_cap() -> None:
