@@ -38,9 +38,8 @@ from typing import Any
 from eval.bench_retrieval import DEFAULT_DOCS, ROOT, doc_type, ingest, split_of
 
 MIN_PASSAGES = (2, 3, 4, 5, 6)
-NO_FLOOR = -1e9
-"""No score floor: only the token budget and `max_passages` stop the list."""
-MIN_SCORES = (-2.0, -4.0, -6.0, -8.0, NO_FLOOR)
+MIN_SCORES: tuple[float | None, ...] = (-2.0, -4.0, -6.0, -8.0, None)
+"""Reranker-score floors; None: no floor (only the token budget and `max_passages` stop)."""
 BUDGETS = (1536, 2048, 3072)
 THRESHOLDS = (-8.0, -6.0, -4.0, -2.0, 0.0, 2.0)
 SPLITS = ("all", "tune", "held-out")
@@ -95,7 +94,7 @@ def pools(
 
 
 def choose(
-    pool: Sequence[Sequence[float]], min_passages: int, min_score: float, max_tokens: int
+    pool: Sequence[Sequence[float]], min_passages: int, min_score: float | None, max_tokens: int
 ) -> tuple[list[tuple[int, int]], int]:
     """The pages and tokens `select_passages` keeps of a pool (tokens per hit precomputed)."""
     from docqa.answer.budget import select_passages
@@ -200,8 +199,8 @@ def abstention(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _fmt(x: float) -> str:
-    return "none" if x <= NO_FLOOR else f"{x:g}"
+def _fmt(x: float | None) -> str:
+    return "none" if x is None else f"{x:g}"
 
 
 def report(
@@ -312,11 +311,7 @@ def main() -> None:
         p
         for p in grid
         if (p["min_passages"], p["min_score"], p["context_tokens"])
-        == (
-            now.min_passages,
-            NO_FLOOR if now.min_rerank_score is None else now.min_rerank_score,
-            now.context_tokens,
-        )
+        == (now.min_passages, now.min_rerank_score, now.context_tokens)
     )
     chosen = pick(grid)
     abst = abstention(rows)

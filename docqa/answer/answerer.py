@@ -304,9 +304,9 @@ class Answerer:
         floor = self.settings.answer.abstain_below
         if prompt.strategy != "rag" or floor is None:
             return None
-        scores = [p.score for p in prompt.passages if p.score is not None]
         if not prompt.passages:
             return "the search found no passage"
+        scores = [p.score for p in prompt.passages if p.score is not None]
         if not scores:  # not reranked: RRF scores say nothing about relevance
             return None
         best = max(scores)
@@ -401,48 +401,29 @@ class Answerer:
             checked, seconds = self._check(new)
             return new, checked or report, dropped, seconds
         listing = "\n".join(f"- {s.text}" for s in bad)
-        feedback = [
-            *run.prompt.messages,
-            ChatMessage(role="assistant", content=run.text),
-            ChatMessage(
-                role="user",
-                content="These sentences of your answer are not supported by the passages they "
-                f"cite:\n{listing}\nRewrite the answer using only facts stated in the passages, "
-                "and cite the passage of each sentence.",
-            ),
-        ]
-        retry_prompt = Prompt(
-            strategy=run.prompt.strategy,
-            messages=feedback,
-            passages=run.prompt.passages,
-            context_tokens=run.prompt.context_tokens,
-            page_citations=run.prompt.page_citations,
-            docs=run.prompt.docs,
-            notes=[*run.prompt.notes, "regenerated once after the citation check"],
-            candidate_pages=run.prompt.candidate_pages,
+        request = (
+            "These sentences of your answer are not supported by the passages they "
+            f"cite:\n{listing}\nRewrite the answer using only facts stated in the passages, "
+            "and cite the passage of each sentence."
         )
-        config = answer_config(self.settings.generation)
-        gen = self.generator.generate(feedback, config)
-        text = normalize_page_citations(gen.text) if run.prompt.page_citations else gen.text
-        retry = _Run(
-            retry_prompt, gen, text, run.prefill_seconds, run.cached_tokens, run.first_text_at
-        )
+        # the retry replaces the run: it keeps its notes and prefill
+        notes = [*run.prompt.notes, "regenerated once after the citation check"]
+        retry = self._ask_again(run, request, notes, run.prefill_seconds)
         checked, seconds = self._check(retry)
         if checked is None:
             return run, report, [], seconds
         still = sum(1 for s in checked.sentences if s.claim and s.verdict == "unsupported")
-        if still < len(bad) and not is_abstention(text):
+        if still < len(bad) and not is_abstention(retry.text):
             return retry, checked, [], seconds
         return run, report, [], seconds
 
-    def _restate(self, run: _Run) -> _Run:
-        """Ask once more when the answer is hollow (`is_hollow`: citation markers where the answer
-        should be), the model's reply and `RESTATE` appended to the same prompt. Its timings and
-        tokens add to the first run's (`_finish` sums the runs)."""
+    def _ask_again(self, run: _Run, request: str, notes: list[str], prefill_seconds: float) -> _Run:
+        """`run`'s conversation continued: its reply, then `request` as the user's next message,
+        answered once (not streamed) over the same passages."""
         messages = [
             *run.prompt.messages,
-            ChatMessage(role="assistant", content=run.generation.text),
-            ChatMessage(role="user", content=RESTATE),
+            ChatMessage(role="assistant", content=run.text),
+            ChatMessage(role="user", content=request),
         ]
         prompt = Prompt(
             strategy=run.prompt.strategy,
@@ -451,12 +432,19 @@ class Answerer:
             context_tokens=run.prompt.context_tokens,
             page_citations=run.prompt.page_citations,
             docs=run.prompt.docs,
-            notes=[f"asked again: the answer {run.text.strip()[:60]!r} gave passage numbers only"],
+            notes=notes,
             candidate_pages=run.prompt.candidate_pages,
         )
         gen = self.generator.generate(messages, answer_config(self.settings.generation))
         text = normalize_page_citations(gen.text) if prompt.page_citations else gen.text
-        return _Run(prompt, gen, text, 0.0, run.cached_tokens, run.first_text_at)
+        return _Run(prompt, gen, text, prefill_seconds, run.cached_tokens, run.first_text_at)
+
+    def _restate(self, run: _Run) -> _Run:
+        """Ask once more when the answer is hollow (`is_hollow`: citation markers where the answer
+        should be). The new run is added to the first (`_finish` sums the runs' timings and
+        tokens), so it carries only its own note and no prefill of its own."""
+        note = f"asked again: the answer {run.text.strip()[:60]!r} gave passage numbers only"
+        return self._ask_again(run, RESTATE, [note], 0.0)
 
     def _finish(
         self,

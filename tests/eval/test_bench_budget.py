@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from eval.bench_budget import NO_FLOOR, abstention, auroc, choose, pick, sweep
+from eval.bench_budget import abstention, auroc, choose, pick, sweep
 
 
 def _row(
@@ -34,8 +34,8 @@ def test_choose_follows_select_passages_rules() -> None:
     assert choose(HITS, 2, -2.0, 2048) == ([(1, 1), (2, 2)], 232)  # the -3 hit is cut
     assert choose(HITS, 2, -4.0, 2048)[0] == [(1, 1), (2, 2), (7, 7)]
     # no floor: the 900-token hit still fits 2048, not 1024
-    assert [p for p, _ in choose(HITS, 2, NO_FLOOR, 2048)[0]] == [1, 2, 7, 9]
-    assert [p for p, _ in choose(HITS, 2, NO_FLOOR, 1024)[0]] == [1, 2, 7]
+    assert [p for p, _ in choose(HITS, 2, None, 2048)[0]] == [1, 2, 7, 9]
+    assert [p for p, _ in choose(HITS, 2, None, 1024)[0]] == [1, 2, 7]
     assert [p for p, _ in choose(HITS, 4, -2.0, 2048)[0]] == [1, 2, 7, 9]  # the minimum wins
 
 
