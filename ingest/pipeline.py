@@ -1,10 +1,11 @@
 """Folder sync: files -> parse (worker processes) -> chunks -> embeddings -> store.
 
-Parsing runs in separate processes that stream pages through a bounded queue while this
-process chunks, embeds and writes, so both cores work and memory stays bounded however long a
-document is. A file is skipped when its sha256 is unchanged, replaced when it changed, and
-removed when it left the folder (`prune`). Every bad file is reported with a specific reason
-and never stops the run; a parser process that dies on a file fails that file only.
+Parsing runs in separate processes, each streaming its pages through a pipe of its own (at
+most `queue_pages` ahead) while this process chunks, embeds and writes, so both cores work and
+memory stays bounded however long a document is. A file is skipped when its sha256 is
+unchanged, replaced when it changed, and removed when it left the folder (`prune`). Every bad
+file is reported with a specific reason and never stops the run; a parser process that dies on
+a file fails that file only.
 
 Example:
     >>> ing = Ingestor(settings, store, embedder, Bm25Encoder())  # doctest: +SKIP
@@ -22,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -121,6 +123,25 @@ class _Job:
     cut by the time limit (its metadata was sent already)."""
 
 
+@dataclass
+class _Parser:
+    """A parse worker as the main process sees it: the process, the read end of its own
+    pipe, and the jobs it was given (in order)."""
+
+    process: BaseProcess
+    conn: Connection
+    jobs: list[_Job]
+
+    def left(self, remaining: dict[str, _Job]) -> list[_Job]:
+        return [j for j in self.jobs if j.doc_id in remaining]
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
 def _exit_with_parent() -> None:
     """End this worker when the process that spawned it dies (even by `kill -9`): otherwise a
     worker blocked on the full page queue would live on as an orphan. `daemon=True` covers only
@@ -145,10 +166,50 @@ def _page_reason(page_no: int, exc: Exception) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def _parse_worker(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: Any) -> None:
+class _Sender:
+    """A parser's outbox: `put` waits while `ahead` messages are unsent, a thread sends them
+    down this process's own pipe. Nothing is shared with the other parsers: a parser killed
+    mid-message (a crash, the page time limit) can break only its own pipe, which the main
+    process then drops; a killed writer of a shared `multiprocessing.Queue` can leave its
+    lock or a slot of its bound taken for good, and the other parsers block on it forever."""
+
+    def __init__(self, conn: Connection, ahead: int) -> None:
+        self.conn = conn
+        self.box: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=ahead)
+        self.thread = threading.Thread(target=self._send, name="page-sender", daemon=True)
+        self.thread.start()
+
+    def put(self, msg: tuple[Any, ...]) -> None:
+        self.box.put(msg)
+
+    def close(self) -> None:
+        """Send what is left, then end."""
+        self.box.put(None)
+        self.thread.join()
+        self.conn.close()
+
+    def _send(self) -> None:
+        while (msg := self.box.get()) is not None:
+            try:
+                self.conn.send(msg)
+            except OSError:  # the main process is gone or stopped reading: nothing to do
+                os._exit(1)
+
+
+def _parse_worker(
+    jobs: list[_Job], settings: IngestSettings, blob_dir: str, conn: Connection, ahead: int
+) -> None:
+    _exit_with_parent()
+    out = _Sender(conn, ahead)
+    try:
+        _parse_jobs(jobs, settings, blob_dir, out)
+    finally:
+        out.close()
+
+
+def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: _Sender) -> None:
     from ingest.parse import ParseError, doc_meta, open_pdf, parse_page
 
-    _exit_with_parent()
     for job in jobs:
         try:
             doc: Any = open_pdf(Path(job.path), job.password)
@@ -340,7 +401,7 @@ class Ingestor:
                     st.seen.add(msg[2].page.page)
                     self._page(st, msg[2])
                 elif kind == "page_failed" and msg[2] not in st.seen:
-                    # a page cut by the time limit may still arrive from its stopped worker
+                    # each page is counted once
                     st.seen.add(msg[2])
                     st.failed_pages.append(PageError(page=msg[2], reason=msg[3]))
                     self.progress.pages_done(1)
@@ -377,20 +438,24 @@ class Ingestor:
         """Messages from the parse workers, in order per document. A worker that dies takes
         only its current file with it: that file fails, a new worker resumes after it."""
         ctx = mp.get_context("spawn")
-        out = ctx.Queue(maxsize=max(4, self.settings.ingest.queue_pages))
+        ahead = max(4, self.settings.ingest.queue_pages)
         nworkers = max(1, min(self.settings.ingest.parse_workers, len(todo)))
         shares = [[s.job for s in todo[i::nworkers]] for i in range(nworkers)]
         blob = str(self.settings.blob_dir)
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
-        def spawn(jobs: list[_Job]) -> BaseProcess:
+        def spawn(jobs: list[_Job]) -> _Parser:
+            recv, send = ctx.Pipe(duplex=False)
             p = ctx.Process(
-                target=_parse_worker, args=(jobs, self.settings.ingest, blob, out), daemon=True
+                target=_parse_worker,
+                args=(jobs, self.settings.ingest, blob, send, ahead),
+                daemon=True,
             )
             p.start()
-            return p
+            send.close()  # the worker holds the only write end: its exit reads as end of file
+            return _Parser(p, recv, list(jobs))
 
-        workers: list[tuple[BaseProcess, list[_Job]]] = [(spawn(s), list(s)) for s in shares if s]
+        parsers = [spawn(s) for s in shares if s]
         remaining = {j.doc_id: j for s in shares for j in s}
         limit = self.settings.ingest.page_timeout or None
         # doc_id -> [page being parsed, seconds this process has waited for it]: only waiting
@@ -398,78 +463,85 @@ class Ingestor:
         inflight: dict[str, list[Any]] = {}
         try:
             while remaining:
+                assert parsers, "documents left without a parser"
                 t_wait = time.perf_counter()
-                try:
-                    msg = out.get(timeout=0.5)
-                except queue.Empty:
-                    msg = None
+                ready = set(wait([w.conn for w in parsers], timeout=0.5))
                 waited = time.perf_counter() - t_wait
                 self._timed("waiting_for_parser", t_wait)
                 for clock in inflight.values():
                     clock[1] += waited
-                if msg is None:
-                    if limit is not None:
-                        workers, cut = self._cut_slow(workers, remaining, inflight, limit, spawn)
-                        yield from cut
-                    workers, dead = self._revive(workers, remaining, spawn)
+                ended: list[_Parser] = []
+                for w in parsers:
+                    if w.conn not in ready:
+                        continue
+                    try:
+                        msg = w.conn.recv()
+                    except (EOFError, OSError):  # it exited, or died in the middle of a message
+                        ended.append(w)
+                        continue
+                    if msg[0] == "page_start":
+                        inflight[msg[1]] = [msg[2], 0.0]
+                        continue
+                    if msg[0] in ("page", "page_failed", "done", "error"):
+                        inflight.pop(msg[1], None)
+                    if msg[0] in ("done", "error"):
+                        remaining.pop(msg[1], None)
+                    yield msg
+                if ended:
+                    parsers, dead = self._revive(parsers, ended, remaining, spawn)
                     yield from dead
-                    continue
-                if msg[0] == "page_start":
-                    inflight[msg[1]] = [msg[2], 0.0]
-                    continue
-                if msg[0] in ("page", "page_failed", "done", "error"):
-                    inflight.pop(msg[1], None)
-                if msg[0] in ("done", "error"):
-                    remaining.pop(msg[1], None)
-                yield msg
+                if limit is not None:
+                    parsers, cut = self._cut_slow(parsers, remaining, inflight, limit, spawn)
+                    yield from cut
         finally:
-            for p, _ in workers:
-                if p.is_alive():
-                    p.kill()
-                p.join(timeout=5)
-            out.close()
+            for w in parsers:
+                w.stop()
 
     @staticmethod
     def _cut_slow(
-        workers: list[tuple[BaseProcess, list[_Job]]],
+        parsers: list[_Parser],
         remaining: dict[str, _Job],
         inflight: dict[str, list[Any]],
         limit: float,
-        spawn: Any,
-    ) -> tuple[list[tuple[BaseProcess, list[_Job]]], list[tuple[Any, ...]]]:
+        spawn: Callable[[list[_Job]], _Parser],
+    ) -> tuple[list[_Parser], list[tuple[Any, ...]]]:
         """Stop the workers stuck on a page longer than `limit`: the page fails, a new worker
-        goes on from the next page of that document, then the worker's other files."""
-        kept: list[tuple[BaseProcess, list[_Job]]] = []
+        goes on from the next page of that document, then the worker's other files. The
+        stopped worker's pipe goes with it, so a page it finishes at the last moment is not
+        read."""
+        kept: list[_Parser] = []
         cut: list[tuple[Any, ...]] = []
-        for p, jobs in workers:
-            left = [j for j in jobs if j.doc_id in remaining]
+        for w in parsers:
+            left = w.left(remaining)
             clock = inflight.get(left[0].doc_id) if left else None
-            if clock is None or clock[1] <= limit or not p.is_alive():
-                kept.append((p, jobs))
+            if clock is None or clock[1] <= limit:
+                kept.append(w)
                 continue
             page_no = int(clock[0])
-            p.kill()
-            p.join(timeout=5)
+            w.stop()
             del inflight[left[0].doc_id]
             cut.append(
                 ("page_failed", left[0].doc_id, page_no, f"parsing took longer than {limit:g} s")
             )
-            rest = [replace(left[0], first_page=page_no), *left[1:]]
-            kept.append((spawn(rest), rest))
+            kept.append(spawn([replace(left[0], first_page=page_no), *left[1:]]))
         return kept, cut
 
     @staticmethod
     def _revive(
-        workers: list[tuple[BaseProcess, list[_Job]]], remaining: dict[str, _Job], spawn: Any
-    ) -> tuple[list[tuple[BaseProcess, list[_Job]]], list[tuple[Any, ...]]]:
-        alive: list[tuple[BaseProcess, list[_Job]]] = []
+        parsers: list[_Parser],
+        ended: list[_Parser],
+        remaining: dict[str, _Job],
+        spawn: Callable[[list[_Job]], _Parser],
+    ) -> tuple[list[_Parser], list[tuple[Any, ...]]]:
+        """Workers whose pipe ended: one that ended with work left died on its current file
+        (everything it sent before was read), which fails; a new worker takes the rest."""
+        kept = [w for w in parsers if w not in ended]
         dead: list[tuple[Any, ...]] = []
-        for p, jobs in workers:
-            left = [j for j in jobs if j.doc_id in remaining]
-            if p.is_alive() or not left:
-                alive.append((p, left))
+        for w in ended:
+            w.stop()
+            left = w.left(remaining)
+            if not left:
                 continue
-            # Died with work left and its queue drained: the first unfinished job killed it.
             culprit, rest = left[0], left[1:]
             remaining.pop(culprit.doc_id, None)
             dead.append(
@@ -477,12 +549,12 @@ class Ingestor:
                     "error",
                     culprit.doc_id,
                     "parser_crashed",
-                    f"the PDF parser process died on this file (exit code {p.exitcode})",
+                    f"the PDF parser process died on this file (exit code {w.process.exitcode})",
                 )
             )
             if rest:
-                alive.append((spawn(rest), rest))
-        return alive, dead
+                kept.append(spawn(rest))
+        return kept, dead
 
     def _begin(
         self, st: _DocState, page_count: int, title: str | None, toc: list[tuple[int, str, int]]

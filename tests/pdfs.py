@@ -400,3 +400,20 @@ def huge_page_pdf(path: Path, side: float = 14400) -> Path:
     doc.save(str(path))
     doc.close()
     return path
+
+
+def dense_pdf(path: Path, pages: int = 30, words: int = 2500) -> Path:
+    """`pages` pages of `words` words each in 4 pt type: every parsed page is a message of
+    ~16 KB, so four of them fill a 64 KB pipe and a parser is often stopped mid-message."""
+    rng = random.Random(7)
+    vocab = " ".join(SENTENCES).replace(",", "").replace(".", "").split()
+    doc = _pymupdf.open()
+    for n in range(1, pages + 1):
+        page = doc.new_page()
+        text = f"Page {n}. " + " ".join(rng.choice(vocab) for _ in range(words))
+        page.insert_textbox(
+            _pymupdf.Rect(18, 18, page.rect.x1 - 18, page.rect.y1 - 18), text, fontsize=4
+        )
+    doc.save(str(path))
+    doc.close()
+    return path

@@ -304,6 +304,32 @@ def test_a_parser_that_dies_fails_only_its_file(
     assert store.count_chunks(victim, visible_only=False) == 0, "no orphans of the failed file"
 
 
+def test_a_parser_killed_mid_message_does_not_block_the_next_one(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    """Pages of ~16 KB fill the pipe while the main process embeds, so the parser is killed
+    with pages unsent, often mid-write: its successor must still get its pages through (a
+    shared `multiprocessing.Queue` here once kept the dead writer's lock and slots, and the
+    run hung for good)."""
+    folder = tmp_path / "crash"
+    folder.mkdir()
+    pdfs.dense_pdf(folder / "a-victim.pdf", pages=30)
+    pdfs.text_pdf(folder / "b-next.pdf", pages=2)
+    sink = _KillParserOnFirstPage()
+    ing = Ingestor(Settings(home=home), store, embedder, Bm25Encoder(), progress=sink)
+    box: list[IngestReport] = []
+    run = threading.Thread(target=lambda: box.append(ing.run([folder])), daemon=True)
+    run.start()
+    run.join(timeout=180)
+    assert not run.is_alive(), "the ingest hung after its parser was killed"
+    assert sink.killed
+    got = by_name(box[0])
+    status, error = got["a-victim.pdf"]
+    assert status == FileStatus.failed and error is not None
+    assert error.startswith("parser_crashed:"), error
+    assert got["b-next.pdf"] == (FileStatus.indexed, None)
+
+
 class _CancelAfter:
     """Progress that sets `event` once `pages` pages are done (mid-document)."""
 
