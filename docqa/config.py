@@ -125,11 +125,20 @@ class AnswerSettings(BaseModel):
     """Tokens kept free for the answer in a long-context prompt; None: the answer length
     (`generation.max_answer_tokens`)."""
     small_document_tokens: int = 3072
-    """`auto`: a single document (the scope) whose long-context prompt is at most this long is read whole (as
-    cheap as RAG's passages, and nothing can be missed)."""
+    """`auto`: a single document (the scope) whose long-context prompt is at most this long is
+    read whole (as cheap as RAG's passages, and nothing can be missed)."""
     max_prefill_seconds: float = 600.0
     """`auto`: long context is tried (after RAG abstains) only when the document's KV state is
     cached or its estimated prefill takes at most this long."""
+    whole_document_first: bool = False
+    """`auto`: a question about the whole document (`router.question_scope`: summaries, counts,
+    comparisons) that fits is read whole at once instead of retrieving first."""
+    fallback_min_score: float | None = None
+    """`auto`: after RAG abstains, long context is tried only when the best passage's reranker
+    logit is at least this (None: no lower bound) ..."""
+    fallback_max_score: float | None = None
+    """... and below this (None: no upper bound). Both None: every abstention falls back
+    (Self-Route). `python -m eval.fit_router` fits the three on eval records."""
     prefill_tokens_per_second: float = 60.0
     """For that estimate; measured for the 1.5B on 2 CPU cores (MODELS.md)."""
     kv_cache: bool = True

@@ -282,10 +282,45 @@ class AnswerSentence(BaseModel):
     claim: bool = True
 
 
+QuestionScope = Literal["fact", "whole-document"]
+"""A question about one fact (a figure, a name) or about the whole document (a summary, a count,
+a comparison, "which sections")."""
+
+
+class RouteSignals(BaseModel):
+    """What the router knew when it chose (`docqa.answer.router`), recorded with every answer so
+    that its thresholds can be fitted on eval records of the fixed strategies. None: not
+    measured on this path."""
+
+    documents: int = 0
+    """Documents in scope."""
+    window: int = 0
+    """Tokens the model's allocated context holds."""
+    scope: QuestionScope = "fact"
+    document_tokens: int | None = None
+    """The long-context prompt's tokens (None: not built, e.g. more than three documents)."""
+    fits: bool | None = None
+    """The long-context prompt and the answer fit `window`."""
+    cached: bool | None = None
+    """The documents' long-context KV state is on disk."""
+    prefill_seconds: float | None = None
+    """Estimated prefill of the long-context prompt (0 when cached)."""
+    top_score: float | None = None
+    """The best RAG passage's reranker logit."""
+    margin: float | None = None
+    """The best logit minus the second best."""
+    passages_above: int | None = None
+    """RAG passages whose logit clears `answer.min_rerank_score`."""
+    rag_abstained: bool | None = None
+    rag_unsure: bool | None = None
+    """RAG abstained without generating (`answer.abstain_below`)."""
+
+
 class Route(BaseModel):
     strategy: Strategy
     requested: StrategyChoice = "auto"
     reasons: list[str] = Field(default_factory=list)
+    signals: RouteSignals | None = None
 
 
 class Timings(BaseModel):

@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from docqa.answer.router import describe_signals
 from docqa.config import Settings
 from docqa.runtime import Runtime
 from docqa.search import DocumentNotFoundError, resolve_document
@@ -412,6 +413,8 @@ def _print_checked(answer: Any) -> None:
         f"{answer.tokens.prompt} prompt + {answer.tokens.completion} answer tokens[/]",
         highlight=False,
     )
+    if answer.route.signals is not None:
+        out.print(f"[dim]signals: {describe_signals(answer.route.signals)}[/]", highlight=False)
 
 
 @app.command()

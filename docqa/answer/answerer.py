@@ -4,13 +4,13 @@ Routes (`strategy`):
 
 - `rag`, `long-context`, `closed-book`: that strategy, or a clear error (`AnswerError`,
   `DoesNotFitError`) when it cannot run.
-- `auto` (Self-Route, with LaRA's lesson that neither side wins everywhere):
-  1. a single document whose whole long-context prompt is small (`small_document_tokens`) is
-     read whole: it costs what RAG's passages cost and nothing can be missed;
-  2. otherwise RAG first, with the model told to abstain when the passages lack the answer;
-  3. when RAG abstains and the documents fit the model's window, long context, provided the
-     document's KV state is cached or its estimated prefill stays under `max_prefill_seconds`.
-  The route's `reasons` say which step decided and with what numbers.
+- `auto`: `docqa.answer.router` decides from measured signals (the documents' tokens against
+  the window, the cost of reading them whole, the question's scope, the reranker scores, whether
+  RAG abstained): one small document is read whole; otherwise RAG first, and long context when
+  RAG abstains, where the document fits, is affordable, and the best passage's score lies in the
+  fitted fallback range. The route's `reasons` say which step decided and with what numbers, its
+  `signals` what was measured (recorded for every strategy, so `eval.fit_router` can fit `auto`
+  on the fixed strategies' eval records).
 
 Long context reuses the document's KV state (`kvcache.py`) when the generator is the llama.cpp
 backend sharing its model with a `LogitsModel`; other backends prefill each time (an
@@ -36,9 +36,11 @@ from docqa.answer.prompts import (
     is_hollow,
     normalize_page_citations,
 )
+from docqa.answer.router import Router, question_scope, retrieval_signals
 from docqa.answer.strategies import (
     DoesNotFitError,
     Prompt,
+    allocated_context,
     closed_book_prompt,
     long_context_prompt,
     rag_prompt,
@@ -59,6 +61,7 @@ from docqa.types import (
     Document,
     Passage,
     Route,
+    RouteSignals,
     StrategyChoice,
     Timings,
     TokenCounts,
@@ -143,21 +146,28 @@ class Answerer:
         choice: StrategyChoice = strategy or self.settings.answer.strategy
         start = time.perf_counter()
         scope = list(docs) if docs else None
+        signals = RouteSignals(
+            window=allocated_context(self.generator), scope=question_scope(question)
+        )
         if choice == "closed-book":
             run = self._generate(closed_book_prompt(question), start, on_text, on_status)
-            return self._finish(question, choice, [run], ["asked for closed-book"], scope, start)
+            reasons = ["asked for closed-book"]
+            return self._finish(question, choice, [run], reasons, scope, start, signals)
         if choice == "rag":
-            self._require_documents(scope)
+            signals.documents = len(self._require_documents(scope))
             run = self._generate(self._rag(question, scope), start, on_text, on_status)
-            return self._finish(question, choice, [run], ["asked for rag"], scope, start)
+            self._rag_signals(signals, run)
+            return self._finish(question, choice, [run], ["asked for rag"], scope, start, signals)
         if choice == "long-context":
             lc_docs = self._long_context_scope(scope)
             prompt = long_context_prompt(
                 question, lc_docs, self.store, self.generator, self._reserve()
             )
+            self._long_context_signals(signals, prompt, len(lc_docs))
             run = self._generate(prompt, start, on_text, on_status)
-            return self._finish(question, choice, [run], ["asked for long-context"], scope, start)
-        return self._auto(question, scope, start, on_text, on_status)
+            reasons = ["asked for long-context"]
+            return self._finish(question, choice, [run], reasons, scope, start, signals)
+        return self._auto(question, scope, start, on_text, on_status, signals)
 
     # -- routing --------------------------------------------------------------------------
 
@@ -168,10 +178,11 @@ class Answerer:
         start: float,
         on_text: TextSink | None,
         on_status: TextSink | None,
+        signals: RouteSignals,
     ) -> Answer:
-        cfg = self.settings.answer
+        """`docqa.answer.router` decides; this runs what it chose and records the signals."""
+        router = Router(self.settings.answer)
         candidates = self._require_documents(scope)
-        reasons: list[str] = []
         lc: Prompt | None = None
         if len(candidates) <= 3:
             try:
@@ -179,60 +190,47 @@ class Answerer:
                     question, candidates, self.store, self.generator, self._reserve()
                 )
             except DoesNotFitError as e:
-                reasons.append(
-                    f"long context impossible: {e.tokens:,}-token prompt + {e.reserve:,} for "
-                    f"the answer > {e.n_ctx:,}-token context"
-                )
-            # one small document is read whole; several go through retrieval first, since
-            # pages of several files numbered together confused the 1.5B model's citations
-            if (
-                lc is not None
-                and len(candidates) == 1
-                and lc.prompt_tokens <= cfg.small_document_tokens
-            ):
-                reasons.append(
-                    f"the whole document is a {lc.prompt_tokens:,}-token prompt "
-                    f"(<= {cfg.small_document_tokens:,}): read it all, as cheap as retrieval"
-                )
-                run = self._generate(lc, start, on_text, on_status)
-                return self._finish(question, "auto", [run], reasons, scope, start)
-        else:
-            reasons.append(
-                f"{len(candidates)} documents in scope: too many to read whole, retrieval first"
-            )
+                signals.document_tokens, signals.fits = e.tokens, False
+        self._long_context_signals(signals, lc, len(candidates))
+        first = router.first(signals)
+        if first.strategy == "long-context" and lc is not None:
+            run = self._generate(lc, start, on_text, on_status)
+            return self._finish(question, "auto", [run], [first.reason], scope, start, signals)
         rag = self._generate(self._rag(question, scope), start, on_text, on_status)
-        if not is_abstention(rag.text):
-            reasons.insert(0, "RAG first (Self-Route): the retrieved passages answered")
-            return self._finish(question, "auto", [rag], reasons, scope, start)
-        reasons.insert(
-            0,
-            f"RAG first (Self-Route): {rag.unsure}"
-            if rag.unsure
-            else "RAG first (Self-Route): the model found no answer in the passages",
-        )
-        if lc is None:
-            reasons.append("kept the abstention: long context cannot run here")
-            return self._finish(question, "auto", [rag], reasons, scope, start)
-        cached = self._is_cached(lc)
-        estimate = lc.prompt_tokens / cfg.prefill_tokens_per_second
-        if not cached and estimate > cfg.max_prefill_seconds:
-            reasons.append(
-                f"kept the abstention: reading the whole document ({lc.prompt_tokens:,} tokens) "
-                f"would take ~{estimate:.0f} s of prefill (> {cfg.max_prefill_seconds:.0f} s)"
-            )
-            return self._finish(question, "auto", [rag], reasons, scope, start)
-        reasons.append(
-            f"then long context: the document fits ({lc.prompt_tokens:,} tokens) and "
-            + (
-                "its KV state is cached"
-                if cached
-                else f"its prefill is estimated at ~{estimate:.0f} s"
-            )
-        )
+        self._rag_signals(signals, rag)
+        then = router.after_rag(signals)
+        if not signals.rag_abstained:
+            reasons = [f"RAG first (Self-Route): {then.reason}", first.reason]
+            return self._finish(question, "auto", [rag], reasons, scope, start, signals)
+        found = rag.unsure or "the model found no answer in the passages"
+        reasons = [f"RAG first (Self-Route): {found}", first.reason, then.reason]
+        if then.strategy is None or lc is None:
+            return self._finish(question, "auto", [rag], reasons, scope, start, signals)
         if on_status:
             on_status("The passages did not hold the answer: reading the whole document.")
         run = self._generate(lc, start, on_text, on_status)
-        return self._finish(question, "auto", [rag, run], reasons, scope, start)
+        return self._finish(question, "auto", [rag, run], reasons, scope, start, signals)
+
+    def _long_context_signals(
+        self, signals: RouteSignals, prompt: Prompt | None, documents: int
+    ) -> None:
+        signals.documents = documents
+        if prompt is None:
+            return
+        cfg = self.settings.answer
+        signals.document_tokens, signals.fits = prompt.prompt_tokens, True
+        signals.cached = self._is_cached(prompt)
+        signals.prefill_seconds = (
+            0.0 if signals.cached else prompt.prompt_tokens / cfg.prefill_tokens_per_second
+        )
+
+    def _rag_signals(self, signals: RouteSignals, run: _Run) -> None:
+        top, margin, above = retrieval_signals(
+            run.prompt.passages, self.settings.answer.min_rerank_score
+        )
+        signals.top_score, signals.margin, signals.passages_above = top, margin, above
+        signals.rag_abstained = is_abstention(run.text)
+        signals.rag_unsure = run.unsure is not None
 
     def _require_documents(self, scope: list[Document] | None) -> list[Document]:
         if scope:
@@ -454,6 +452,7 @@ class Answerer:
         reasons: list[str],
         scope: list[Document] | None,
         start: float,
+        signals: RouteSignals | None = None,
     ) -> Answer:
         if runs[-1].unsure is None and is_hollow(runs[-1].text):
             runs = [*runs, self._restate(runs[-1])]
@@ -521,7 +520,12 @@ class Answerer:
             citations=citations,
             passages=run.prompt.passages,
             candidate_pages=list(run.prompt.candidate_pages),
-            route=Route(strategy=run.prompt.strategy, requested=requested, reasons=reasons + notes),
+            route=Route(
+                strategy=run.prompt.strategy,
+                requested=requested,
+                reasons=reasons + notes,
+                signals=signals,
+            ),
             timings=Timings(
                 retrieval=retrieval,
                 prefill=sum(r.prefill_seconds for r in runs),

@@ -9,6 +9,7 @@ import time
 import streamlit as st
 
 from docqa.answer.events import AnswerEvent, StatusEvent, TokenEvent
+from docqa.answer.router import describe_signals
 from docqa.types import Answer, Citation
 from ui.client import ServiceClient, ServiceError
 from ui.web.highlight import highlight, zoom
@@ -77,6 +78,8 @@ def show_answer(svc: ServiceClient, i: int, a: Answer) -> None:
         st.write(
             f"**{a.route.strategy}** ({a.route.requested} requested): {'; '.join(a.route.reasons)}"
         )
+        if a.route.signals is not None:
+            st.caption(f"Signals: {describe_signals(a.route.signals)}")
         ttft = f"{t.time_to_first_token:.1f} s" if t.time_to_first_token is not None else "-"
         st.write(
             f"retrieval {t.retrieval:.1f} s · prefill {t.prefill:.1f} s · first token {ttft} · "

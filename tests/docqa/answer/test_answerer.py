@@ -16,10 +16,15 @@ import pytest
 from docqa.answer import Answerer, AnswerError, DoesNotFitError
 from docqa.answer.answerer import _Run
 from docqa.answer.events import AnswerEvent, answer_events
-from docqa.answer.prompts import closed_book_messages, rag_messages
+from docqa.answer.prompts import (
+    closed_book_messages,
+    is_abstention,
+    normalize_page_citations,
+    rag_messages,
+)
 from docqa.answer.strategies import Prompt, rag_prompt
 from docqa.config import AnswerSettings, GenerationSettings, Settings
-from docqa.generation import Generation, load_generator
+from docqa.generation import ChatMessage, Generation, load_generator
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
 from docqa.types import Answer, Passage
@@ -186,6 +191,10 @@ def test_auto_reads_a_small_document_whole(rt: Runtime) -> None:
     a = rt.answerer.ask("What dividend does the board propose?", [doc], "auto")
     assert a.route.requested == "auto" and a.route.strategy == "long-context"
     assert "read it all" in a.route.reasons[0]
+    sig = a.route.signals
+    assert sig is not None and sig.fits and sig.documents == 1
+    assert sig.document_tokens is not None and 0 < sig.document_tokens <= 3072
+    assert sig.top_score is None and sig.rag_abstained is None  # RAG did not run
 
 
 def test_auto_retrieves_first_when_documents_are_not_small(rt: Runtime) -> None:
@@ -224,6 +233,20 @@ def test_rag_abstains_without_generating_when_retrieval_is_not_confident(rt: Run
     a = lc.ask(question, [resolve_document(rt.store, REPORT)], "auto")
     assert a.route.reasons[0].startswith("RAG first (Self-Route): the best passage's reranker")
     assert a.route.strategy == "long-context" and a.tokens.completion > 0
+    sig = a.route.signals
+    assert sig is not None and sig.rag_abstained and sig.rag_unsure
+    # the same passage, reranked in another batch (the scope filters the pool): ~0.02 apart
+    assert sig.top_score == pytest.approx(best, abs=0.1)
+
+    # ... unless the best passage's logit lies outside the fitted fallback bounds
+    kept = answerer(
+        abstain_below=best + 0.5,
+        small_document_tokens=0,
+        max_prefill_seconds=1e6,
+        fallback_max_score=best - 0.2,
+    ).ask(question, [resolve_document(rt.store, REPORT)], "auto")
+    assert kept.route.strategy == "rag" and kept.abstained and kept.tokens.completion == 0
+    assert any("outside" in r for r in kept.route.reasons)
 
 
 def test_closed_book_has_no_passages(rt: Runtime) -> None:
@@ -298,23 +321,58 @@ def test_a_hollow_answer_is_asked_again_and_both_runs_are_counted(rt: Runtime) -
     assert not any("asked again" in r for r in b.route.reasons)
 
 
-def test_regenerate_keeps_the_answer_with_fewer_unsupported_claims(rt: Runtime) -> None:
+class _Recording:
+    """The real generator, with the conversations it was asked to continue kept."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls: list[list[ChatMessage]] = []
+        self.replies: list[Generation] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def generate(self, messages: list[ChatMessage], *args: object, **kw: object) -> Generation:
+        self.calls.append(list(messages))
+        reply: Generation = self.inner.generate(messages, *args, **kw)  # type: ignore[attr-defined]
+        self.replies.append(reply)
+        return reply
+
+
+def test_regenerate_asks_again_and_keeps_the_answer_with_fewer_unsupported_claims(
+    rt: Runtime,
+) -> None:
     settings = rt.settings.model_copy(
         update={
             "citations": rt.settings.citations.model_copy(update={"on_unsupported": "regenerate"})
         }
     )
-    answerer = Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
-    run = _run_of("Revenue fell 42% to $96.1 million [1].", [REVENUE])
+    gen = _Recording(rt.generator)
+    answerer = Answerer(settings, rt.store, rt.retriever, gen, checker=rt.checker)  # type: ignore[arg-type]
+    wrong = "Revenue fell 42% to $96.1 million [1]."
+    run = _run_of(wrong, [REVENUE])
     run.prompt.candidate_pages = [1, 4]
     report, _ = answerer._check(run)
     assert report is not None
     new, checked, dropped, _ = answerer._act_on_unsupported(run, report)
-    assert new.prompt.candidate_pages == [1, 4]  # a second answer keeps the first's pool
-    bad = sum(1 for s in checked.sentences if s.claim and s.verdict == "unsupported")
-    assert dropped == [] and bad <= 1
-    if new is not run:  # the model's second answer was adopted: it is better and says so
-        assert bad == 0 and "regenerated once after the citation check" in new.prompt.notes
+    # the model was asked once more, shown its answer and told which sentence was unsupported
+    assert len(gen.calls) == 1
+    asked = gen.calls[0]
+    assert asked[-2].role == "assistant" and asked[-2].content == wrong
+    assert asked[-1].role == "user" and "Revenue fell 42% to $96.1 million" in asked[-1].content
+    assert dropped == []
+    # the rewrite is kept exactly when it has fewer unsupported claims and is an answer
+    reply = normalize_page_citations(gen.replies[0].text)
+    again = rt.checker.check(reply, [REVENUE])  # type: ignore[union-attr]
+    better = not is_abstention(reply) and not any(
+        s.claim and s.verdict == "unsupported" for s in again.sentences
+    )
+    assert (new is not run) is better
+    if better:
+        assert new.text == reply and new.prompt.candidate_pages == [1, 4]  # the first's pool
+        assert "regenerated once after the citation check" in new.prompt.notes
+    else:
+        assert new.text == wrong and checked is report
 
 
 def test_answer_events_are_tokens_then_checked_sentences_citations_and_the_answer(
