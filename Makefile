@@ -27,7 +27,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-answer eval-dev eval-generated clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-answer eval-dev eval-generated fit-router clean
 
 setup: $(STAMP)
 
@@ -115,6 +115,12 @@ eval-dev: setup
 	DOCQA_HOME=$(CURDIR)/eval/out/dev-home $(BIN)/docqa eval \
 		--dataset $(CORPUS)/qa.jsonl --docs $(CORPUS) \
 		--strategies closed-book,rag,long-context,llama-index --k 5 --out eval/out/dev
+
+# The auto router's settings refitted on the rag and long-context records of `make eval-dev`
+# (or RECORDS=...): prints the table, the settings to use, and a plot.
+RECORDS ?= eval/out/dev/answers.jsonl
+fit-router: setup
+	$(BIN)/python -m eval.fit_router --records $(RECORDS) --out eval/out/router-fit
 
 # The project's own generated dataset (3 PDFs, 8 questions): minutes.
 eval-generated: setup

@@ -53,7 +53,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
-from docqa.types import Answer, Passage
+from docqa.types import Answer, Passage, RouteSignals
 from eval.datasets import QAItem
 from eval.scoring import (
     abstention_scores,
@@ -157,6 +157,8 @@ class EvalRecord(BaseModel):
     route: str | None = None
     """The strategy the engine actually used (the router's choice for "auto")."""
     route_reasons: list[str] = Field(default_factory=list)
+    route_signals: RouteSignals | None = None
+    """What the router knew (`Route.signals`): `eval.fit_router` fits `auto` on these."""
     model: str | None = None
     error: str | None = None
     skipped: str | None = None
@@ -212,6 +214,7 @@ def make_record(
         citation_precision=answer.citation_precision,
         route=answer.route.strategy,
         route_reasons=list(answer.route.reasons),
+        route_signals=answer.route.signals,
         model=answer.model or None,
     )
     return rescore(record)
@@ -688,7 +691,7 @@ def _color(name: str, names: Sequence[str]) -> str:
     return f"C{(5 + others.index(name)) % 10}" if name in others else "C9"
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
     fig.savefig(str(path), dpi=110, format="png")
@@ -732,7 +735,7 @@ def plot_accuracy_vs_length(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_accuracy_vs_cost(records: Sequence[EvalRecord], path: Path) -> Path | None:
@@ -807,7 +810,7 @@ def plot_accuracy_vs_cost(records: Sequence[EvalRecord], path: Path) -> Path | N
         ax.grid(alpha=0.3)
     fig.suptitle("Accuracy vs cost per strategy")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_router_choices(records: Sequence[EvalRecord], path: Path) -> Path | None:
@@ -839,7 +842,7 @@ def plot_router_choices(records: Sequence[EvalRecord], path: Path) -> Path | Non
     ax.invert_yaxis()
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=max(len(routes), 1))
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 _FAILURE_COLORS: dict[str, str] = {
@@ -883,7 +886,7 @@ def plot_failure_breakdown(records: Sequence[EvalRecord], path: Path) -> Path | 
     ax.invert_yaxis()
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --- Markdown -----------------------------------------------------------------------------------

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from docqa.config import GenerationSettings, Settings
+from docqa.config import AnswerSettings, GenerationSettings, Settings
 from eval.datasets import QAItem, generated_dataset, load_qa_jsonl, read_jsonl
+from eval.fit_router import cases_of, simulate
 from eval.report import EvalRecord, error_record, read_records, skipped_record
 from eval.runner import ANSWERS, EvalEta, load_done, parse_strategies, report_only, run_eval
 from ui.cli import app
 
-ALL = ["closed-book", "rag", "long-context", "llama-index"]
+ALL = ["closed-book", "rag", "long-context", "auto", "llama-index"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -28,6 +29,9 @@ def _settings(home: Path, n_ctx: int | None = None) -> Settings:
         generation=GenerationSettings(
             model="smollm2", max_answer_tokens=48, threads=2, n_ctx=n_ctx
         ),
+        # the generated documents are small: `auto` would read each whole; retrieving first
+        # makes it take the Self-Route path (RAG, then long context when RAG abstains)
+        answer=AnswerSettings(small_document_tokens=0),
     )
 
 
@@ -71,6 +75,11 @@ def test_smoke_run_answers_every_question_with_every_strategy(
             assert r.correct == r.abstained
         if r.strategy == "closed-book":
             assert r.retrieved_pages == [] and r.page_recall_at_k is None
+        elif r.strategy == "auto":  # RAG first, the router's signals and reasons recorded
+            sig = r.route_signals
+            assert sig is not None and sig.fits and sig.rag_abstained is not None
+            assert r.route_reasons[0].startswith("RAG first (Self-Route)")
+            assert r.route == ("long-context" if sig.rag_abstained else "rag")
         elif r.strategy == "long-context":  # every page given: no recall to measure
             assert r.retrieved_pages == list(range(1, r.doc_pages + 1))
             assert r.page_recall_at_k is None and r.route == "long-context"
@@ -87,6 +96,19 @@ def test_smoke_run_answers_every_question_with_every_strategy(
     # the checker's cost is recorded where it ran: never for closed book (nothing cited)
     assert any(r.check_seconds for r in records if r.strategy == "rag")
     assert all(r.check_seconds is None for r in records if r.strategy == "closed-book")
+
+
+def test_the_router_fit_simulates_what_auto_did(first_run) -> None:  # type: ignore[no-untyped-def]
+    """`eval.fit_router` scores settings by replaying the router on the rag and long-context
+    records: on this run, its replay of today's settings is what `auto` really did."""
+    _, out = first_run
+    records = read_records(out / ANSWERS)
+    cases, left = cases_of(records)
+    assert left == [] and len(cases) == 8
+    auto = {r.item_id: r for r in records if r.strategy == "auto"}
+    cfg = _settings(Path("unused")).answer
+    for case in cases:
+        assert simulate(case, cfg)[0] == auto[case.item_id].route, case.item_id
 
 
 def test_smoke_run_writes_summary_report_and_plots(first_run) -> None:  # type: ignore[no-untyped-def]
