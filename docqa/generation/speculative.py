@@ -1,0 +1,303 @@
+"""Speculative decoding on the `LogitsModel` seam: the engine of RAPID's drafting.
+
+The target holds its whole context (for RAPID: the document) in its KV cache. A drafter proposes
+`gamma` tokens; the target scores them all in one `extend` (one forward pass) and keeps the
+longest prefix it agrees with plus its own next token, so every step yields at least one token
+and, when the drafts are good, many for the price of one pass.
+
+- `greedy_speculative`: greedy mode. The output is the target's own greedy output (token for
+  token wherever the target's logits do not depend on how many tokens a pass scores; on
+  llama.cpp batched and one-by-one rows agree to ~1e-5, so only exact near-ties could differ).
+- Drafters (`Drafter`): `NGramDrafter` (prompt lookup: what followed the latest occurrence of the
+  last few tokens in a source text, e.g. the retrieved passages and the document; no model) and
+  `ModelDrafter` (a second `LogitsModel` decoding greedily from its own short context: the 0.5B
+  model with the same tokenizer, or the target's weights on the retrieved passages alone).
+- Sampling mode's rules: `accept_or_resample` (accept a drafted token with probability
+  min(1, p/q), else draw from the residual max(0, p - q)) and `rapid_target` (RAPID's
+  retrieval-augmented target distribution softmax(z - eta * M * (p - q)), M the tokens where
+  q >= 0.1 max q; eta = 0 is the target's own distribution).
+
+`draft length` adapts: it grows by 2 after a fully accepted draft (up to `gamma_max`) and falls
+to one more than the accepted count after a rejection.
+
+Example:
+    >>> drafter = NGramDrafter(lm.tokenize(passages))  # doctest: +SKIP
+    >>> out = greedy_speculative(lm, prompt_ids, drafter, max_tokens=200)  # doctest: +SKIP
+    >>> out.stats.acceptance_rate, out.stats.tokens_per_second  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from docqa.generation.base import Logits, LogitsModel, common_prefix_length
+
+__all__ = [
+    "Drafter",
+    "ModelDrafter",
+    "NGramDrafter",
+    "SpeculativeOutput",
+    "SpeculativeStats",
+    "accept_or_resample",
+    "greedy_decode",
+    "greedy_speculative",
+    "rapid_target",
+    "softmax",
+]
+
+Probs = npt.NDArray[np.float64]
+
+
+class Drafter(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def propose(self, context: Sequence[int], k: int) -> list[int]:
+        """Up to `k` tokens that may follow `context` (the target's prompt, then its output so
+        far); fewer or none when it has no guess."""
+        ...
+
+
+@dataclass
+class SpeculativeStats:
+    drafter: str
+    drafted: int = 0
+    """Tokens the drafter proposed."""
+    accepted: int = 0
+    """Drafted tokens the target agreed with."""
+    passes: int = 0
+    """Target forward passes (one `extend` each) after the prompt."""
+    tokens: int = 0
+    """Tokens generated."""
+    seconds: float = 0.0
+    """Decoding, after the prompt's prefill."""
+    draft_seconds: float = 0.0
+    """Of which in the drafter."""
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.drafted if self.drafted else 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class SpeculativeOutput:
+    tokens: list[int]
+    finish_reason: str
+    """`stop` (an end-of-generation token, not included) or `length`."""
+    stats: SpeculativeStats
+    margins: list[float] = field(default_factory=list)
+    """The target's top-1 minus top-2 logit at each generated token (how clear its choice was)."""
+
+
+def _margin(row: Logits) -> float:
+    top2 = np.partition(row, -2)[-2:]
+    return float(top2[1] - top2[0])
+
+
+def greedy_decode(
+    target: LogitsModel,
+    prompt: Sequence[int],
+    max_tokens: int,
+    stop: frozenset[int] | None = None,
+) -> SpeculativeOutput:
+    """Plain greedy decoding, one token per pass: the reference `greedy_speculative` must equal,
+    and the baseline its speed is measured against."""
+    stop = target.eos_token_ids if stop is None else stop
+    stats = SpeculativeStats(drafter="none")
+    row = target.prefill(prompt)
+    t0 = time.perf_counter()
+    out: list[int] = []
+    margins: list[float] = []
+    reason = "length"
+    while len(out) < max_tokens:
+        tok = int(np.argmax(row))
+        if tok in stop:
+            reason = "stop"
+            break
+        out.append(tok)
+        margins.append(_margin(row))
+        if len(out) == max_tokens:
+            break
+        row = target.extend([tok])[0]
+        stats.passes += 1
+    stats.tokens, stats.seconds = len(out), time.perf_counter() - t0
+    return SpeculativeOutput(out, reason, stats, margins)
+
+
+def greedy_speculative(
+    target: LogitsModel,
+    prompt: Sequence[int],
+    drafter: Drafter,
+    max_tokens: int,
+    *,
+    stop: frozenset[int] | None = None,
+    gamma: int = 10,
+    gamma_max: int = 16,
+    on_tokens: Callable[[list[int]], None] | None = None,
+) -> SpeculativeOutput:
+    """Greedy speculative decoding of up to `max_tokens` after `prompt` (the target's cache is
+    made to hold `prompt` first; a cached prefix is reused). `on_tokens` receives each step's
+    accepted tokens as they are decided."""
+    stop = target.eos_token_ids if stop is None else stop
+    prompt = list(prompt)
+    stats = SpeculativeStats(drafter=drafter.name)
+    row = target.prefill(prompt)
+    t0 = time.perf_counter()
+    out: list[int] = []
+    margins: list[float] = []
+    k = max(1, gamma)
+    while True:
+        # `row` is the target's distribution of the next token; that token is not cached yet
+        tok = int(np.argmax(row))
+        if tok in stop:
+            reason = "stop"
+            break
+        out.append(tok)
+        margins.append(_margin(row))
+        step = [tok]
+        if len(out) >= max_tokens:
+            reason = "length"
+            if on_tokens:
+                on_tokens(step)
+            break
+        td = time.perf_counter()
+        draft = drafter.propose(prompt + out, min(k, max_tokens - len(out)))
+        stats.draft_seconds += time.perf_counter() - td
+        base = target.n_past
+        rows = target.extend([tok, *draft])  # row i: what follows [tok, *draft][i]
+        stats.passes += 1
+        stats.drafted += len(draft)
+        accepted = 0
+        finished = False
+        for i, d in enumerate(draft):
+            best = int(np.argmax(rows[i]))
+            if best != d:
+                break
+            if d in stop:  # the target would stop here: the drafted end token is not output
+                finished = True
+                break
+            accepted += 1
+            out.append(d)
+            margins.append(_margin(rows[i]))
+            step.append(d)
+            if len(out) >= max_tokens:
+                finished = True
+                break
+        stats.accepted += accepted
+        if on_tokens:
+            on_tokens(step)
+        target.truncate(base + 1 + accepted)
+        if finished:
+            reason = "stop" if len(out) < max_tokens else "length"
+            break
+        row = rows[accepted]
+        if draft and accepted == len(draft):
+            k = min(gamma_max, k + 2)
+        elif draft:
+            k = max(1, accepted + 1)
+    stats.tokens, stats.seconds = len(out), time.perf_counter() - t0
+    return SpeculativeOutput(out, reason, stats, margins)
+
+
+class NGramDrafter:
+    """Prompt lookup: find the longest suffix of the context (`max_ngram` down to `min_ngram`
+    tokens) in `source` and propose the tokens that followed its latest occurrence there."""
+
+    def __init__(self, source: Sequence[int], max_ngram: int = 3, min_ngram: int = 1) -> None:
+        self.source = [int(t) for t in source]
+        self.sizes = range(max_ngram, min_ngram - 1, -1)
+        self.index: dict[tuple[int, ...], int] = {}
+        for n in self.sizes:
+            for i in range(len(self.source) - n):
+                self.index[tuple(self.source[i : i + n])] = i + n  # the latest wins
+
+    @property
+    def name(self) -> str:
+        return "ngram"
+
+    def propose(self, context: Sequence[int], k: int) -> list[int]:
+        for n in self.sizes:
+            if len(context) < n:
+                continue
+            at = self.index.get(tuple(context[-n:]))
+            if at is not None:
+                return self.source[at : at + k]
+        return []
+
+
+class ModelDrafter:
+    """A `LogitsModel` drafting greedily from its own context: `prompt` (e.g. the retrieved
+    passages and the question, in the target's chat template) followed by the target's output
+    so far. Its cache is rolled back to what the target accepted before each draft."""
+
+    def __init__(self, lm: LogitsModel, prompt: Sequence[int], name: str = "model") -> None:
+        self.lm = lm
+        self.prompt = [int(t) for t in prompt]
+        self._name = name
+        self.start: int | None = None
+        """Length of the target's prompt: the first call's context minus nothing generated."""
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def propose(self, context: Sequence[int], k: int) -> list[int]:
+        if self.start is None:  # the first call: one token of output after the target's prompt
+            self.start = len(context) - 1
+        own = self.prompt + list(context[self.start :])
+        cached = self.lm.tokens
+        keep = min(common_prefix_length(cached, own), len(own) - 1)
+        if keep < len(self.prompt):  # first use, or something else used the model
+            row = self.lm.prefill(own)
+        else:
+            self.lm.truncate(keep)
+            row = self.lm.extend(own[keep:])[-1]
+        draft: list[int] = []
+        while len(draft) < k:
+            tok = int(np.argmax(row))
+            draft.append(tok)
+            if tok in self.lm.eos_token_ids or len(draft) == k:
+                break
+            row = self.lm.extend([tok])[0]
+        return draft
+
+
+def softmax(z: npt.ArrayLike) -> Probs:
+    x = np.asarray(z, dtype=np.float64)
+    e = np.exp(x - x.max())
+    return np.asarray(e / e.sum(), dtype=np.float64)
+
+
+def accept_or_resample(
+    p: Probs, q: Probs, token: int, rng: np.random.Generator
+) -> tuple[bool, int]:
+    """Speculative sampling's rule for one drafted `token` (drawn from the drafter's `q`):
+    accepted with probability min(1, p[token] / q[token]); otherwise a token drawn from the
+    residual max(0, p - q), renormalised. Either way the token returned is distributed as `p`."""
+    ratio = float(p[token] / q[token]) if q[token] > 0 else 0.0
+    if rng.random() < min(1.0, ratio):
+        return True, token
+    residual = np.maximum(p - q, 0.0)
+    total = residual.sum()
+    dist = residual / total if total > 0 else p
+    return False, int(rng.choice(len(p), p=dist))
+
+
+def rapid_target(z_target: npt.ArrayLike, q_draft: Probs, eta: float) -> Probs:
+    """RAPID's retrieval-augmented target distribution: softmax(z - eta * M * (p - q)) with p the
+    target's distribution, q the drafter's and M the tokens where q >= 0.1 max q (the drafter's
+    plausible tokens). eta = 0: the target's own distribution."""
+    z = np.asarray(z_target, dtype=np.float64)
+    p = softmax(z)
+    mask = q_draft >= 0.1 * q_draft.max()
+    return softmax(z - eta * mask * (p - q_draft))
