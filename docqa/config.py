@@ -93,7 +93,7 @@ class SearchSettings(BaseModel):
 class AnswerSettings(BaseModel):
     """How questions are answered: strategy, passage budget, long context and its KV cache."""
 
-    strategy: Literal["auto", "rag", "long-context", "closed-book"] = "auto"
+    strategy: Literal["auto", "rag", "long-context", "speculative", "closed-book"] = "auto"
     """`auto`: the router decides per question and says why (see `docqa.answer.router`)."""
     candidates: int = 20
     """Hybrid-search hits the cross-encoder reranks."""
@@ -141,6 +141,14 @@ class AnswerSettings(BaseModel):
     (Self-Route). `python -m eval.fit_router` fits the three on eval records."""
     prefill_tokens_per_second: float = 60.0
     """For that estimate; measured for the 1.5B on 2 CPU cores (MODELS.md)."""
+    drafter: Literal["ngram", "self", "model"] = "ngram"
+    """`speculative`: who drafts for the long-context model. `ngram`: prompt lookup in the
+    retrieved passages and the document (no model); `self`: the answering model in a second
+    context reading only the retrieved passages; `model`: `drafter_model` on those passages."""
+    drafter_model: str = "qwen2.5-0.5b"
+    """A model with the answering model's tokenizer (registry name or GGUF path)."""
+    draft_tokens: int = Field(default=10, ge=1)
+    """Tokens drafted per step at first (RAPID: 10); it adapts to the acceptance rate."""
     kv_cache: bool = True
     """Keep each document's long-context KV state on disk (`<home>/cache/kv`) and reuse it."""
     kv_cache_max_gb: float = 8.0

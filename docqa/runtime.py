@@ -103,7 +103,21 @@ class Runtime:
             checker=self.checker if self.settings.citations.enabled else None,
             logits_model=self.logits_model if cfg.kv_cache else None,
             kv_cache=DocumentKVCache(self.settings.kv_cache_dir, int(cfg.kv_cache_max_gb * 2**30)),
+            drafter_model=lambda: self.drafter_model,
         )
+
+    @cached_property
+    def drafter_model(self) -> LogitsModel:
+        """The `speculative` strategy's drafter, loaded on first use: the answering model in a
+        second context (`answer.drafter=self`) or `answer.drafter_model`, on one thread so
+        that the target keeps the other cores."""
+        from docqa.generation import load_logits_model
+
+        gen = self.settings.generation
+        cfg = self.settings.answer
+        model = gen.model if cfg.drafter == "self" else cfg.drafter_model
+        drafter = gen.model_copy(update={"model": model, "threads": 1, "n_ctx": 8192})
+        return load_logits_model(drafter, self.registry)
 
     def remove_document(self, ref: str) -> Document:
         """Remove a document (by id or file name) with its saved KV states; the removed record.
@@ -118,6 +132,12 @@ class Runtime:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+        drafter = self.__dict__.get("drafter_model")
+        if drafter is not None and hasattr(drafter, "close"):
+            drafter.close()
+            own = getattr(drafter, "llama", None)  # its own model, not the generator's
+            if own is not None:
+                own.close()
         gen = self.__dict__.get("generator")
         if gen is not None and hasattr(gen, "close"):
             gen.close()

@@ -248,9 +248,10 @@ class CitationReport(BaseModel):
     citation_precision: float
 
 
-Strategy = Literal["rag", "long-context", "closed-book"]
-"""How an answer was produced: retrieved passages, the whole document, or no context at all."""
-StrategyChoice = Literal["auto", "rag", "long-context", "closed-book"]
+Strategy = Literal["rag", "long-context", "speculative", "closed-book"]
+"""How an answer was produced: retrieved passages, the whole document, the whole document decoded
+speculatively from drafts (the same answer as long context, sooner), or no context at all."""
+StrategyChoice = Literal["auto", "rag", "long-context", "speculative", "closed-book"]
 
 
 class Citation(BaseModel):
@@ -345,6 +346,19 @@ class TokenCounts(BaseModel):
     """Prompt tokens whose KV state was reused (document cache)."""
 
 
+class SpeculativeReport(BaseModel):
+    """How a speculative answer was decoded (`docqa.generation.speculative`)."""
+
+    drafter: str
+    drafted: int
+    accepted: int
+    acceptance_rate: float
+    passes: int
+    """Forward passes of the target after the prompt (plain decoding: one per token)."""
+    decode_tokens_per_second: float
+    draft_seconds: float
+
+
 class Answer(BaseModel):
     """Everything needed to show, check and audit one answer (the `ask --json` contract)."""
 
@@ -374,3 +388,5 @@ class Answer(BaseModel):
     citation_recall: float | None = None
     citation_precision: float | None = None
     finish_reason: str | None = None
+    speculative: SpeculativeReport | None = None
+    """The drafter's figures when the answer was decoded speculatively."""

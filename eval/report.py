@@ -53,7 +53,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
-from docqa.types import Answer, Passage, RouteSignals
+from docqa.types import Answer, Passage, RouteSignals, SpeculativeReport
 from eval.datasets import QAItem
 from eval.scoring import (
     abstention_scores,
@@ -102,6 +102,8 @@ __all__ = [
 T = TypeVar("T")
 
 NOT_MEASURED = "not measured"
+WHOLE_DOCUMENT = ("long-context", "speculative")
+"""Routes whose prompt holds every page of the document."""
 PAGE_BINS: tuple[int, ...] = (10, 50, 100, 200)
 """Upper bounds of the document length bins (pages): 1-10, 11-50, 51-100, 101-200, >200."""
 
@@ -159,6 +161,8 @@ class EvalRecord(BaseModel):
     route_reasons: list[str] = Field(default_factory=list)
     route_signals: RouteSignals | None = None
     """What the router knew (`Route.signals`): `eval.fit_router` fits `auto` on these."""
+    speculative: SpeculativeReport | None = None
+    """How a speculative answer was decoded (drafter, acceptance, decode tokens/s)."""
     model: str | None = None
     error: str | None = None
     skipped: str | None = None
@@ -215,6 +219,7 @@ def make_record(
         route=answer.route.strategy,
         route_reasons=list(answer.route.reasons),
         route_signals=answer.route.signals,
+        speculative=answer.speculative,
         model=answer.model or None,
     )
     return rescore(record)
@@ -373,7 +378,7 @@ def candidate_pool(record: EvalRecord) -> list[int] | None:
     route = record.route or record.strategy
     if route == "closed-book":
         return []
-    if route == "long-context":
+    if route in WHOLE_DOCUMENT:
         return list(record.retrieved_pages)
     if record.candidate_pages or not record.retrieved_pages:
         return list(record.candidate_pages)
@@ -510,6 +515,8 @@ def group_metrics(records: Sequence[EvalRecord]) -> dict[str, Any]:
             "seconds_p50": _round(_percentile(seconds, 0.5), 3),
             "seconds_p90": _round(_percentile(seconds, 0.9), 3),
             "ttft_mean": _round(_mean(r.ttft for r in ok), 3),
+            # decode speed: completion tokens over generation seconds (speculative: its own)
+            "decode_tokens_per_second_mean": _round(_mean(_decode_speed(r) for r in ok), 2),
             "check_mean": _round(_mean(r.check_seconds for r in ok), 3),
             "check_share_of_generation": _check_share(ok),
         },
@@ -519,7 +526,31 @@ def group_metrics(records: Sequence[EvalRecord]) -> dict[str, Any]:
         },
         "routes": {k: _round(v / sum(routes.values())) for k, v in sorted(routes.items())},
         "failures": failure_breakdown(records),
+        "speculative": _speculative_summary(ok),
     }
+
+
+def _speculative_summary(records: Sequence[EvalRecord]) -> dict[str, Any] | None:
+    """Drafted and accepted tokens of the speculative answers among `records` (None: none)."""
+    reps = [r.speculative for r in records if r.speculative is not None]
+    if not reps:
+        return None
+    drafted = sum(x.drafted for x in reps)
+    return {
+        "drafters": sorted({x.drafter for x in reps}),
+        "drafted": drafted,
+        "accepted": sum(x.accepted for x in reps),
+        "acceptance_rate": _round(sum(x.accepted for x in reps) / drafted) if drafted else None,
+        "passes": sum(x.passes for x in reps),
+    }
+
+
+def _decode_speed(r: EvalRecord) -> float | None:
+    if r.speculative is not None:
+        return r.speculative.decode_tokens_per_second
+    if r.completion_tokens and r.generation_seconds:
+        return r.completion_tokens / r.generation_seconds
+    return None
 
 
 def _check_share(records: Sequence[EvalRecord]) -> float | None:
@@ -999,7 +1030,7 @@ def _candidates_cell(record: EvalRecord, gold: set[int]) -> str:
     if record.error is not None:
         return "–"
     route = record.route or record.strategy
-    if route == "long-context":
+    if route in WHOLE_DOCUMENT:
         return "= prompt"
     pool = candidate_pool(record)
     if pool is None:

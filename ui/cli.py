@@ -328,7 +328,10 @@ def ask(
     question: Annotated[str, typer.Argument()],
     doc: Annotated[list[str], typer.Option(help="Document id or file name (repeatable).")] = [],  # noqa: B006
     strategy: Annotated[
-        str, typer.Option(help="auto, rag, long-context or closed-book (default: settings).")
+        str,
+        typer.Option(
+            help="auto, rag, long-context, speculative or closed-book (default: settings)."
+        ),
     ] = "",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -337,7 +340,7 @@ def ask(
     from docqa.answer.events import AnswerEvent, StatusEvent, TokenEvent, answer_events
     from docqa.generation import GenerationError
 
-    choices = ("auto", "rag", "long-context", "closed-book")
+    choices = ("auto", "rag", "long-context", "speculative", "closed-book")
     if strategy and strategy not in choices:
         raise _fatal(f"--strategy must be one of {', '.join(choices)}, not '{strategy}'")
     stream = not as_json and out.is_terminal
@@ -580,7 +583,9 @@ def evaluate(
     ] = None,
     strategies: Annotated[
         str,
-        typer.Option(help="Comma-separated: closed-book, rag, long-context, auto, llama-index."),
+        typer.Option(
+            help="Comma-separated: closed-book, rag, long-context, speculative, auto, llama-index."
+        ),
     ] = "closed-book,rag,long-context",
     model: Annotated[
         str, typer.Option(help="Answering model (registry name or path; default: settings).")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from docqa.answer.kvcache import DocumentKVCache
 from docqa.answer.prompts import (
@@ -49,7 +49,8 @@ from docqa.citations.checker import CitationChecker
 from docqa.citations.split import split_answer
 from docqa.config import Settings
 from docqa.generation import ChatMessage, Generation, Generator, LogitsModel, answer_config
-from docqa.generation.base import common_prefix_length
+from docqa.generation.base import ChatTokens, common_prefix_length
+from docqa.generation.speculative import Drafter, ModelDrafter, NGramDrafter, greedy_speculative
 from docqa.retrieval import Retriever
 from docqa.store.base import Store
 from docqa.types import (
@@ -62,6 +63,7 @@ from docqa.types import (
     Passage,
     Route,
     RouteSignals,
+    SpeculativeReport,
     StrategyChoice,
     Timings,
     TokenCounts,
@@ -86,6 +88,7 @@ class _Run:
     first_text_at: float | None
     unsure: str | None = None
     """Why nothing was generated (retrieval not confident enough), when so."""
+    speculative: SpeculativeReport | None = None
 
 
 def _quote_box(p: Passage) -> Box | None:
@@ -116,9 +119,12 @@ class Answerer:
         checker: CitationChecker | None = None,
         logits_model: LogitsModel | None = None,
         kv_cache: DocumentKVCache | None = None,
+        drafter_model: Callable[[], LogitsModel] | None = None,
     ) -> None:
         """`logits_model` must share `generator`'s model and KV cache (llama.cpp) for the
-        document cache to apply; otherwise leave it None."""
+        document cache (and speculative decoding) to apply; otherwise leave it None.
+        `drafter_model` loads the drafter's model when a `self` or `model` drafter is first
+        used (`answer.drafter`)."""
         self.settings = settings
         self.store = store
         self.retriever = retriever
@@ -126,6 +132,7 @@ class Answerer:
         self.checker = checker
         self.lm = logits_model
         self.kv_cache = kv_cache
+        self.drafter_model = drafter_model
 
     # -- public ---------------------------------------------------------------------------
 
@@ -166,6 +173,16 @@ class Answerer:
             self._long_context_signals(signals, prompt, len(lc_docs))
             run = self._generate(prompt, start, on_text, on_status)
             reasons = ["asked for long-context"]
+            return self._finish(question, choice, [run], reasons, scope, start, signals)
+        if choice == "speculative":
+            lc_docs = self._long_context_scope(scope)
+            prompt = long_context_prompt(
+                question, lc_docs, self.store, self.generator, self._reserve()
+            )
+            self._long_context_signals(signals, prompt, len(lc_docs))
+            drafts = self._rag(question, scope)
+            run = self._speculate(prompt, drafts, start, on_text, on_status)
+            reasons = [f"asked for speculative ({self.settings.answer.drafter} drafter)"]
             return self._finish(question, choice, [run], reasons, scope, start, signals)
         return self._auto(question, scope, start, on_text, on_status, signals)
 
@@ -269,8 +286,7 @@ class Answerer:
             self.settings.answer.kv_cache
             and self.kv_cache is not None
             and self.lm is not None
-            and hasattr(self.generator, "chat_prompt")
-            and hasattr(self.generator, "chat_tokens")
+            and isinstance(self.generator, ChatTokens)
         )
 
     def _prefix_ids(self, prompt: Prompt) -> list[int]:
@@ -278,11 +294,11 @@ class Answerer:
         documents (computed on the rendered template, then matched against the full prompt's
         tokens so that a merge at the boundary cannot make the prefix differ). Kept on the prompt:
         it tokenizes the whole document."""
-        assert self.lm is not None
+        assert self.lm is not None and isinstance(self.generator, ChatTokens)
         if prompt.prefix_ids is None:
             gen = self.generator
-            full: list[int] = gen.chat_tokens(prompt.messages)  # type: ignore[attr-defined]
-            rendered: str = gen.chat_prompt(prompt.messages)  # type: ignore[attr-defined]
+            full = gen.chat_tokens(prompt.messages)
+            rendered = gen.chat_prompt(prompt.messages)
             head = self.lm.tokenize(rendered[: rendered.rfind("Question: ")], special=True)
             prompt.prefix_ids = full[: common_prefix_length(full, head)]
         return prompt.prefix_ids
@@ -333,22 +349,9 @@ class Answerer:
                 time_to_first_token=None,
             )
             return _Run(prompt, nothing, ABSTAIN, 0.0, 0, None, unsure)
-        prefill = 0.0
-        cached = 0
+        prefill, cached = 0.0, 0
         if prompt.strategy == "long-context" and self._cache_usable():
-            assert self.kv_cache is not None and self.lm is not None
-            prefix = self._prefix_ids(prompt)
-            if on_status and not self._is_cached(prompt):
-                est = len(prefix) / self.settings.answer.prefill_tokens_per_second
-                on_status(
-                    f"Reading the document once ({len(prefix):,} tokens, ~{est:.0f} s); "
-                    "later questions on it reuse this."
-                )
-            warm = self.kv_cache.warm(self.lm, prefix, self._doc_keys(prompt))
-            if warm.cached:
-                cached = warm.tokens
-            else:
-                prefill = warm.seconds
+            prefill, cached = self._warm(prompt, on_status)
         first: list[float] = []
 
         def sink(piece: str) -> None:
@@ -361,6 +364,128 @@ class Answerer:
         gen = self.generator.generate(prompt.messages, config, on_text=sink)
         text = normalize_page_citations(gen.text) if prompt.page_citations else gen.text
         return _Run(prompt, gen, text, prefill, cached, first[0] if first else None)
+
+    def _warm(self, prompt: Prompt, on_status: TextSink | None) -> tuple[float, int]:
+        """Put the documents' KV state in the model's cache (from disk, or computed and saved):
+        (prefill seconds, cached tokens)."""
+        assert self.kv_cache is not None and self.lm is not None
+        prefix = self._prefix_ids(prompt)
+        if on_status and not self._is_cached(prompt):
+            est = len(prefix) / self.settings.answer.prefill_tokens_per_second
+            on_status(
+                f"Reading the document once ({len(prefix):,} tokens, ~{est:.0f} s); "
+                "later questions on it reuse this."
+            )
+        warm = self.kv_cache.warm(self.lm, prefix, self._doc_keys(prompt))
+        return (0.0, warm.tokens) if warm.cached else (warm.seconds, 0)
+
+    def _speculate(
+        self,
+        prompt: Prompt,
+        drafts: Prompt,
+        start: float,
+        on_text: TextSink | None,
+        on_status: TextSink | None,
+    ) -> _Run:
+        """The long-context answer, decoded greedily by the target over the whole document
+        with a drafter reading `drafts`' passages (`docqa.generation.speculative`): the same
+        answer as `long-context` at greedy temperature."""
+        if not self._cache_usable():
+            raise AnswerError(
+                "speculative decoding needs token-level access to the answering model: the "
+                "llama.cpp backend with the document cache on (generation.backend=llamacpp, "
+                "answer.kv_cache=true)"
+            )
+        if self.settings.generation.temperature > 0:
+            raise AnswerError(
+                "speculative decoding is greedy here: set generation.temperature to 0 (its "
+                "sampling rule exists, the drafter's distributions are not wired yet)"
+            )
+        assert self.lm is not None and isinstance(self.generator, ChatTokens)
+        lm, gen = self.lm, self.generator
+        prefill, cached = self._warm(prompt, on_status)
+        full = gen.chat_tokens(prompt.messages)
+        drafter = self._drafter(prompt, drafts)
+        emitted: list[str] = []
+        first: list[float] = []
+        out_ids: list[int] = []
+
+        def on_tokens(step: list[int]) -> None:
+            out_ids.extend(step)
+            text = lm.detokenize(out_ids)
+            if text.endswith("\ufffd"):  # a character split across tokens: wait for the rest
+                return
+            piece = text[sum(map(len, emitted)) :]
+            if piece:
+                if not first:
+                    first.append(time.perf_counter())
+                emitted.append(piece)
+                if on_text is not None:
+                    on_text(piece)
+
+        t0 = time.perf_counter()
+        cfg = self.settings.generation
+        room = allocated_context(self.generator) - len(full)
+        out = greedy_speculative(
+            lm,
+            full,
+            drafter,
+            max(1, min(cfg.max_answer_tokens, room)),
+            gamma=self.settings.answer.draft_tokens,
+            on_tokens=on_tokens,
+        )
+        text = lm.detokenize(out.tokens)
+        if text[sum(map(len, emitted)) :] and on_text is not None:
+            on_text(text[sum(map(len, emitted)) :])
+        st = out.stats
+        generation = Generation(
+            text=text,
+            prompt_tokens=len(full),
+            completion_tokens=len(out.tokens),
+            finish_reason="stop" if out.finish_reason == "stop" else "length",
+            seconds=time.perf_counter() - t0,
+            time_to_first_token=first[0] - t0 if first else None,
+        )
+        report = SpeculativeReport(
+            drafter=st.drafter,
+            drafted=st.drafted,
+            accepted=st.accepted,
+            acceptance_rate=round(st.acceptance_rate, 4),
+            passes=st.passes,
+            decode_tokens_per_second=round(st.tokens_per_second, 2),
+            draft_seconds=round(st.draft_seconds, 3),
+        )
+        spec = replace(prompt, strategy="speculative")
+        shown = normalize_page_citations(text) if prompt.page_citations else text
+        return _Run(
+            spec,
+            generation,
+            shown,
+            prefill,
+            cached,
+            first[0] if first else None,
+            speculative=report,
+        )
+
+    def _drafter(self, prompt: Prompt, drafts: Prompt) -> Drafter:
+        """`answer.drafter` over the retrieved passages (`drafts`)."""
+        assert self.lm is not None and isinstance(self.generator, ChatTokens)
+        kind = self.settings.answer.drafter
+        if kind == "ngram":
+            passages = "\n\n".join(p.text for p in drafts.passages)
+            # passages last: where both hold a match, the passages' continuation wins
+            return NGramDrafter([*self._prefix_ids(prompt), *self.lm.tokenize(passages)])
+        if self.drafter_model is None:
+            raise AnswerError(f"answer.drafter={kind} needs a drafter model; none was provided")
+        model = self.drafter_model()
+        probe = "Revenue rose 10.7% to $503.8 million [p. 4]."
+        if model.n_vocab != self.lm.n_vocab or model.tokenize(probe) != self.lm.tokenize(probe):
+            raise AnswerError(
+                f"the drafter model ({self.settings.answer.drafter_model}) does not share the "
+                "answering model's tokenizer: choose one of the same family, or drafter=ngram"
+            )
+        name = "self" if kind == "self" else self.settings.answer.drafter_model
+        return ModelDrafter(model, self.generator.chat_tokens(drafts.messages), name)
 
     # -- the Answer -----------------------------------------------------------------------
 
@@ -546,4 +671,5 @@ class Answerer:
             citation_recall=report.citation_recall if report else None,
             citation_precision=report.citation_precision if report else None,
             finish_reason=run.generation.finish_reason,
+            speculative=next((r.speculative for r in runs if r.speculative), None),
         )

