@@ -8,7 +8,7 @@ SmolLM2 is too small to follow citation instructions well, so these tests check 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -269,6 +269,22 @@ def test_speculative_gives_the_long_context_answer_with_its_drafter_figures(rt: 
     )
 
 
+def _on_the_runtimes_model(
+    rt: Runtime, settings: Settings, drafter_model: Callable[[], LogitsModel] | None
+) -> Answerer:
+    """An Answerer with other settings on `rt`'s model, its token access and document cache."""
+    return Answerer(
+        settings,
+        rt.store,
+        rt.retriever,
+        rt.generator,
+        checker=rt.checker,
+        logits_model=rt.logits_model,
+        kv_cache=rt.answerer.kv_cache,
+        drafter_model=drafter_model,
+    )
+
+
 def test_speculative_with_a_drafter_model_and_its_errors(rt: Runtime) -> None:
     doc = resolve_document(rt.store, REPORT)
     question = "Who is the chief executive?"
@@ -283,18 +299,8 @@ def test_speculative_with_a_drafter_model_and_its_errors(rt: Runtime) -> None:
         loads.append(1)
         return own.drafter_model
 
-    answerer = Answerer(
-        settings,
-        rt.store,
-        rt.retriever,
-        rt.generator,
-        checker=rt.checker,
-        logits_model=rt.logits_model,
-        kv_cache=rt.answerer.kv_cache,
-        drafter_model=load,
-    )
     try:
-        sp = answerer.ask(question, [doc], "speculative")
+        sp = _on_the_runtimes_model(rt, settings, load).ask(question, [doc], "speculative")
     finally:
         own.close()
     assert loads == [1]  # loaded on first use
@@ -309,17 +315,8 @@ def test_speculative_with_a_drafter_model_and_its_errors(rt: Runtime) -> None:
     assert 0 < rep.accepted <= rep.drafted
     assert rep.passes + rep.accepted >= sp.tokens.completion - 1
     # no drafter model given, or a model without token access: a clear error
-    bare = Answerer(
-        settings,
-        rt.store,
-        rt.retriever,
-        rt.generator,
-        checker=rt.checker,
-        logits_model=rt.logits_model,
-        kv_cache=rt.answerer.kv_cache,
-    )
     with pytest.raises(AnswerError, match="needs a drafter model"):
-        bare.ask(question, [doc], "speculative")
+        _on_the_runtimes_model(rt, settings, None).ask(question, [doc], "speculative")
     no_cache = Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
     with pytest.raises(AnswerError, match="token-level access"):
         no_cache.ask(question, [doc], "speculative")
