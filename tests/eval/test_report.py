@@ -10,7 +10,16 @@ import pytest
 from PIL import Image
 
 from docqa.retrieval import lost_in_the_middle
-from docqa.types import Answer, Citation, Passage, Route, SearchHit, Timings, TokenCounts
+from docqa.types import (
+    Answer,
+    Citation,
+    Passage,
+    Route,
+    SearchHit,
+    SpeculativeReport,
+    Timings,
+    TokenCounts,
+)
 from eval.datasets import QAItem
 from eval.report import (
     FAILURE_CATEGORIES,
@@ -20,6 +29,7 @@ from eval.report import (
     common_ids,
     error_record,
     failure_category,
+    group_metrics,
     machine_info,
     make_record,
     page_bin,
@@ -168,9 +178,11 @@ def test_summary_numbers(report: tuple[Path, Any]) -> None:
         "seconds_p50": 3.0,
         "seconds_p90": pytest.approx(3.7),
         "ttft_mean": 0.5,
+        "decode_tokens_per_second_mean": None,  # no generation seconds recorded
         "check_mean": None,
         "check_share_of_generation": None,
     }
+    assert rag["speculative"] is None
     assert rag["citation_support"] == {"citation_recall": 0.6, "citation_precision": 0.8}
     assert rag["routes"] == {"rag": 1.0}
 
@@ -592,3 +604,28 @@ def test_no_failure_breakdown_without_gold_pages(tmp_path: Path) -> None:
     assert not (tmp_path / "g.png").exists()
     md = write_report(bare, tmp_path / "out", date=DATE, machine=MACHINE).markdown.read_text()
     assert "Failure breakdown" not in md
+
+
+def test_decode_speed_and_the_speculative_figures() -> None:
+    spec = SpeculativeReport(
+        drafter="ngram",
+        drafted=40,
+        accepted=30,
+        acceptance_rate=0.75,
+        passes=12,
+        decode_tokens_per_second=20.0,
+        draft_seconds=0.1,
+    )
+    lc = rec("q1", "long-context", completion_tokens=50, generation_seconds=5.0)
+    sp = rec("q1", "speculative", completion_tokens=50, generation_seconds=9.0, speculative=spec)
+    assert group_metrics([lc])["latency"]["decode_tokens_per_second_mean"] == 10.0
+    assert group_metrics([lc])["speculative"] is None
+    m = group_metrics([sp, sp])
+    assert m["latency"]["decode_tokens_per_second_mean"] == 20.0  # its own decode figure
+    assert m["speculative"] == {
+        "drafters": ["ngram"],
+        "drafted": 80,
+        "accepted": 60,
+        "acceptance_rate": 0.75,
+        "passes": 24,
+    }
