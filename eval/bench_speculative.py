@@ -43,6 +43,7 @@ from docqa.generation.speculative import (
     Drafter,
     ModelDrafter,
     NGramDrafter,
+    SpeculativeStats,
     greedy_decode,
     greedy_speculative,
 )
@@ -175,7 +176,7 @@ def _row(
     size: int,
     prompt_tokens: int,
     drafter: str,
-    stats: Any,
+    stats: SpeculativeStats,
     tokens: list[int],
     plain: list[int],
     base: float,

@@ -21,7 +21,7 @@ marked `skipped` with the reason (token numbers), and the report counts skips pe
 
 Strategies: `closed-book`, `rag`, `long-context`, `auto` (docqa's engine), `llama-index` (the
 baseline, `eval.llamaindex_rag`), `speculative` (long context decoded from drafts: the same
-greedy answer, its drafter figures in the record's route reasons and the Answer).
+greedy answer, its drafter figures in the record's `speculative` field).
 """
 
 from __future__ import annotations

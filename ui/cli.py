@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 import uvicorn
@@ -32,7 +32,7 @@ from docqa.config import Settings
 from docqa.runtime import Runtime
 from docqa.search import DocumentNotFoundError, resolve_document
 from docqa.store.base import EmbeddingMismatchError, StoreLockedError
-from docqa.types import FileStatus, IngestReport, IngestResult, PageError
+from docqa.types import FileStatus, IngestReport, IngestResult, PageError, StrategyChoice
 from ui.client import ServiceClient, ServiceError, find_service
 
 if TYPE_CHECKING:
@@ -340,7 +340,7 @@ def ask(
     from docqa.answer.events import AnswerEvent, StatusEvent, TokenEvent, answer_events
     from docqa.generation import GenerationError
 
-    choices = ("auto", "rag", "long-context", "speculative", "closed-book")
+    choices: tuple[str, ...] = get_args(StrategyChoice)
     if strategy and strategy not in choices:
         raise _fatal(f"--strategy must be one of {', '.join(choices)}, not '{strategy}'")
     stream = not as_json and out.is_terminal

