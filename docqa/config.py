@@ -24,6 +24,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from docqa.types import StrategyChoice
+
 
 class StoreSettings(BaseModel):
     """Where vectors, pages and document records live."""
@@ -93,7 +95,7 @@ class SearchSettings(BaseModel):
 class AnswerSettings(BaseModel):
     """How questions are answered: strategy, passage budget, long context and its KV cache."""
 
-    strategy: Literal["auto", "rag", "long-context", "speculative", "closed-book"] = "auto"
+    strategy: StrategyChoice = "auto"
     """`auto`: the router decides per question and says why (see `docqa.answer.router`)."""
     candidates: int = 20
     """Hybrid-search hits the cross-encoder reranks."""
