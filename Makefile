@@ -30,7 +30,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-answer bench-speculative eval-dev eval-generated fit-router clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-answer bench-speculative eval-dev eval-compute eval-generated fit-router clean
 
 setup: $(STAMP)
 
@@ -122,6 +122,16 @@ eval-dev: setup
 	DOCQA_HOME=$(CURDIR)/eval/out/dev-home $(BIN)/docqa eval \
 		--dataset $(CORPUS)/qa.jsonl --docs $(CORPUS) \
 		--strategies closed-book,rag,long-context,llama-index --k 5 --out eval/out/dev
+
+# Computed answers against the model's own arithmetic: rag on the dev questions that ask for
+# arithmetic (selected by their words) with answer.compute=check, then the three modes (off,
+# replace, check) compared on its records, which hold what each mode says (hours on 2 cores).
+eval-compute: setup
+	$(BIN)/python -m eval.compute_questions --dataset $(CORPUS)/qa.jsonl --out eval/out/compute/qa.jsonl
+	DOCQA_HOME=$(CURDIR)/eval/out/dev-home $(BIN)/docqa eval --dataset eval/out/compute/qa.jsonl \
+		--docs $(CORPUS) --strategies rag --k 5 --out eval/out/compute/check
+	$(BIN)/python -m eval.compute_modes --records eval/out/compute/check/answers.jsonl \
+		--out eval/out/compute
 
 # The auto router's settings refitted on the rag and long-context records of `make eval-dev`
 # (or RECORDS=...): prints the table, the settings to use, and a plot.

@@ -151,6 +151,29 @@ class AnswerSettings(BaseModel):
     """A model with the answering model's tokenizer (registry name or GGUF path)."""
     draft_tokens: int = Field(default=10, ge=1)
     """Tokens drafted per step at first (RAPID: 10); it adapts to the acceptance rate."""
+    compute: Literal["check", "replace", "off"] = "check"
+    """RAG on a question that asks for arithmetic (`answer.formula.needs_computation`: ratios,
+    margins, changes, sums): docqa computes the answer from figures the model copies from
+    cited passages (`docqa.answer.compute`: a formula, each operand retrieved on its own and
+    checked against its passage, the result evaluated by code).
+    `check`: the model answers from the passages first (streamed as usual); the computation
+    then checks it. An answer that states the computed result (or, for a change, the other
+    reading of it: absolute or relative) is kept in the document's words; an answer that does
+    not, or that abstained, is replaced by the computed one. `replace`: the computed answer is
+    given whenever the computation holds, the model's own only when it fails. `off`: the model
+    does the arithmetic itself. (True / False read as `check` / `off`.)"""
+
+    @field_validator("compute", mode="before")
+    @classmethod
+    def _compute_switch(cls, v: object) -> object:
+        if isinstance(v, bool):
+            return "check" if v else "off"
+        if isinstance(v, str) and v.strip().lower() in {"true", "1", "yes", "on"}:
+            return "check"
+        if isinstance(v, str) and v.strip().lower() in {"false", "0", "no"}:
+            return "off"
+        return v
+
     kv_cache: bool = True
     """Keep each document's long-context KV state on disk (`<home>/cache/kv`) and reuse it."""
     kv_cache_max_gb: float = 8.0

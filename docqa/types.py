@@ -359,6 +359,53 @@ class SpeculativeReport(BaseModel):
     draft_seconds: float
 
 
+class Operand(BaseModel):
+    """One number of a computed answer (`docqa.answer.compute`)."""
+
+    name: str
+    """Its name in the formula."""
+    description: str
+    """What the plan said to look up ("net income, fiscal 2023")."""
+    value_text: str | None = None
+    """The number as the passage writes it; None when the model found none."""
+    value: float | None = None
+    """Its signed value without a written scale ("$1.2 billion" -> 1.2)."""
+    scale: float | None = None
+    """The written scale (1e3, 1e6, 1e9), None when none is written."""
+    passage: int | None = None
+    """The passage that states it (the answer cites this one)."""
+    named_passage: int | None = None
+    """The passage the model named, when that one does not state the number and `passage` does
+    (the citation was moved); None when the model named `passage`."""
+    grounded: bool = False
+    """`passage` states this number."""
+
+
+class Computation(BaseModel):
+    """A computed answer: the formula, its operands and where each comes from, the result."""
+
+    formula: str
+    operands: list[Operand] = Field(default_factory=list)
+    result: float | None = None
+    result_text: str | None = None
+    """The result as the answer states it (decimals and % as the question asks)."""
+    error: str | None = None
+    """Why no result was stated (the answer then comes from the ordinary prompt)."""
+    used: bool = False
+    """The answer is this computation's (False: it was tried and dropped, see `error`, or the
+    model's answer already stated its result, see `agrees`)."""
+    agrees: str | None = None
+    """The figure of the model's own answer that the computation confirmed (`answer.compute =
+    "check"`): that answer was kept, in the document's words."""
+    replaced: str | None = None
+    """The model's own answer that this computation replaced (`answer.compute = "check"`), for
+    audit: what the model said before docqa computed."""
+    plan: str = ""
+    """The model's reply to the plan prompt (formula and what to look up), for audit."""
+    extraction: str = ""
+    """The model's replies to the extraction prompts (`name: value [n]`, one line each)."""
+
+
 class Answer(BaseModel):
     """Everything needed to show, check and audit one answer (the `ask --json` contract)."""
 
@@ -390,3 +437,6 @@ class Answer(BaseModel):
     finish_reason: str | None = None
     speculative: SpeculativeReport | None = None
     """The drafter's figures when the answer was decoded speculatively."""
+    computation: Computation | None = None
+    """The formula, operands and result when the question asked for arithmetic and docqa
+    computed it (`answer.compute`), or why it did not."""

@@ -53,7 +53,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
-from docqa.types import Answer, Passage, RouteSignals, SpeculativeReport
+from docqa.types import Answer, Computation, Passage, RouteSignals, SpeculativeReport
 from eval.datasets import QAItem
 from eval.scoring import (
     abstention_scores,
@@ -163,6 +163,8 @@ class EvalRecord(BaseModel):
     """What the router knew (`Route.signals`): `eval.fit_router` fits `auto` on these."""
     speculative: SpeculativeReport | None = None
     """How a speculative answer was decoded (drafter, acceptance, decode tokens/s)."""
+    computation: Computation | None = None
+    """The formula, operands and result when RAG computed the answer (or why it did not)."""
     model: str | None = None
     error: str | None = None
     skipped: str | None = None
@@ -220,6 +222,7 @@ def make_record(
         route_reasons=list(answer.route.reasons),
         route_signals=answer.route.signals,
         speculative=answer.speculative,
+        computation=answer.computation,
         model=answer.model or None,
     )
     return rescore(record)
@@ -527,7 +530,40 @@ def group_metrics(records: Sequence[EvalRecord]) -> dict[str, Any]:
         "routes": {k: _round(v / sum(routes.values())) for k, v in sorted(routes.items())},
         "failures": failure_breakdown(records),
         "speculative": _speculative_summary(ok),
+        "computation": _computation_summary(ok),
     }
+
+
+def _computation_summary(records: Sequence[EvalRecord]) -> dict[str, Any] | None:
+    """How the computed answers did (`answer.compute`): questions where a computation was tried,
+    where it gave the answer, and the accuracy of each part (None: none was tried)."""
+    tried = [r for r in records if r.computation is not None]
+    if not tried:
+        return None
+    used = [r for r in tried if r.computation is not None and r.computation.used]
+    dropped = [r for r in tried if r not in used]
+    return {
+        "tried": len(tried),
+        "used": len(used),
+        "accuracy_used": _round(_mean(float(r.correct) for r in used)),
+        "accuracy_dropped": _round(_mean(float(r.correct) for r in dropped)),
+        "dropped_reasons": dict(
+            Counter(
+                _drop_kind(r.computation.error or "") for r in dropped if r.computation
+            ).most_common()
+        ),
+    }
+
+
+def _drop_kind(error: str) -> str:
+    """A dropped computation's reason without its names and numbers, for counting."""
+    if error.startswith("no value found"):
+        return "an operand not found"
+    if "not stated in any passage" in error:
+        return "an operand stated in no passage"
+    if "copied as the same figure" in error:
+        return "two operands copied as one figure"
+    return re.sub(r"'[^']*'|\d+", "…", error.split(":")[0])
 
 
 def _speculative_summary(records: Sequence[EvalRecord]) -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from docqa.answer.formula import describe_computation
 from docqa.answer.router import describe_signals
 from docqa.config import Settings
 from docqa.runtime import Runtime
@@ -338,6 +339,7 @@ def ask(
     """Answer a question with page citations, checked sentence by sentence."""
     from docqa.answer import AnswerError, DoesNotFitError
     from docqa.answer.events import AnswerEvent, StatusEvent, TokenEvent, answer_events
+    from docqa.answer.prompts import normalize_page_citations
     from docqa.generation import GenerationError
 
     choices: tuple[str, ...] = get_args(StrategyChoice)
@@ -358,11 +360,13 @@ def ask(
         return answer_events(rt.answerer, question, docs, strategy or None)  # type: ignore[arg-type]
 
     answer = None
+    shown: list[str] = []
     try:
         for event in events():
             if isinstance(event, TokenEvent) and stream:
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
+                shown.append(event.text)
             elif isinstance(event, StatusEvent) and not as_json:
                 err.print(f"[dim]{event.text}[/]", highlight=False)
             elif isinstance(event, AnswerEvent):
@@ -384,12 +388,16 @@ def ask(
     if as_json:
         out.print_json(answer.model_dump_json())
         return
-    revised = answer.dropped_sentences or any("regenerated" in r for r in answer.route.reasons)
-    if stream and not revised:
+    # the answer as streamed, unless a later step rewrote it (a dropped or regenerated sentence,
+    # a restated hollow answer, a computed answer in place of the model's)
+    streamed = normalize_page_citations("".join(shown)).strip()
+    if stream and streamed == answer.answer.strip():
         sys.stdout.write("\n\n")
     else:
         if stream:
-            out.print("\n\n[bold]After the citation check:[/]")
+            computed = answer.computation is not None and answer.computation.used
+            title = "Computed by docqa instead:" if computed else "After the citation check:"
+            out.print(f"\n\n[bold]{title}[/]")
         out.print(answer.answer, highlight=False, markup=False)
         out.print()
     _print_checked(answer)
@@ -418,6 +426,8 @@ def _print_checked(answer: Any) -> None:
     )
     if answer.route.signals is not None:
         out.print(f"[dim]signals: {describe_signals(answer.route.signals)}[/]", highlight=False)
+    if answer.computation is not None:
+        out.print(f"[dim]{describe_computation(answer.computation)}[/]", highlight=False)
 
 
 @app.command()

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from docqa.answer.compute import Calculator, Computed
+from docqa.answer.formula import apply_to_report, confirming_figure, needs_computation
 from docqa.answer.kvcache import DocumentKVCache
 from docqa.answer.prompts import (
     ABSTAIN,
@@ -35,6 +37,7 @@ from docqa.answer.prompts import (
     is_abstention,
     is_hollow,
     normalize_page_citations,
+    rag_messages,
 )
 from docqa.answer.router import Router, question_scope, retrieval_signals
 from docqa.answer.strategies import (
@@ -59,6 +62,7 @@ from docqa.types import (
     Box,
     Citation,
     CitationReport,
+    Computation,
     Document,
     Passage,
     Route,
@@ -89,6 +93,9 @@ class _Run:
     unsure: str | None = None
     """Why nothing was generated (retrieval not confident enough), when so."""
     speculative: SpeculativeReport | None = None
+    computation: Computation | None = None
+    """Set when the question asked for arithmetic and a computation was tried (`used`: this
+    run's text is its answer)."""
 
 
 def _quote_box(p: Passage) -> Box | None:
@@ -106,6 +113,33 @@ def _quote_box(p: Passage) -> Box | None:
         x1=max(b.x1 for b in boxes),
         y1=max(b.y1 for b in boxes),
     )
+
+
+def _computed_run(out: Computed, first_text_at: float | None) -> _Run:
+    """The computed answer as a run: docqa's text over the computation's passages."""
+    return _Run(
+        out.prompt,
+        out.generation,
+        out.text or "",
+        0.0,
+        0,
+        first_text_at,
+        computation=out.computation,
+    )
+
+
+def _side_run(out: Computed, note: str | None = None) -> _Run:
+    """A computation that did not become the answer: its cost, and why, in its notes."""
+    prompt = out.prompt
+    if note is not None:
+        prompt = Prompt(
+            strategy="rag",
+            messages=[],
+            passages=[],
+            notes=[note],
+            retrieval_seconds=out.prompt.retrieval_seconds,
+        )
+    return _Run(prompt, out.generation, "", 0.0, 0, None, computation=out.computation)
 
 
 class Answerer:
@@ -162,9 +196,9 @@ class Answerer:
             return self._finish(question, choice, [run], reasons, scope, start, signals)
         if choice == "rag":
             signals.documents = len(self._require_documents(scope))
-            run = self._generate(self._rag(question, scope), start, on_text, on_status)
-            self._rag_signals(signals, run)
-            return self._finish(question, choice, [run], ["asked for rag"], scope, start, signals)
+            runs = self._rag_runs(question, scope, start, on_text, on_status)
+            self._rag_signals(signals, runs[-1])
+            return self._finish(question, choice, runs, ["asked for rag"], scope, start, signals)
         if choice == "long-context":
             lc_docs = self._long_context_scope(scope)
             prompt = long_context_prompt(
@@ -213,20 +247,21 @@ class Answerer:
         if first.strategy == "long-context" and lc is not None:
             run = self._generate(lc, start, on_text, on_status)
             return self._finish(question, "auto", [run], [first.reason], scope, start, signals)
-        rag = self._generate(self._rag(question, scope), start, on_text, on_status)
+        rags = self._rag_runs(question, scope, start, on_text, on_status)
+        rag = rags[-1]
         self._rag_signals(signals, rag)
         then = router.after_rag(signals)
         if not signals.rag_abstained:
             reasons = [f"RAG first (Self-Route): {then.reason}", first.reason]
-            return self._finish(question, "auto", [rag], reasons, scope, start, signals)
+            return self._finish(question, "auto", rags, reasons, scope, start, signals)
         found = rag.unsure or "the model found no answer in the passages"
         reasons = [f"RAG first (Self-Route): {found}", first.reason, then.reason]
         if then.strategy is None or lc is None:
-            return self._finish(question, "auto", [rag], reasons, scope, start, signals)
+            return self._finish(question, "auto", rags, reasons, scope, start, signals)
         if on_status:
             on_status("The passages did not hold the answer: reading the whole document.")
         run = self._generate(lc, start, on_text, on_status)
-        return self._finish(question, "auto", [rag, run], reasons, scope, start, signals)
+        return self._finish(question, "auto", [*rags, run], reasons, scope, start, signals)
 
     def _long_context_signals(
         self, signals: RouteSignals, prompt: Prompt | None, documents: int
@@ -271,13 +306,85 @@ class Answerer:
         return cfg.long_context_reserve or self.settings.generation.max_answer_tokens
 
     def _rag(self, question: str, scope: list[Document] | None) -> Prompt:
+        # the passages get what the model's context leaves beside the instructions, the
+        # question and the answer (a small n_ctx would otherwise overflow with the budget)
+        bare = self.generator.count_chat_tokens(rag_messages(question, []))
+        room = allocated_context(self.generator) - bare - self.settings.generation.max_answer_tokens
         return rag_prompt(
             question,
             self.retriever,
             self.generator.count_tokens,
             self.settings.answer,
             doc_ids=[d.doc_id for d in scope] if scope else None,
+            room=max(0, room),
         )
+
+    def _rag_runs(
+        self,
+        question: str,
+        scope: list[Document] | None,
+        start: float,
+        on_text: TextSink | None,
+        on_status: TextSink | None,
+    ) -> list[_Run]:
+        """RAG's runs, the answer's last. A question that asks for arithmetic is also computed
+        by docqa (`answer.compute`): `check` answers from the passages first and keeps that
+        answer when it states the computed result, else gives the computed answer; `replace`
+        gives the computed answer whenever the computation holds. A computation that did not
+        become the answer is a run of its own before it (its time and tokens count)."""
+        prompt = self._rag(question, scope)
+        mode = self.settings.answer.compute
+        if mode == "off" or not needs_computation(question) or not prompt.passages:
+            return [self._generate(prompt, start, on_text, on_status)]
+        doc_ids = [d.doc_id for d in scope] if scope else None
+        shares = self.lm is not None and isinstance(self.generator, ChatTokens)
+        calc = Calculator(
+            self.generator,
+            self.retriever,
+            self.settings,
+            share_prefix=self._share_prefix if shares else None,
+        )
+        if mode == "replace":
+            if on_status:
+                on_status("The question asks for arithmetic: planning the formula.")
+            out = calc.run(question, prompt, doc_ids)
+            if out.text is not None:
+                if on_text is not None:
+                    on_text(out.text)
+                # the only run: the RAG prompt's retrieval and notes are its too
+                own = out.prompt
+                out.prompt = replace(
+                    own,
+                    retrieval_seconds=prompt.retrieval_seconds + own.retrieval_seconds,
+                    notes=[*prompt.notes, *own.notes],
+                )
+                return [_computed_run(out, time.perf_counter())]
+            if on_status:
+                on_status(f"Not computed ({out.computation.error}): answering from the passages.")
+            return [_side_run(out), self._generate(prompt, start, on_text, on_status)]
+        rag = self._generate(prompt, start, on_text, on_status)
+        if on_status:
+            on_status(
+                "The question asks for arithmetic: checking it by computing from the figures."
+            )
+        out = calc.run(question, prompt, doc_ids)
+        c = out.computation
+        if out.text is None:
+            rag.computation = c
+            return [_side_run(out), rag]
+        agrees = None if is_abstention(rag.text) else confirming_figure(rag.text, c)
+        if agrees is not None:
+            c.used, c.agrees = False, agrees
+            note = f"docqa computed {c.formula} = {c.result_text}: the answer's {agrees} agrees"
+            rag.computation = c
+            return [_side_run(out, note), rag]
+        if on_status:
+            on_status(
+                f"docqa computed {c.result_text}, which the model's answer does not state: "
+                "answering with the computation."
+            )
+        c.replaced = rag.text
+        return [rag, _computed_run(out, rag.first_text_at)]
 
     # -- generation -----------------------------------------------------------------------
 
@@ -291,17 +398,32 @@ class Answerer:
 
     def _prefix_ids(self, prompt: Prompt) -> list[int]:
         """The prompt's tokens up to the question: the part shared by every question on the
-        documents (computed on the rendered template, then matched against the full prompt's
-        tokens so that a merge at the boundary cannot make the prefix differ). Kept on the prompt:
-        it tokenizes the whole document."""
-        assert self.lm is not None and isinstance(self.generator, ChatTokens)
+        documents. Kept on the prompt: it tokenizes the whole document."""
         if prompt.prefix_ids is None:
-            gen = self.generator
-            full = gen.chat_tokens(prompt.messages)
-            rendered = gen.chat_prompt(prompt.messages)
-            head = self.lm.tokenize(rendered[: rendered.rfind("Question: ")], special=True)
-            prompt.prefix_ids = full[: common_prefix_length(full, head)]
+            prompt.prefix_ids = self._tokens_before(prompt.messages, "Question: ")
         return prompt.prefix_ids
+
+    def _tokens_before(self, messages: Sequence[ChatMessage], marker: str) -> list[int]:
+        """The prompt's tokens before the last `marker` (computed on the rendered template,
+        then matched against the full prompt's tokens so that a merge at the boundary cannot
+        make the prefix differ)."""
+        assert self.lm is not None and isinstance(self.generator, ChatTokens)
+        gen = self.generator
+        full = gen.chat_tokens(messages)
+        rendered = gen.chat_prompt(messages)
+        head = self.lm.tokenize(rendered[: rendered.rfind(marker)], special=True)
+        return full[: common_prefix_length(full, head)]
+
+    def _share_prefix(self, messages: Sequence[ChatMessage], marker: str) -> float:
+        """`compute.SharePrefix` on this model's KV cache: the tokens before `marker` prefilled
+        as a segment (a batch ends where they end), so the next prompts that share them reuse
+        all of them. Seconds spent."""
+        t0 = time.perf_counter()
+        assert self.lm is not None
+        prefix = self._tokens_before(messages, marker)
+        if len(prefix) > 1:
+            self.lm.prefill(prefix)
+        return time.perf_counter() - t0
 
     def _doc_keys(self, prompt: Prompt) -> list[tuple[str, str]]:
         return [(d.doc_id, d.sha256) for d in prompt.docs]
@@ -495,6 +617,8 @@ class Answerer:
             return None, 0.0
         t0 = time.perf_counter()
         report = self.checker.check(run.text, run.prompt.passages)
+        if run.computation is not None and run.computation.used:
+            report = apply_to_report(report, run.computation)
         return report, time.perf_counter() - t0
 
     def _act_on_unsupported(
@@ -507,7 +631,9 @@ class Answerer:
         seconds."""
         policy = self.settings.citations.on_unsupported
         bad = [s for s in report.sentences if s.claim and s.verdict == "unsupported"]
-        if policy == "flag" or not bad:
+        computed = run.computation is not None and run.computation.used
+        # a computed answer is docqa's text, not the model's: it is flagged, never rewritten
+        if policy == "flag" or not bad or computed:
             return run, report, [], 0.0
         if policy == "drop":
             keep = [s for s in report.sentences if s not in bad]
@@ -673,4 +799,5 @@ class Answerer:
             citation_precision=report.citation_precision if report else None,
             finish_reason=run.generation.finish_reason,
             speculative=next((r.speculative for r in runs if r.speculative), None),
+            computation=next((r.computation for r in runs if r.computation), None),
         )

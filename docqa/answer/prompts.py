@@ -73,7 +73,7 @@ CLOSED_BOOK_SYSTEM = (
 )
 
 
-def _label(p: Passage) -> str:
+def passage_label(p: Passage) -> str:
     name = PurePath(p.path).name if p.path else (p.doc_id or "document")
     if p.page is None:
         return name
@@ -98,7 +98,7 @@ def question_block(question: str, cite: str = "passages") -> str:
 
 
 def rag_messages(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
-    body = "\n\n".join(f"[{p.n}] ({_label(p)})\n{p.text.strip()}" for p in passages)
+    body = "\n\n".join(f"[{p.n}] ({passage_label(p)})\n{p.text.strip()}" for p in passages)
     user = f"Passages:\n\n{body}\n\n{question_block(question)}"
     return [
         ChatMessage(role="system", content=RAG_SYSTEM),
@@ -121,7 +121,7 @@ def long_context_messages(question: str, title: str, pages: Sequence[Page]) -> l
 
 
 def multi_doc_prefix(passages: Sequence[Passage]) -> str:
-    body = "\n\n".join(f"[{p.n}] ({_label(p)})\n{p.text.strip()}" for p in passages)
+    body = "\n\n".join(f"[{p.n}] ({passage_label(p)})\n{p.text.strip()}" for p in passages)
     return f"Documents, page by page:\n\n{body}\n\n"
 
 

@@ -121,7 +121,11 @@ def rag_prompt(
     count_tokens: Callable[[str], int],
     settings: AnswerSettings,
     doc_ids: Sequence[str] | None = None,
+    room: int | None = None,
 ) -> Prompt:
+    """The RAG prompt: reranked hits, as many as `budget.select_passages` allows within
+    `settings.context_tokens` and, when given, `room` (the passage tokens the model's context
+    holds beside the instructions, the question and the answer)."""
     start = time.perf_counter()
     hits = retriever.run(
         question,
@@ -145,7 +149,7 @@ def rag_prompt(
         min_passages=settings.min_passages,
         max_passages=settings.max_passages,
         min_score=settings.min_rerank_score,
-        max_tokens=settings.context_tokens,
+        max_tokens=settings.context_tokens if room is None else min(settings.context_tokens, room),
         scored=settings.rerank,
     )
     rank = {id(h): r for r, h in enumerate(sel.hits, start=1)}

@@ -13,6 +13,7 @@ from docqa.retrieval import lost_in_the_middle
 from docqa.types import (
     Answer,
     Citation,
+    Computation,
     Passage,
     Route,
     SearchHit,
@@ -628,4 +629,25 @@ def test_decode_speed_and_the_speculative_figures() -> None:
         "accepted": 60,
         "acceptance_rate": 0.75,
         "passes": 24,
+    }
+
+
+def test_the_computation_figures() -> None:
+    used = Computation(formula="a / b", result=2.0, result_text="2", used=True)
+    unfound = Computation(formula="a / b", error="no value found for b")
+    stray = Computation(formula="a", error="a not stated in any passage of the prompt")
+    rs = [
+        rec("q1", "rag", correct=True, computation=used),
+        rec("q2", "rag", correct=False, computation=used),
+        rec("q3", "rag", correct=False, computation=unfound),
+        rec("q4", "rag", correct=True, computation=stray),
+        rec("q1", "long-context", correct=True),
+    ]
+    assert group_metrics(rs[4:])["computation"] is None  # nothing tried
+    assert group_metrics(rs)["computation"] == {
+        "tried": 4,
+        "used": 2,
+        "accuracy_used": 0.5,
+        "accuracy_dropped": 0.5,
+        "dropped_reasons": {"an operand not found": 1, "an operand stated in no passage": 1},
     }

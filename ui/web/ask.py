@@ -10,6 +10,7 @@ from typing import get_args
 import streamlit as st
 
 from docqa.answer.events import AnswerEvent, StatusEvent, TokenEvent
+from docqa.answer.formula import describe_computation
 from docqa.answer.router import describe_signals
 from docqa.types import Answer, Citation, StrategyChoice
 from ui.client import ServiceClient, ServiceError
@@ -81,6 +82,8 @@ def show_answer(svc: ServiceClient, i: int, a: Answer) -> None:
         )
         if a.route.signals is not None:
             st.caption(f"Signals: {describe_signals(a.route.signals)}")
+        if a.computation is not None:
+            st.caption(describe_computation(a.computation))
         ttft = f"{t.time_to_first_token:.1f} s" if t.time_to_first_token is not None else "-"
         st.write(
             f"retrieval {t.retrieval:.1f} s · prefill {t.prefill:.1f} s · first token {ttft} · "

@@ -16,6 +16,7 @@ import pytest
 from docqa.answer import Answerer, AnswerError, DoesNotFitError
 from docqa.answer.answerer import _Run
 from docqa.answer.events import AnswerEvent, answer_events
+from docqa.answer.formula import COPY_MARKER, extract_messages
 from docqa.answer.prompts import (
     closed_book_messages,
     is_abstention,
@@ -24,7 +25,14 @@ from docqa.answer.prompts import (
 )
 from docqa.answer.strategies import Prompt, rag_prompt
 from docqa.config import AnswerSettings, GenerationSettings, Settings
-from docqa.generation import ChatMessage, Generation, LogitsModel, load_generator
+from docqa.generation import (
+    ChatMessage,
+    Generation,
+    GenerationConfig,
+    LogitsModel,
+    load_generator,
+)
+from docqa.generation.base import ChatTokens
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
 from docqa.types import Answer, Passage
@@ -86,6 +94,76 @@ def test_rag_answer_carries_passages_citations_route_timings_and_tokens(rt: Runt
         assert c.n in by_n and c.page == by_n[c.n].page and c.path == by_n[c.n].path
     # the reranked pool the passages were chosen from, best first
     assert a.candidate_pages[0] == 1 and {p.page for p in a.passages} <= set(a.candidate_pages)
+
+
+GROWTH = "By how much did Northwind's net income grow from 2023 to 2024, in percent?"
+
+
+def _answerer(rt: Runtime, **answer: object) -> Answerer:
+    cfg = rt.settings.answer.model_copy(update=answer)
+    settings = rt.settings.model_copy(update={"answer": cfg})
+    return Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
+
+
+def test_an_arithmetic_question_is_answered_then_checked_by_a_computation(
+    rt: Runtime,
+) -> None:
+    """The machinery with a real (small) model: which branch SmolLM2 takes is its own affair;
+    each branch is pinned down with scripted replies in test_compute.py."""
+    streamed: list[str] = []
+    a = rt.answerer.ask(GROWTH, strategy="rag", on_text=streamed.append)
+    plain = _answerer(rt, compute="off").ask(GROWTH, strategy="rag")
+    assert plain.computation is None
+    assert not any("comput" in r for r in plain.route.reasons)
+    c = a.computation
+    assert c is not None and c.plan  # SmolLM2 was asked for a formula
+    # the model's own answer streams first, word for word the answer without the computation
+    assert "".join(streamed) == plain.answer
+    # the computation's generations (plan, one copy per operand) count in the answer's cost
+    assert a.tokens.prompt > plain.tokens.prompt
+    if c.used:  # replaced: docqa's answer, result first, every operand grounded and cited
+        assert c.result_text is not None and a.answer.startswith(c.result_text)
+        assert all(o.grounded and o.passage is not None for o in c.operands)
+        assert any("by code" in r for r in a.route.reasons)
+    elif c.agrees is not None:  # the model's answer states the computed result: it stands
+        assert a.answer == plain.answer and c.agrees in a.answer
+    else:  # dropped with its reason, and the model's answer given
+        assert c.error
+        assert f"computation dropped: {c.error}" in a.route.reasons
+        assert a.answer == plain.answer
+
+
+def test_the_prompts_of_a_computations_figures_share_their_passages_whole(rt: Runtime) -> None:
+    """Each figure's prompt differs from the others only in its last line: with the shared
+    prefix evaluated as a segment of its own, the next figure's prompt reuses all of it; without,
+    only up to the last 512-token batch cut."""
+    lm, gen = rt.logits_model, rt.generator
+    assert lm is not None and isinstance(gen, ChatTokens)
+    row = "| Fiscal year {y} | revenue ${r:,} | operating income ${o:,} | headcount {h:,} |"
+    passages = [
+        Passage(n=i, text="\n".join(row.format(y=1990 + j, r=i * j, o=j, h=i) for j in range(12)))
+        for i in range(1, 7)
+    ]
+    first = extract_messages("q", "revenue, fiscal 2001", passages)
+    second = extract_messages("q", "headcount, fiscal 1995", passages)
+    config = GenerationConfig(max_tokens=4)
+
+    lm.truncate(0)
+    gen.generate(first, config)
+    prefix = rt.answerer._tokens_before(first, COPY_MARKER)
+    assert len(prefix) > 600 and gen.chat_tokens(second)[: len(prefix)] == prefix
+    plain = lm.reusable(gen.chat_tokens(second))
+    assert plain == len(prefix) // 512 * 512  # the last batch cut within the shared part
+
+    lm.truncate(0)
+    assert rt.answerer._share_prefix(first, COPY_MARKER) > 0
+    gen.generate(first, config)
+    assert lm.reusable(gen.chat_tokens(second)) == len(prefix)
+
+
+def test_a_question_without_arithmetic_is_not_computed(rt: Runtime) -> None:
+    a = rt.answerer.ask("How many refrigerated trucks does Northwind run?", strategy="rag")
+    assert a.computation is None
 
 
 def _words(text: str) -> int:
@@ -177,6 +255,14 @@ def test_long_context_refuses_with_numbers_when_the_document_does_not_fit(rt: Ru
         a = answerer.ask("What was revenue?", [doc], "auto")
         assert a.route.strategy == "rag"
         assert any("long context impossible" in r for r in a.route.reasons)
+        # RAG's passages get what the 512 tokens leave (no score floor: the 2,048-token budget
+        # alone would overflow the context)
+        unfloored = settings.answer.model_copy(update={"min_rerank_score": None})
+        wide = settings.model_copy(update={"answer": unfloored})
+        rag = Answerer(wide, rt.store, rt.retriever, small, checker=rt.checker)
+        b = rag.ask("What does the annual report say about revenue and the fleet?", strategy="rag")
+        assert 0 < b.tokens.context < 512 - 64 and b.finish_reason is not None
+        assert any("budget" in r for r in b.route.reasons)
     finally:
         small.close()  # type: ignore[attr-defined]
 

@@ -65,3 +65,19 @@ def test_long_context_reads_the_document_once(rt: Runtime) -> None:
     assert second.timings.prefill == 0
     assert second.tokens.cached >= 0.9 * second.tokens.prompt
     assert {c.page for c in second.citations} <= {1, 2}
+
+
+def test_rag_computes_a_growth_rate_that_no_page_states(rt: Runtime) -> None:
+    a = rt.answerer.ask(
+        "By how much did Northwind's net income grow from 2023 to 2024, in percent?",
+        strategy="rag",
+    )
+    c = a.computation
+    assert c is not None and c.used, (c, a.answer)
+    # (33.5 - 28.7) / 28.7 = 16.72%: stated on no page, computed by docqa from two table cells
+    assert a.answer.startswith("16.72%"), a.answer
+    assert sorted(o.value for o in c.operands if o.value is not None) == [28.7, 33.5]
+    assert all(o.grounded for o in c.operands)
+    assert {(Path(x.path or "").name, x.page) for x in a.citations} == {(REPORT, 1)}
+    assert a.sentences[0].verdict == "supported"
+    assert any("computed" in r for r in a.route.reasons)
