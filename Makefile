@@ -125,7 +125,7 @@ eval-dev: setup
 
 # Computed answers against the model's own arithmetic: rag on the dev questions that ask for
 # arithmetic (selected by their words) with answer.compute=check, then the three modes (off,
-# replace, check) compared on its records, which hold what each mode says (hours on 2 cores).
+# replace, check) compared on its records, which hold what each mode says (~30 min on 2 cores once the documents are ingested).
 eval-compute: setup
 	$(BIN)/python -m eval.compute_questions --dataset $(CORPUS)/qa.jsonl --out eval/out/compute/qa.jsonl
 	DOCQA_HOME=$(CURDIR)/eval/out/dev-home $(BIN)/docqa eval --dataset eval/out/compute/qa.jsonl \

@@ -111,8 +111,8 @@ def test_an_arithmetic_question_is_answered_then_checked_by_a_computation(
     """The machinery with a real (small) model: which branch SmolLM2 takes is its own affair;
     each branch is pinned down with scripted replies in test_compute.py."""
     streamed: list[str] = []
-    a = rt.answerer.ask(GROWTH, strategy="rag", on_text=streamed.append)
-    plain = _answerer(rt, compute="off").ask(GROWTH, strategy="rag")
+    a = _answerer(rt, compute="check").ask(GROWTH, strategy="rag", on_text=streamed.append)
+    plain = rt.answerer.ask(GROWTH, strategy="rag")  # the default: the model does the arithmetic
     assert plain.computation is None
     assert not any("comput" in r for r in plain.route.reasons)
     c = a.computation
@@ -162,7 +162,8 @@ def test_the_prompts_of_a_computations_figures_share_their_passages_whole(rt: Ru
 
 
 def test_a_question_without_arithmetic_is_not_computed(rt: Runtime) -> None:
-    a = rt.answerer.ask("How many refrigerated trucks does Northwind run?", strategy="rag")
+    checked = _answerer(rt, compute="check")
+    a = checked.ask("How many refrigerated trucks does Northwind run?", strategy="rag")
     assert a.computation is None
 
 

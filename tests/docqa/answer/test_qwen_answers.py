@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from docqa.config import GenerationSettings, Settings
+from docqa.config import AnswerSettings, GenerationSettings, Settings
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
 from ingest.demo import write_demo_folder
@@ -26,8 +26,13 @@ def rt(qwen_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     home = tmp_path_factory.mktemp("home")
     folder = tmp_path_factory.mktemp("demo")
     write_demo_folder(folder)
+    # computed answers on (they are off by default): the 1.5B's answers checked by them
     runtime = Runtime(
-        Settings(home=home, generation=GenerationSettings(max_answer_tokens=96, n_ctx=4096))
+        Settings(
+            home=home,
+            generation=GenerationSettings(max_answer_tokens=96, n_ctx=4096),
+            answer=AnswerSettings(compute="check"),
+        )
     )
     Ingestor.from_runtime(runtime).run([folder])
     yield runtime
