@@ -17,14 +17,13 @@ Records the checker did not score (abstentions, answers without citations) keep 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from eval.bench_budget import auroc
 from eval.bench_retrieval import split_of
-from eval.report import EvalRecord, read_written_records
+from eval.report import EvalRecord, read_written_records, write_summary
 
 THRESHOLDS = (0.01, 0.34, 0.5, 0.67, 1.0)
 """`recall < t` abstains: 0.01 = no claim supported; 1.0 = any claim unsupported."""
@@ -119,9 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(summary)
     print(text, end="")
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "abstain_signal.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (args.out / "abstain_signal.md").write_text(text)
+        write_summary(args.out, "abstain_signal", summary, text)
 
 
 if __name__ == "__main__":

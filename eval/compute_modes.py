@@ -18,7 +18,6 @@ same as JSON and Markdown with `--out`.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 from docqa.answer.formula import compose_answer
 from docqa.answer.prompts import is_abstention
 from eval.bench_retrieval import split_of
-from eval.report import EvalRecord, read_written_records, rescore
+from eval.report import EvalRecord, read_written_records, rescore, write_summary
 
 MODES = ("off", "replace", "check")
 
@@ -127,9 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(summary)
     print(text, end="")
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "compute_modes.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (args.out / "compute_modes.md").write_text(text)
+        write_summary(args.out, "compute_modes", summary, text)
 
 
 if __name__ == "__main__":

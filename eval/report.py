@@ -328,6 +328,13 @@ def write_records(records: Iterable[EvalRecord], path: Path) -> Path:
     return path
 
 
+def write_summary(folder: Path, stem: str, summary: dict[str, Any], text: str) -> None:
+    """A records tool's output: `<stem>.json` (the figures) and `<stem>.md` (the table)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (folder / f"{stem}.md").write_text(text, encoding="utf-8")
+
+
 def read_written_records(path: Path) -> Iterator[EvalRecord]:
     """The records of an answers file that a run may still be writing, or was killed while
     writing: a torn or unreadable line (a crash mid-write) is skipped, not an error."""
