@@ -106,12 +106,12 @@ class Calculator:
         longest = max(lookups, key=len)
         room = (
             allocated_context(self.generator)
-            - self.generator.count_chat_tokens(extract_messages(question, longest, []))
+            - self.generator.count_chat_tokens(extract_messages(longest, []))
             - _EXTRACT_TOKENS
         )
         passages = self._passages(rag.passages, lookups, doc_ids, room)
         retrieval = time.perf_counter() - r0
-        first = extract_messages(question, next(iter(operands.values())), passages)
+        first = extract_messages(next(iter(operands.values())), passages)
         prompt = Prompt(
             strategy="rag",
             messages=first,
@@ -137,7 +137,7 @@ class Calculator:
         replies = []
         for name, what in operands.items():
             reply = self.generator.generate(
-                extract_messages(question, what, passages),
+                extract_messages(what, passages),
                 answer_config(gen_cfg, max_tokens=_EXTRACT_TOKENS),
             )
             gens.append(reply)

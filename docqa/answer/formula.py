@@ -41,7 +41,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from docqa.answer.prompts import passage_label
+from docqa.answer.prompts import numbered_passages
 from docqa.citations.numbers import QuantityKind, extract_quantities, ground_numbers
 from docqa.citations.split import strip_citations
 from docqa.generation import ChatMessage
@@ -213,13 +213,12 @@ COPY_MARKER = "Copy this figure: "
 """Where the prompts of one question's figures part: everything before it is shared."""
 
 
-def extract_messages(question: str, what: str, passages: Sequence[Passage]) -> list[ChatMessage]:
-    """The prompt that copies one operand: the numbered passages (labelled as in RAG) and the
-    figure to find last (not the question: see below), so that the prompts of a question's
-    operands share everything before it (llama.cpp reuses that prefix's KV state)."""
-    body = "\n\n".join(f"[{p.n}] ({passage_label(p)})\n{p.text.strip()}" for p in passages)
-    del question  # "in percent" in the question made the 1.5B append % to every figure
-    user = f"Passages:\n\n{body}\n\n{COPY_MARKER}{what}"
+def extract_messages(what: str, passages: Sequence[Passage]) -> list[ChatMessage]:
+    """The prompt that copies one operand: the numbered passages (as in RAG) and the figure to
+    find last, so that the prompts of a question's operands share everything before it
+    (llama.cpp reuses that prefix's KV state). Not the question: "in percent" in it made the
+    1.5B append % to every figure."""
+    user = f"Passages:\n\n{numbered_passages(passages)}\n\n{COPY_MARKER}{what}"
     return [
         ChatMessage(role="system", content=EXTRACT_SYSTEM),
         ChatMessage(role="user", content=user),

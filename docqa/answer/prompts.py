@@ -73,7 +73,7 @@ CLOSED_BOOK_SYSTEM = (
 )
 
 
-def passage_label(p: Passage) -> str:
+def _label(p: Passage) -> str:
     name = PurePath(p.path).name if p.path else (p.doc_id or "document")
     if p.page is None:
         return name
@@ -97,9 +97,14 @@ def question_block(question: str, cite: str = "passages") -> str:
     return f"Question: {question.strip()}" + (f"\n{reminder}" if reminder else "")
 
 
+def numbered_passages(passages: Sequence[Passage]) -> str:
+    """The passages as every passage prompt shows them: `[n] (file.pdf, p. 12)` above each text,
+    a blank line between them."""
+    return "\n\n".join(f"[{p.n}] ({_label(p)})\n{p.text.strip()}" for p in passages)
+
+
 def rag_messages(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
-    body = "\n\n".join(f"[{p.n}] ({passage_label(p)})\n{p.text.strip()}" for p in passages)
-    user = f"Passages:\n\n{body}\n\n{question_block(question)}"
+    user = f"Passages:\n\n{numbered_passages(passages)}\n\n{question_block(question)}"
     return [
         ChatMessage(role="system", content=RAG_SYSTEM),
         ChatMessage(role="user", content=user),
@@ -121,8 +126,7 @@ def long_context_messages(question: str, title: str, pages: Sequence[Page]) -> l
 
 
 def multi_doc_prefix(passages: Sequence[Passage]) -> str:
-    body = "\n\n".join(f"[{p.n}] ({passage_label(p)})\n{p.text.strip()}" for p in passages)
-    return f"Documents, page by page:\n\n{body}\n\n"
+    return f"Documents, page by page:\n\n{numbered_passages(passages)}\n\n"
 
 
 def multi_doc_messages(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:

@@ -144,8 +144,8 @@ def test_the_prompts_of_a_computations_figures_share_their_passages_whole(rt: Ru
         Passage(n=i, text="\n".join(row.format(y=1990 + j, r=i * j, o=j, h=i) for j in range(12)))
         for i in range(1, 7)
     ]
-    first = extract_messages("q", "revenue, fiscal 2001", passages)
-    second = extract_messages("q", "headcount, fiscal 1995", passages)
+    first = extract_messages("revenue, fiscal 2001", passages)
+    second = extract_messages("headcount, fiscal 1995", passages)
     config = GenerationConfig(max_tokens=4)
 
     lm.truncate(0)
