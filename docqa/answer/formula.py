@@ -42,6 +42,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from docqa.answer.prompts import numbered_passages
+from docqa.citations.checker import citation_report
 from docqa.citations.numbers import QuantityKind, extract_quantities, ground_numbers
 from docqa.citations.split import strip_citations
 from docqa.generation import ChatMessage
@@ -564,7 +565,7 @@ _ORDER = {Verdict.supported: 2, Verdict.partial: 1, Verdict.unsupported: 0}
 def apply_to_report(report: CitationReport, computation: Computation) -> CitationReport:
     """The citation report of a composed answer with its first sentence (the result, a number
     no passage states) judged by its operands: the weakest operand sentence's verdict and score.
-    Citation recall and precision (ALCE, as the checker counts them) are recomputed."""
+    Citation recall and precision (ALCE) are recounted as the checker counts them."""
     if not report.sentences:
         return report
     first, rest = report.sentences[0], report.sentences[1:]
@@ -586,15 +587,7 @@ def apply_to_report(report: CitationReport, computation: Computation) -> Citatio
             ],
         }
     )
-    sentences = [patched, *rest]
-    claims = [s for s in sentences if s.claim]
-    recall = sum(1 for s in claims if s.verdict == Verdict.supported) / len(claims)
-    total = sum(len(s.citations) for s in claims)
-    relevant = total - sum(len(s.irrelevant_citations) for s in claims)
-    precision = relevant / total if total else 0.0
-    return report.model_copy(
-        update={"sentences": sentences, "citation_recall": recall, "citation_precision": precision}
-    )
+    return citation_report([patched, *rest])
 
 
 def describe_computation(c: Computation) -> str:

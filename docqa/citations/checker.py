@@ -67,9 +67,27 @@ from docqa.generation.base import LogitsModel
 from docqa.models import ModelNotFoundError, ModelRegistry
 from docqa.types import CitationReport, Passage, SentenceCheck, Verdict
 
-__all__ = ["CitationChecker", "build_checker", "is_claim"]
+__all__ = ["CitationChecker", "build_checker", "citation_report", "is_claim"]
 
 _Getter = Callable[[str, Sequence[int]], VerifierScore]
+
+
+def citation_report(checks: Sequence[SentenceCheck]) -> CitationReport:
+    """The report of checked sentences with ALCE's scores over the claims: citation recall, the
+    share of claims their citations support (1.0 without claims), and citation precision, the
+    share of the claims' citations that are not irrelevant (0.0 without citations, 1.0 when
+    nothing was claimed)."""
+    claims = [c for c in checks if c.claim]
+    supported = sum(c.verdict is Verdict.supported for c in claims)
+    total = sum(len(c.citations) for c in claims)
+    relevant = total - sum(len(c.irrelevant_citations) for c in claims)
+    recall = supported / len(claims) if claims else 1.0
+    vacuous = 0.0 if claims else 1.0
+    precision = relevant / total if total else vacuous
+    return CitationReport(
+        sentences=list(checks), citation_recall=recall, citation_precision=precision
+    )
+
 
 _SOURCES = r"(?:provided |given |retrieved |cited |available |these |the )*(?:documents?|sources?|passages?|context|excerpts?|texts?|information|pages?|filings?|reports?|materials?)"
 _NON_CLAIM = [
@@ -192,27 +210,11 @@ class CitationChecker:
                     need.update((s.text, (n,)) for n in candidates[s.text])
             run(need)
 
-        checks: list[SentenceCheck] = []
-        supported_claims = 0
-        n_claims = 0
-        relevant = 0
-        total_citations = 0
-        for s, ns, claim in zip(sentences, valid, claims, strict=True):
-            check = self._check_sentence(s, ns, claim, candidates.get(s.text, []), get)
-            checks.append(check)
-            if not claim:
-                continue
-            n_claims += 1
-            supported_claims += check.verdict is Verdict.supported
-            total_citations += len(s.citations)
-            relevant += len(s.citations) - len(check.irrelevant_citations)
-
-        recall = supported_claims / n_claims if n_claims else 1.0
-        vacuous = 0.0 if n_claims else 1.0
-        precision = relevant / total_citations if total_citations else vacuous
-        return CitationReport(
-            sentences=checks, citation_recall=recall, citation_precision=precision
-        )
+        checks = [
+            self._check_sentence(s, ns, claim, candidates.get(s.text, []), get)
+            for s, ns, claim in zip(sentences, valid, claims, strict=True)
+        ]
+        return citation_report(checks)
 
     def _check_sentence(
         self,
