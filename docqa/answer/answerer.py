@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from docqa.answer.compute import Calculator, Computed
+from docqa.answer.compute import Calculator, Computed, noted_prompt
 from docqa.answer.formula import apply_to_report, confirming_figure, needs_computation
 from docqa.answer.kvcache import DocumentKVCache
 from docqa.answer.prompts import (
@@ -130,15 +130,7 @@ def _computed_run(out: Computed, first_text_at: float | None) -> _Run:
 
 def _side_run(out: Computed, note: str | None = None) -> _Run:
     """A computation that did not become the answer: its cost, and why, in its notes."""
-    prompt = out.prompt
-    if note is not None:
-        prompt = Prompt(
-            strategy="rag",
-            messages=[],
-            passages=[],
-            notes=[note],
-            retrieval_seconds=out.prompt.retrieval_seconds,
-        )
+    prompt = out.prompt if note is None else noted_prompt(note, out.prompt.retrieval_seconds)
     return _Run(prompt, out.generation, "", 0.0, 0, None, computation=out.computation)
 
 

@@ -42,7 +42,7 @@ from docqa.generation import ChatMessage, Generation, Generator, answer_config
 from docqa.retrieval import Retriever
 from docqa.types import Computation, Passage
 
-__all__ = ["Calculator", "Computed"]
+__all__ = ["Calculator", "Computed", "noted_prompt"]
 
 _PLAN_TOKENS = 160
 _EXTRACT_TOKENS = 32
@@ -214,14 +214,20 @@ class Calculator:
 def _failed(computation: Computation, gens: list[Generation], retrieval: float) -> Computed:
     """A computation that holds no answer: its own run (the work it cost, the reason in its
     notes); the caller answers from the RAG prompt next."""
-    prompt = Prompt(
+    prompt = noted_prompt(f"computation dropped: {computation.error}", retrieval)
+    return Computed(computation, prompt, _summed(gens), None)
+
+
+def noted_prompt(note: str, retrieval_seconds: float) -> Prompt:
+    """The prompt of a computation that is not the answer: no messages or passages of its own
+    (the answer's are the RAG prompt's), only its retrieval time and a note for the route."""
+    return Prompt(
         strategy="rag",
         messages=[],
         passages=[],
-        retrieval_seconds=retrieval,
-        notes=[f"computation dropped: {computation.error}"],
+        notes=[note],
+        retrieval_seconds=retrieval_seconds,
     )
-    return Computed(computation, prompt, _summed(gens), None)
 
 
 def _summed(gens: Sequence[Generation]) -> Generation:
