@@ -26,7 +26,7 @@ from typing import Any
 from docqa.answer.formula import compose_answer
 from docqa.answer.prompts import is_abstention
 from eval.bench_retrieval import split_of
-from eval.report import EvalRecord, read_written_records, rescore, write_summary
+from eval.report import EvalRecord, drop_kind, read_written_records, rescore, write_summary
 
 MODES = ("off", "replace", "check")
 
@@ -75,9 +75,7 @@ def compare(records: Sequence[EvalRecord]) -> dict[str, Any]:
             "held-out": _share([r for r in rows if split_of(r.item_id) == "held-out"]),
         }
     tried = [r.computation for r in ok if r.computation is not None]
-    dropped = Counter(
-        (c.error or "").split(":")[0] for c in tried if not c.used and c.agrees is None
-    )
+    dropped = Counter(drop_kind(c.error or "") for c in tried if not c.used and c.agrees is None)
     seconds = [r.seconds for r in ok if r.seconds is not None]
     return {
         "questions": len(ok),

@@ -75,6 +75,7 @@ __all__ = [
     "candidate_pool",
     "common_ids",
     "common_subset",
+    "drop_kind",
     "error_record",
     "failure_breakdown",
     "failure_category",
@@ -556,13 +557,13 @@ def _computation_summary(records: Sequence[EvalRecord]) -> dict[str, Any] | None
         "accuracy_dropped": _round(_mean(float(r.correct) for r in dropped)),
         "dropped_reasons": dict(
             Counter(
-                _drop_kind(r.computation.error or "") for r in dropped if r.computation
+                drop_kind(r.computation.error or "") for r in dropped if r.computation
             ).most_common()
         ),
     }
 
 
-def _drop_kind(error: str) -> str:
+def drop_kind(error: str) -> str:
     """A dropped computation's reason without its names and numbers, for counting."""
     if error.startswith("no value found"):
         return "an operand not found"
