@@ -118,6 +118,11 @@ class AnswerSettings(BaseModel):
     below this: retrieval found nothing the cross-encoder calls relevant. None: the model alone
     decides. `make bench-budget` measures the separation on the dev questions (tune / held-out);
     off until a threshold is shown to help."""
+    abstain_ungrounded: float | None = Field(default=None, gt=0.0, le=1.0)
+    """RAG and long context answer "not found" instead of an answer when at least this share of
+    the names and figures it adds to the question (`docqa.citations.terms`) are in no passage
+    the model was given: it made them up. None: off. `python -m eval.abstain_signal`
+    measures the rule on eval records (tune / held-out)."""
     passages: Literal["chunks", "pages"] = "chunks"
     """`chunks`: the reranked chunks themselves; `pages`: the reranked chunks grouped by page,
     each page given whole when it costs at most `max_page_tokens` (else its retrieved chunks

@@ -242,6 +242,19 @@ class SentenceCheck(BaseModel):
     combination)."""
 
 
+class TermGrounding(BaseModel):
+    """The names and figures an answer adds to its question (`docqa.citations.terms`), and those
+    of them found in no passage the model was given."""
+
+    terms: list[str] = Field(default_factory=list)
+    ungrounded: list[str] = Field(default_factory=list)
+
+    @property
+    def ungrounded_share(self) -> float | None:
+        """The share of key terms that are in no source; None for an answer without any."""
+        return len(self.ungrounded) / len(self.terms) if self.terms else None
+
+
 class CitationReport(BaseModel):
     sentences: list[SentenceCheck]
     citation_recall: float
@@ -431,7 +444,8 @@ class Answer(BaseModel):
     """The documents the question was restricted to (empty: all)."""
     dropped_sentences: list[str] = Field(default_factory=list)
     """Sentences removed because their citations did not support them
-    (`citations.on_unsupported = "drop"`)."""
+    (`citations.on_unsupported = "drop"`), or the whole answer withdrawn because its names and
+    figures are in no passage (`answer.abstain_ungrounded`)."""
     citation_recall: float | None = None
     citation_precision: float | None = None
     finish_reason: str | None = None
@@ -440,3 +454,7 @@ class Answer(BaseModel):
     computation: Computation | None = None
     """The formula, operands and result when the question asked for arithmetic and docqa
     computed it (`answer.compute`), or why it did not."""
+    terms: TermGrounding | None = None
+    """The names and figures the answer adds to the question, and those in no passage
+    (`docqa.citations.terms`); None for abstentions and answers without passages. When
+    `answer.abstain_ungrounded` withdrew the answer, they are the withdrawn answer's."""

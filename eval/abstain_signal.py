@@ -1,23 +1,30 @@
-"""The citation check as an abstention signal, measured on a `docqa eval` run's records without
-answering anything again.
+"""Abstention rules measured on a `docqa eval` run's records without answering anything again.
 
-An answer none of whose claims its cited passages support is more often a guess than a
-reading: the question may not be answerable from the documents at all. For each rule "abstain
-when the answer's citation recall (ALCE, the share of its claim sentences the checker calls
-supported) is below t", this reports per split (`eval.bench_retrieval.split_of`: tune /
-held-out) what the rule would have done: accuracy, unanswerable questions abstained, answerable
-questions abstained (right answers lost, and wrong ones turned into "not found"), and the
-AUROC of citation recall for telling right answers from the rest.
+Two signals say an answer is more often a guess than a reading (the question may not be
+answerable from the documents at all):
+
+- citation recall (ALCE, the share of its claim sentences the checker calls supported): the rule
+  "recall < t" abstains when it is below t;
+- the share of its names and figures that are in no passage nor the question (`Answer.terms`,
+  `docqa.citations.terms`): the rule "ungrounded >= s" abstains from that share up, which is what
+  `answer.abstain_ungrounded = s` does when answering.
+
+For each rule this reports per split (`eval.bench_retrieval.split_of`: tune / held-out) what it
+would have done: accuracy, unanswerable questions abstained, answerable questions abstained
+(right answers lost, and wrong ones turned into "not found"), and the AUROC of each signal for
+telling right answers from the rest.
 
     python -m eval.abstain_signal --records eval/out/dev/answers.jsonl [--strategy rag]
 
-Records the checker did not score (abstentions, answers without citations) keep their answer.
+Records a signal does not score (abstentions, answers the checker did not check, answers without
+names or figures) keep their answer under its rules.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,38 +34,82 @@ from eval.report import EvalRecord, read_written_records, write_summary
 
 THRESHOLDS = (0.01, 0.34, 0.5, 0.67, 1.0)
 """`recall < t` abstains: 0.01 = no claim supported; 1.0 = any claim unsupported."""
+SHARES = (0.34, 0.5, 0.67, 1.0)
+"""`ungrounded >= s` abstains: 1.0 = every name and figure made up; 0.34 = a third of them."""
 
 
-def abstains(record: EvalRecord, threshold: float | None) -> bool:
+def citation_recall(record: EvalRecord) -> float | None:
+    return record.citation_recall
+
+
+def ungrounded_share(record: EvalRecord) -> float | None:
+    return None if record.terms is None else record.terms.ungrounded_share
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Abstain when `signal` is below `threshold` (`below`) or at least it (not `below`)."""
+
+    name: str
+    signal: Callable[[EvalRecord], float | None]
+    threshold: float
+    below: bool
+
+    def fires(self, record: EvalRecord) -> bool:
+        value = self.signal(record)
+        if value is None:
+            return False
+        return value < self.threshold if self.below else value >= self.threshold
+
+
+RULES = [Rule(f"recall < {t}", citation_recall, t, True) for t in THRESHOLDS] + [
+    Rule(f"ungrounded >= {s}", ungrounded_share, s, False) for s in SHARES
+]
+
+
+def abstains(record: EvalRecord, rule: Rule | None) -> bool:
     """Whether the answer is an abstention once the rule (None: no rule) is applied."""
     if record.abstained:
         return True
-    recall = record.citation_recall
-    return threshold is not None and recall is not None and recall < threshold
+    return rule is not None and rule.fires(record)
 
 
-def correct(record: EvalRecord, threshold: float | None) -> bool:
+def correct(record: EvalRecord, rule: Rule | None) -> bool:
     """Right under the rule: an abstention is right exactly on unanswerable questions."""
-    if abstains(record, threshold) and not record.abstained:
+    if abstains(record, rule) and not record.abstained:
         return record.unanswerable
     return record.correct
 
 
-def outcome(records: Sequence[EvalRecord], threshold: float | None) -> dict[str, Any]:
+def outcome(records: Sequence[EvalRecord], rule: Rule | None) -> dict[str, Any]:
     answerable = [r for r in records if not r.unanswerable]
     unanswerable = [r for r in records if r.unanswerable]
-    newly = [r for r in answerable if abstains(r, threshold) and not r.abstained]
+    newly = [r for r in answerable if abstains(r, rule) and not r.abstained]
+    right = sum(correct(r, rule) for r in records)
     return {
         "n": len(records),
-        "right": sum(correct(r, threshold) for r in records),
-        "accuracy": sum(correct(r, threshold) for r in records) / len(records) if records else None,
-        "unanswerable_abstained": sum(abstains(r, threshold) for r in unanswerable),
+        "right": right,
+        "accuracy": right / len(records) if records else None,
+        "unanswerable_abstained": sum(abstains(r, rule) for r in unanswerable),
         "unanswerable": len(unanswerable),
-        "answerable_abstained": sum(abstains(r, threshold) for r in answerable),
+        "answerable_abstained": sum(abstains(r, rule) for r in answerable),
         "answerable": len(answerable),
         "right_lost": sum(1 for r in newly if r.correct),
         "wrong_withdrawn": sum(1 for r in newly if not r.correct),
     }
+
+
+def _auroc(
+    records: Sequence[EvalRecord], signal: Callable[[EvalRecord], float | None], higher: bool
+) -> tuple[int, float | None]:
+    """Answers the signal scores, and its AUROC for right answers against the rest (`higher`:
+    right answers are expected to score higher)."""
+    scored = [(r, v) for r in records if not r.abstained and (v := signal(r)) is not None]
+    sign = 1.0 if higher else -1.0
+    right = [sign * v for r, v in scored if r.correct]
+    other = [sign * v for r, v in scored if not r.correct]
+    auc = auroc(right, other)
+    return len(scored), None if auc is None else round(auc, 3)
 
 
 def measure(records: Sequence[EvalRecord]) -> dict[str, Any]:
@@ -68,18 +119,18 @@ def measure(records: Sequence[EvalRecord]) -> dict[str, Any]:
         "tune": [r for r in ok if split_of(r.item_id) == "tune"],
         "held-out": [r for r in ok if split_of(r.item_id) == "held-out"],
     }
-    scored = [r for r in ok if not r.abstained and r.citation_recall is not None]
-    right = [r.citation_recall or 0.0 for r in scored if r.correct]
-    other = [r.citation_recall or 0.0 for r in scored if not r.correct]
-    auc = auroc(right, other)
+    checked, recall_auc = _auroc(ok, citation_recall, True)
+    termed, terms_auc = _auroc(ok, ungrounded_share, False)
     return {
-        "answers_scored_by_the_checker": len(scored),
-        "auroc_citation_recall_right_vs_rest": None if auc is None else round(auc, 3),
+        "answers_scored_by_the_checker": checked,
+        "auroc_citation_recall_right_vs_rest": recall_auc,
+        "answers_with_names_or_figures": termed,
+        "auroc_grounded_share_right_vs_rest": terms_auc,
         "rules": {
-            ("none" if t is None else f"recall < {t}"): {
-                name: outcome(rows, t) for name, rows in splits.items()
+            ("none" if rule is None else rule.name): {
+                name: outcome(rows, rule) for name, rows in splits.items()
             }
-            for t in (None, *THRESHOLDS)
+            for rule in (None, *RULES)
         },
     }
 
@@ -89,6 +140,10 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{summary['answers_scored_by_the_checker']} answers scored by the checker; AUROC of "
         f"citation recall, right answers against the rest: "
         f"{summary['auroc_citation_recall_right_vs_rest']}",
+        "",
+        f"{summary['answers_with_names_or_figures']} answers state names or figures; AUROC of "
+        f"the share found in a passage or the question (1 - ungrounded), right answers against "
+        f"the rest: {summary['auroc_grounded_share_right_vs_rest']}",
         "",
         "| rule | split | accuracy | unanswerable abstained | answerable abstained | "
         "right answers lost | wrong answers withdrawn |",

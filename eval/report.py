@@ -53,7 +53,14 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
-from docqa.types import Answer, Computation, Passage, RouteSignals, SpeculativeReport
+from docqa.types import (
+    Answer,
+    Computation,
+    Passage,
+    RouteSignals,
+    SpeculativeReport,
+    TermGrounding,
+)
 from eval.datasets import QAItem
 from eval.scoring import (
     abstention_scores,
@@ -166,6 +173,9 @@ class EvalRecord(BaseModel):
     """How a speculative answer was decoded (drafter, acceptance, decode tokens/s)."""
     computation: Computation | None = None
     """The formula, operands and result when RAG computed the answer (or why it did not)."""
+    terms: TermGrounding | None = None
+    """The answer's names and figures and those in no passage (`Answer.terms`): what
+    `eval.abstain_signal` replays `answer.abstain_ungrounded` on."""
     model: str | None = None
     error: str | None = None
     skipped: str | None = None
@@ -224,6 +234,7 @@ def make_record(
         route_signals=answer.route.signals,
         speculative=answer.speculative,
         computation=answer.computation,
+        terms=answer.terms,
         model=answer.model or None,
     )
     return rescore(record)

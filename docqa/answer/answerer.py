@@ -37,6 +37,7 @@ from docqa.answer.prompts import (
     is_abstention,
     is_hollow,
     normalize_page_citations,
+    numbered_passages,
     rag_messages,
 )
 from docqa.answer.router import Router, question_scope, retrieval_signals
@@ -50,6 +51,7 @@ from docqa.answer.strategies import (
 )
 from docqa.citations.checker import CitationChecker
 from docqa.citations.split import split_answer
+from docqa.citations.terms import ground_terms
 from docqa.config import Settings
 from docqa.generation import ChatMessage, Generation, Generator, LogitsModel, answer_config
 from docqa.generation.base import ChatTokens, common_prefix_length
@@ -69,6 +71,7 @@ from docqa.types import (
     RouteSignals,
     SpeculativeReport,
     StrategyChoice,
+    TermGrounding,
     Timings,
     TokenCounts,
 )
@@ -76,6 +79,15 @@ from docqa.types import (
 __all__ = ["AnswerError", "Answerer"]
 
 TextSink = Callable[[str], None]
+
+
+def _terms(question: str, run: _Run) -> TermGrounding | None:
+    """The names and figures the answer adds to the question, against every passage it was
+    given (labels included: a model may name the file or page); None without passages."""
+    passages = run.prompt.passages
+    if not passages:
+        return None
+    return ground_terms(run.text, question, [numbered_passages(passages)])
 
 
 class AnswerError(RuntimeError):
@@ -688,6 +700,23 @@ class Answerer:
         note = f"asked again: the answer {run.text.strip()[:60]!r} gave passage numbers only"
         return self._ask_again(run, RESTATE, [note], 0.0)
 
+    def _withdraw(self, run: _Run, terms: TermGrounding | None) -> str | None:
+        """Why the answer is replaced by "not found" (`answer.abstain_ungrounded`: most of its
+        names and figures are in no passage), or None. A computed answer is docqa's own text and
+        is never withdrawn."""
+        share = None if terms is None else terms.ungrounded_share
+        limit = self.settings.answer.abstain_ungrounded
+        if limit is None or share is None or share < limit:
+            return None
+        if run.computation is not None and run.computation.used:
+            return None
+        assert terms is not None
+        missing = ", ".join(repr(t) for t in terms.ungrounded[:4])
+        return (
+            f"withdrawn: {len(terms.ungrounded)} of its {len(terms.terms)} names and figures "
+            f"are in no passage ({missing}; answer.abstain_ungrounded {limit:g})"
+        )
+
     def _finish(
         self,
         question: str,
@@ -702,12 +731,23 @@ class Answerer:
             runs = [*runs, self._restate(runs[-1])]
         run = runs[-1]
         abstained = is_abstention(run.text)
-        report, check_seconds = (None, 0.0) if abstained else self._check(run)
+        terms = None if abstained else _terms(question, run)
         dropped: list[str] = []
-        if report is not None:
-            run, report, dropped, more = self._act_on_unsupported(run, report)
-            check_seconds += more
+        withdrawn = self._withdraw(run, terms)
+        if withdrawn is not None:
+            dropped = [s.text for s in split_answer(run.text)]
+            run = replace(run, text=ABSTAIN)
             runs = [*runs[:-1], run]
+            reasons = [*reasons, withdrawn]
+            abstained = True
+        report, check_seconds = (None, 0.0) if abstained else self._check(run)
+        if report is not None:
+            checked, report, dropped, more = self._act_on_unsupported(run, report)
+            check_seconds += more
+            if checked is not run:
+                run = checked
+                runs = [*runs[:-1], run]
+                terms = _terms(question, run)
             abstained = is_abstention(run.text)
         by_n = {p.n: p for p in run.prompt.passages}
         sentences: list[AnswerSentence] = []
@@ -792,4 +832,5 @@ class Answerer:
             finish_reason=run.generation.finish_reason,
             speculative=next((r.speculative for r in runs if r.speculative), None),
             computation=next((r.computation for r in runs if r.computation), None),
+            terms=terms,
         )

@@ -31,3 +31,12 @@ def test_invalid_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("DOCQA_INGEST__TABLES", "magic")
     with pytest.raises(ValueError, match="tables"):
         Settings()
+
+
+def test_a_share_outside_zero_to_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCQA_ANSWER__ABSTAIN_UNGROUNDED", "0.5")
+    assert Settings().answer.abstain_ungrounded == 0.5
+    for bad in ("0", "1.5"):
+        monkeypatch.setenv("DOCQA_ANSWER__ABSTAIN_UNGROUNDED", bad)
+        with pytest.raises(ValueError, match="abstain_ungrounded"):
+            Settings()

@@ -1,40 +1,59 @@
-"""`eval.abstain_signal`: what abstaining on unsupported answers would have done."""
+"""`eval.abstain_signal`: what abstaining on unsupported or made-up answers would have done."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from eval.abstain_signal import abstains, correct, main, measure, outcome
+from docqa.types import TermGrounding
+from eval.abstain_signal import RULES, Rule, abstains, correct, main, measure, outcome
 from eval.report import EvalRecord
 
 
 def _r(item: str, *, ok: bool, recall: float | None, unanswerable: bool = False,
-       abstained: bool = False) -> EvalRecord:  # fmt: skip
+       abstained: bool = False, made_up: tuple[int, int] | None = None) -> EvalRecord:  # fmt: skip
+    """`made_up`: (ungrounded, of) names and figures."""
+    terms = None
+    if made_up is not None:
+        terms = TermGrounding(terms=[f"t{i}" for i in range(made_up[1])],
+                              ungrounded=[f"t{i}" for i in range(made_up[0])])  # fmt: skip
     return EvalRecord(
         item_id=item, strategy="rag", doc="d.pdf", question="q", gold="x", answer="a",
         answer_format="None" if unanswerable else "Str", unanswerable=unanswerable,
-        abstained=abstained, correct=ok, citation_recall=recall,
+        abstained=abstained, correct=ok, citation_recall=recall, terms=terms,
     )  # fmt: skip
 
 
 RECORDS = [
-    _r("right-supported", ok=True, recall=1.0),
-    _r("right-unsupported", ok=True, recall=0.0),
-    _r("wrong-unsupported", ok=False, recall=0.0),
+    _r("right-supported", ok=True, recall=1.0, made_up=(0, 2)),
+    _r("right-unsupported", ok=True, recall=0.0, made_up=(1, 2)),
+    _r("wrong-unsupported", ok=False, recall=0.0, made_up=(2, 2)),
     _r("wrong-half", ok=False, recall=0.5),
-    _r("guess-on-unanswerable", ok=False, recall=0.0, unanswerable=True),
+    _r("guess-on-unanswerable", ok=False, recall=0.0, unanswerable=True, made_up=(1, 1)),
     _r("abstained-unanswerable", ok=True, recall=None, unanswerable=True, abstained=True),
 ]
 
 
-def test_the_rule_abstains_below_the_threshold_and_scores_abstentions() -> None:
+def _rule(name: str) -> Rule:
+    return next(r for r in RULES if r.name == name)
+
+
+def test_the_rules_abstain_past_their_thresholds_and_score_abstentions() -> None:
     guess = RECORDS[4]
-    assert not abstains(guess, None) and abstains(guess, 0.01)
-    assert correct(guess, 0.01) and not correct(guess, None)
-    assert not correct(RECORDS[1], 0.01)  # a right answer withdrawn is lost
-    assert not abstains(RECORDS[3], 0.5) and abstains(RECORDS[3], 0.67)
-    assert abstains(RECORDS[5], None) and correct(RECORDS[5], 1.0)
+    none_supported = _rule("recall < 0.01")
+    assert not abstains(guess, None) and abstains(guess, none_supported)
+    assert correct(guess, none_supported) and not correct(guess, None)
+    assert not correct(RECORDS[1], none_supported)  # a right answer withdrawn is lost
+    assert not abstains(RECORDS[3], _rule("recall < 0.5"))
+    assert abstains(RECORDS[3], _rule("recall < 0.67"))
+    assert abstains(RECORDS[5], None) and correct(RECORDS[5], _rule("recall < 1.0"))
+    # made-up names and figures: from the share up; no terms, no verdict
+    all_made_up = _rule("ungrounded >= 1.0")
+    assert abstains(guess, all_made_up) and abstains(RECORDS[2], all_made_up)
+    assert not abstains(RECORDS[1], all_made_up) and abstains(
+        RECORDS[1], _rule("ungrounded >= 0.5")
+    )
+    assert not abstains(RECORDS[3], _rule("ungrounded >= 0.34"))
 
 
 def test_outcomes_count_what_was_lost_and_withdrawn() -> None:
@@ -44,10 +63,13 @@ def test_outcomes_count_what_was_lost_and_withdrawn() -> None:
         1,
         0,
     )
-    rule = outcome(RECORDS, 0.01)
+    rule = outcome(RECORDS, _rule("recall < 0.01"))
     assert rule["right"] == 3  # the guess becomes right, the unsupported right answer is lost
     assert rule["unanswerable_abstained"] == 2 and rule["answerable_abstained"] == 2
     assert rule["right_lost"] == 1 and rule["wrong_withdrawn"] == 1
+    made_up = outcome(RECORDS, _rule("ungrounded >= 1.0"))
+    assert made_up["right"] == 4  # the guess becomes right and no right answer is lost
+    assert made_up["right_lost"] == 0 and made_up["wrong_withdrawn"] == 1
 
 
 def test_measure_and_main(tmp_path: Path) -> None:
@@ -57,12 +79,14 @@ def test_measure_and_main(tmp_path: Path) -> None:
     assert summary["auroc_citation_recall_right_vs_rest"] == round(
         (1 + 1 + 1 + 0.5 + 0 + 0.5) / 6, 3
     )
+    # shares found (1 - ungrounded) of right (1, 0.5) against the rest (0, 0): higher is right
+    assert summary["answers_with_names_or_figures"] == 4
+    assert summary["auroc_grounded_share_right_vs_rest"] == 1.0
     path = tmp_path / "answers.jsonl"
     path.write_text("".join(r.model_dump_json() + "\n" for r in RECORDS))
     main(["--records", str(path), "--out", str(tmp_path / "o")])
     saved = json.loads((tmp_path / "o" / "abstain_signal.json").read_text())
     assert saved["rules"]["recall < 0.01"]["all"]["right_lost"] == 1
-    assert (
-        "| recall < 0.01 | all | 3/6 (50.0%) | 2/2 | 2/4 | 1 | 1 |"
-        in (tmp_path / "o" / "abstain_signal.md").read_text()
-    )
+    table = (tmp_path / "o" / "abstain_signal.md").read_text()
+    assert "| recall < 0.01 | all | 3/6 (50.0%) | 2/2 | 2/4 | 1 | 1 |" in table
+    assert "| ungrounded >= 1.0 | all | 4/6 (66.7%) | 2/2 | 1/4 | 0 | 1 |" in table

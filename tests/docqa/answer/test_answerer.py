@@ -18,12 +18,14 @@ from docqa.answer.answerer import _Run
 from docqa.answer.events import AnswerEvent, answer_events
 from docqa.answer.formula import COPY_MARKER, extract_messages
 from docqa.answer.prompts import (
+    ABSTAIN,
     closed_book_messages,
     is_abstention,
     normalize_page_citations,
     rag_messages,
 )
 from docqa.answer.strategies import Prompt, rag_prompt
+from docqa.citations.split import strip_citations
 from docqa.config import AnswerSettings, GenerationSettings, Settings
 from docqa.generation import (
     ChatMessage,
@@ -479,6 +481,33 @@ def test_a_hollow_answer_is_asked_again_and_both_runs_are_counted(rt: Runtime) -
     b = rt.answerer._finish("What was the revenue?", "rag", [fine], [], None, 0.0)
     assert b.answer == fine.text and b.tokens.prompt == 1
     assert not any("asked again" in r for r in b.route.reasons)
+
+
+def test_an_answer_whose_names_and_figures_are_in_no_passage_is_withdrawn(rt: Runtime) -> None:
+    invented = "The accounts were audited by Harbor & Lane, for a fee of $1.9 million [1]."
+    answerer = _answerer(rt, abstain_ungrounded=0.5)
+    a = answerer._finish(
+        "Who audited Northwind?", "rag", [_run_of(invented, [REVENUE])], [], None, 0.0
+    )
+    assert a.abstained and a.answer == ABSTAIN and a.citations == []
+    assert a.dropped_sentences == [strip_citations(invented)]
+    assert a.terms is not None and a.terms.ungrounded == ["Harbor & Lane", "$1.9 million"]
+    assert any(r.startswith("withdrawn: 2 of its 2 names and figures") for r in a.route.reasons)
+
+    # an answer read from its passage stands, with the figures it quoted
+    read = "Revenue rose 10.7% to $503.8 million [1]."
+    b = answerer._finish("What was the revenue?", "rag", [_run_of(read, [REVENUE])], [], None, 0.0)
+    assert not b.abstained and b.answer == read and [c.n for c in b.citations] == [1]
+    assert b.terms is not None and b.terms.terms == ["10.7%", "$503.8 million"]
+    assert b.terms.ungrounded == []
+
+    # off by default: the invented answer is given, its terms recorded
+    c = rt.answerer._finish(
+        "Who audited Northwind?", "rag", [_run_of(invented, [REVENUE])], [], None, 0.0
+    )
+    assert rt.settings.answer.abstain_ungrounded is None
+    assert not c.abstained and c.answer == invented
+    assert c.terms is not None and c.terms.ungrounded_share == 1.0
 
 
 class _Recording:
