@@ -103,13 +103,13 @@ class AnswerSettings(BaseModel):
     min_passages: int = 2
     """Passages a RAG prompt always gets (when the search finds that many)."""
     max_passages: int = 8
-    min_rerank_score: float | None = -2.0
+    min_rerank_score: float | None = None
     """Beyond `min_passages`, a passage is added only while its reranker logit is at least this
-    (ms-marco MiniLM: relevant pairs score ~ +5..+10, unrelated ~ -10); None: no floor.
-    `make bench-budget` (2026-12-02) found no floor better for evidence in the prompt (0.545 ->
-    0.659 tune, 0.556 -> 0.611 held out) and rag accuracy on answerable dev questions 14.3% ->
-    19.1%, but three tests of abstention and citation on the demo documents fail without it:
-    the floor stays until those cases are understood ..."""
+    (ms-marco MiniLM: relevant pairs score ~ +5..+10, unrelated ~ -10); None: no floor, the
+    default since 2026-12-05 (it was -2): on the dev questions no floor put an evidence page in
+    more prompts (0.545 -> 0.659 tune, 0.556 -> 0.611 held out, `make bench-budget`) and
+    answered 12 of 63 answerable questions instead of 9 (6 / 6 tune / held-out instead of 4 / 5),
+    for ~40% more prompt tokens (README)."""
     context_tokens: int = 2048
     """... and while the passages fit in this many prompt tokens: on a CPU every prompt token
     costs prefill time (~1/60 s for the 1.5B)."""
@@ -118,11 +118,14 @@ class AnswerSettings(BaseModel):
     below this: retrieval found nothing the cross-encoder calls relevant. None: the model alone
     decides. `make bench-budget` measures the separation on the dev questions (tune / held-out);
     off until a threshold is shown to help."""
-    abstain_ungrounded: float | None = Field(default=None, gt=0.0, le=1.0)
+    abstain_ungrounded: float | None = Field(default=1.0, gt=0.0, le=1.0)
     """RAG and long context answer "not found" instead of an answer when at least this share of
     the names and figures it adds to the question (`docqa.citations.terms`) are in no passage
-    the model was given: it made them up. None: off. `python -m eval.abstain_signal`
-    measures the rule on eval records (tune / held-out)."""
+    the model was given: it made them up. None: off. 1.0 (the default): only when all of them
+    are; a derived figure (a ratio the model computed) is in no passage either, so lower values
+    withdraw more right answers of models that compute. `python -m eval.abstain_signal`
+    measures the rule on eval records (tune / held-out): on the dev questions (2026-12-05) it
+    withdrew 3 wrong answers and no right one."""
     passages: Literal["chunks", "pages"] = "chunks"
     """`chunks`: the reranked chunks themselves; `pages`: the reranked chunks grouped by page,
     each page given whole when it costs at most `max_page_tokens` (else its retrieved chunks
@@ -276,6 +279,8 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         toml_file="docqa.toml",
         extra="ignore",
+        # DOCQA_ANSWER__MIN_RERANK_SCORE=none: the settings whose None means "off"
+        env_parse_none_str="none",
     )
 
     home: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("docqa")))

@@ -738,7 +738,6 @@ class Answerer:
             dropped = [s.text for s in split_answer(run.text)]
             run = replace(run, text=ABSTAIN)
             runs = [*runs[:-1], run]
-            reasons = [*reasons, withdrawn]
             abstained = True
         report, check_seconds = (None, 0.0) if abstained else self._check(run)
         if report is not None:
@@ -796,6 +795,8 @@ class Answerer:
         ttft = run.first_text_at - start if run.first_text_at is not None else None
         retrieval = sum(r.prompt.retrieval_seconds for r in runs)
         notes = [n for r in runs for n in r.prompt.notes]
+        if withdrawn is not None:
+            notes.append(withdrawn)
         return Answer(
             question=question,
             answer=run.text,

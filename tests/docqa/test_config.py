@@ -40,3 +40,10 @@ def test_a_share_outside_zero_to_one_is_refused(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("DOCQA_ANSWER__ABSTAIN_UNGROUNDED", bad)
         with pytest.raises(ValueError, match="abstain_ungrounded"):
             Settings()
+
+
+def test_none_turns_an_optional_threshold_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCQA_ANSWER__ABSTAIN_UNGROUNDED", "none")
+    monkeypatch.setenv("DOCQA_ANSWER__MIN_RERANK_SCORE", "-2")
+    s = Settings()
+    assert s.answer.abstain_ungrounded is None and s.answer.min_rerank_score == -2.0
