@@ -42,6 +42,7 @@ from docqa.types import Answer, Box, Document, Page, SearchHit, StrategyChoice
 from ingest.jobs import JobRunner, JobStore, SqliteJobStore
 from ingest.locate import locate
 from ingest.pipeline import Ingestor
+from ui.api.bodies import RequestBody, StrictBox
 from ui.api.errors import errors
 from ui.api.evals import evals_router
 from ui.api.ingestion import ingestion_router, request_too_large
@@ -49,7 +50,7 @@ from ui.api.roots import allowed_roots
 from ui.client import announce
 
 
-class AskRequest(BaseModel):
+class AskRequest(RequestBody):
     question: str = Field(min_length=1, max_length=4000)
     doc_ids: list[str] | None = Field(default=None, max_length=100)
     """Documents (ids or file names) to answer from; none: every ready document."""
@@ -57,17 +58,17 @@ class AskRequest(BaseModel):
     """Default: the configured `answer.strategy`."""
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(RequestBody):
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(default=8, ge=1, le=200)
     doc_ids: list[str] | None = Field(default=None, max_length=100)
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
 
 
-class LocateRequest(BaseModel):
+class LocateRequest(RequestBody):
     text: str = Field(min_length=1, max_length=8000)
     """The quoted span to find on the page."""
-    clip: list[Box] = Field(default_factory=list, max_length=200)
+    clip: list[StrictBox] = Field(default_factory=list, max_length=200)
     """Look only inside these boxes (the cited passage's blocks on this page)."""
 
 

@@ -24,6 +24,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from docqa.config import Settings
 from ingest.jobs import FINAL, Job, JobRequest, JobRunner, JobStore, job_events
+from ui.api.bodies import RequestBody
 from ui.api.errors import errors
 from ui.api.roots import checked_path
 
@@ -31,7 +32,7 @@ MAX_UPLOAD_FILES = 50
 _CHUNK = 1 << 20
 
 
-class IngestRequest(BaseModel):
+class IngestRequest(RequestBody):
     paths: list[str] = Field(min_length=1, max_length=1000)
     """Absolute paths of PDF files or folders, inside the ingestion roots."""
     recursive: bool = True

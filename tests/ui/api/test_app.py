@@ -91,7 +91,10 @@ def test_search_and_its_validation(client: TestClient) -> None:
     hits = r.json()["hits"]
     assert r.status_code == 200 and 1 <= len(hits) <= 3
     assert all(h["path"].endswith(REPORT) for h in hits)
-    for bad in ({"query": ""}, {"query": "x", "k": 0}, {"query": "x", "mode": "magic"}, {}):
+    # a value of the wrong JSON type is refused, not converted (true is not the integer 1)
+    wrong_types = ({"query": "x", "k": True}, {"query": "x", "k": "3"}, {"query": "x", "k": 2.5})
+    for bad in ({"query": ""}, {"query": "x", "k": 0}, {"query": "x", "mode": "magic"}, {},
+                *wrong_types, {"query": 5}):  # fmt: skip
         r = client.post("/v1/search", json=bad)
         assert r.status_code == 422 and r.json()["detail"], bad
     r = client.post("/v1/search", json={"query": "x", "doc_ids": ["no-such.pdf"]})
@@ -244,6 +247,9 @@ def test_locate_finds_the_lines_of_a_quoted_span_on_its_page(client: TestClient)
     assert r.status_code == 200 and r.json() == {"boxes": []}
     assert client.post(f"/v1/documents/{did}/pages/99/locate", json=elsewhere).status_code == 404
     assert client.post(f"/v1/documents/{did}/pages/1/locate", json={"text": ""}).status_code == 422
+    clip = [{**passage["boxes"][0], "page": True}]
+    r = client.post(f"/v1/documents/{did}/pages/1/locate", json={"text": "x", "clip": clip})
+    assert r.status_code == 422 and r.json()["detail"]
 
 
 def test_deleting_a_document_removes_it(client: TestClient) -> None:
