@@ -5,9 +5,9 @@ answerable from the documents at all):
 
 - citation recall (ALCE, the share of its claim sentences the checker calls supported): the rule
   "recall < t" abstains when it is below t;
-- the share of its names and figures that are in no passage nor the question (`Answer.terms`,
-  `docqa.citations.terms`): the rule "ungrounded >= s" abstains from that share up, which is what
-  `answer.abstain_ungrounded = s` does when answering.
+- the share of the names and figures it adds to the question that are in no passage
+  (`Answer.terms`, `docqa.citations.terms`): the rule "ungrounded >= s" abstains from that share
+  up, which is what `answer.abstain_ungrounded = s` does when answering.
 
 For each rule this reports per split (`eval.bench_retrieval.split_of`: tune / held-out) what it
 would have done: accuracy, unanswerable questions abstained, answerable questions abstained
@@ -141,9 +141,9 @@ def markdown(summary: dict[str, Any]) -> str:
         f"citation recall, right answers against the rest: "
         f"{summary['auroc_citation_recall_right_vs_rest']}",
         "",
-        f"{summary['answers_with_names_or_figures']} answers state names or figures; AUROC of "
-        f"the share found in a passage or the question (1 - ungrounded), right answers against "
-        f"the rest: {summary['auroc_grounded_share_right_vs_rest']}",
+        f"{summary['answers_with_names_or_figures']} answers add names or figures to their "
+        f"question; AUROC of the share of them found in a passage (1 - ungrounded), right "
+        f"answers against the rest: {summary['auroc_grounded_share_right_vs_rest']}",
         "",
         "| rule | split | accuracy | unanswerable abstained | answerable abstained | "
         "right answers lost | wrong answers withdrawn |",

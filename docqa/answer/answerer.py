@@ -701,16 +701,15 @@ class Answerer:
         return self._ask_again(run, RESTATE, [note], 0.0)
 
     def _withdraw(self, run: _Run, terms: TermGrounding | None) -> str | None:
-        """Why the answer is replaced by "not found" (`answer.abstain_ungrounded`: most of its
-        names and figures are in no passage), or None. A computed answer is docqa's own text and
-        is never withdrawn."""
-        share = None if terms is None else terms.ungrounded_share
+        """Why the answer is replaced by "not found" (`answer.abstain_ungrounded`: at least that
+        share of the names and figures it adds to the question are in no passage), or None. A
+        computed answer is docqa's own text and is never withdrawn."""
         limit = self.settings.answer.abstain_ungrounded
-        if limit is None or share is None or share < limit:
+        if limit is None or terms is None or (run.computation and run.computation.used):
             return None
-        if run.computation is not None and run.computation.used:
+        share = terms.ungrounded_share
+        if share is None or share < limit:
             return None
-        assert terms is not None
         missing = ", ".join(repr(t) for t in terms.ungrounded[:4])
         return (
             f"withdrawn: {len(terms.ungrounded)} of its {len(terms.terms)} names and figures "
