@@ -48,14 +48,6 @@ class EmbeddingSettings(BaseModel):
     device: str = "cpu"
     threads: int | None = None
     """torch intra-op threads for embedding; None: leave torch's default."""
-    long_mode: Literal["truncate", "subwindow", "interpolate"] = "interpolate"
-    """Texts longer than the embedder's window (`docqa.longembed`, whole pages): `truncate` (cut at
-    the window), `subwindow` (mean of window embeddings) or `interpolate` (MiniLM's 512 learned
-    positions interpolated to 2048; texts that fit keep the original model). Measured by
-    `eval/bench_longembed.py`, MiniLM, 62 dev questions, 437 pages (85% over 256 tokens):
-    evidence-page recall@5 / hit@5 interpolate 0.471 / 0.597, truncate 0.433 / 0.500,
-    subwindow 0.349 / 0.403; embedding 4.3x the time of truncate. The lead over truncate is
-    within noise (11 questions better, 7 worse); subwindow is clearly worse."""
 
 
 class IngestSettings(BaseModel):

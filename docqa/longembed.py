@@ -15,14 +15,16 @@ Three training-free ways to give one vector to a text of any length (a whole PDF
   so queries embed as before.
 
 Which one wins on this project's documents is measured by `python -m eval.bench_longembed`
-(evidence-page recall@5 on the dev corpus); the default is `EmbeddingSettings.long_mode`.
+(evidence-page recall@5 on the dev corpus), and whether whole-page vectors help chunk retrieval
+by `python -m eval.bench_pagefusion`. They did not (README, Benchmarks): the answering path
+uses chunks alone, so this module lives with the benchmarks, not in the engine.
 
 Example:
     >>> base = load_embedder(EmbeddingSettings(), ModelRegistry(cache))  # doctest: +SKIP
     >>> long = LongTextEmbedder(base, mode="subwindow")  # doctest: +SKIP
     >>> pages = long.embed_documents([page.text for page in pages])  # doctest: +SKIP
     >>> scores = pages @ long.embed_query("What was the 2023 revenue?")  # doctest: +SKIP
-    >>> long = load_long_embedder(EmbeddingSettings(), ModelRegistry(cache))  # doctest: +SKIP
+    >>> long = load_long_embedder(EmbeddingSettings(), ModelRegistry(cache), mode="interpolate")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -321,9 +323,8 @@ def load_long_embedder(
     settings: EmbeddingSettings,
     registry: ModelRegistry,
     base: Embedder | None = None,
-    mode: LongMode | None = None,
+    mode: LongMode = "interpolate",
 ) -> LongTextEmbedder:
-    """The long-text embedder the settings ask for (`settings.long_mode` unless `mode`), over
-    `base` when given (reuse the embedder already loaded), else over `load_embedder(settings)`."""
-    chosen: LongMode = settings.long_mode if mode is None else mode
-    return LongTextEmbedder(base or load_embedder(settings, registry), chosen)
+    """A `mode` long-text embedder (interpolate: the best of bench_longembed) over `base` when
+    given (reuse the embedder already loaded), else over `load_embedder(settings)`."""
+    return LongTextEmbedder(base or load_embedder(settings, registry), mode)

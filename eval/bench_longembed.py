@@ -4,7 +4,7 @@
 
 Every page of each dev PDF that has questions is parsed with the ingestion parser
 (`ingest.parse.parse_page`, the whole-page `text`; OCR for image-only pages as in ingestion) and
-embedded whole, once per configuration (`docqa.longembed.LongTextEmbedder`). For every answerable
+embedded whole, once per configuration (`eval.longembed.LongTextEmbedder`). For every answerable
 question with gold evidence pages, the pages of ITS document are ranked by cosine to the question
 embedding. Reported overall and per document type (`extra.doc_type`): evidence-page recall@5 (the
 fraction of gold pages in the top 5, averaged over questions), hit@5 (a gold page in the top 5)
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from docqa.longembed import LongMode
+from eval.longembed import LongMode
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "dev"
@@ -156,7 +156,7 @@ def run_config(
     qs: list[dict[str, Any]],
     progress: Any,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from docqa.longembed import LongTextEmbedder
+    from eval.longembed import LongTextEmbedder
 
     t0 = time.perf_counter()
     emb = LongTextEmbedder(base, cfg.mode, **cfg.options)

@@ -7,8 +7,8 @@ import pytest
 
 from docqa.config import EmbeddingSettings
 from docqa.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
-from docqa.longembed import LONG_MODES, LongTextEmbedder, interpolate_positions, load_long_embedder
 from docqa.models import ModelRegistry
+from eval.longembed import LongTextEmbedder, interpolate_positions, load_long_embedder
 
 SHORT = "Northwind Traders reported revenue of 412 million dollars in fiscal 2024."
 FILLER = (
@@ -112,10 +112,13 @@ def test_bge_onnx_subwindow_and_no_interpolation(tmp_path: Path) -> None:
         LongTextEmbedder(bge, "interpolate")
 
 
-def test_setting_default_is_a_mode_and_is_loaded(
+def test_loader_wraps_the_given_embedder_in_the_asked_mode(
     minilm: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
-    settings = EmbeddingSettings()
-    assert settings.long_mode in LONG_MODES
-    long = load_long_embedder(settings, ModelRegistry(tmp_path), base=minilm)
-    assert long.mode == settings.long_mode and long.base is minilm
+    long = load_long_embedder(EmbeddingSettings(), ModelRegistry(tmp_path), base=minilm)
+    assert long.mode == "interpolate" and long.base is minilm
+    assert long.max_tokens > minilm.max_tokens
+    sub = load_long_embedder(
+        EmbeddingSettings(), ModelRegistry(tmp_path), base=minilm, mode="subwindow"
+    )
+    assert sub.mode == "subwindow" and sub.base is minilm
