@@ -30,7 +30,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-answer bench-speculative eval-dev eval-compute eval-generated fit-router clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-pagefusion bench-answer bench-speculative eval-dev eval-compute eval-generated fit-router clean
 
 setup: $(STAMP)
 
@@ -103,6 +103,10 @@ bench-budget: setup
 
 bench-longembed: setup
 	$(BIN)/python -m eval.bench_longembed --out eval/out/longembed
+
+# Whole-page vectors fused with chunk retrieval, by evidence-page recall (~5 min)
+bench-pagefusion: setup
+	$(BIN)/python -m eval.bench_pagefusion --out eval/out/pagefusion.json
 
 # The REST service under load: 16 askers (SmolLM2) while a job ingests the dev corpus, ~3 min
 # plus the time to drain the queue; latency, errors and the store's consistency after.

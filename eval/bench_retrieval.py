@@ -119,7 +119,7 @@ def ingest(docs: Path, home: Path) -> dict[str, str]:
         rt.close()
 
 
-def _covers(pages: list[tuple[int, int]], evidence: set[int]) -> bool:
+def covers(pages: list[tuple[int, int]], evidence: set[int]) -> bool:
     return any(p in evidence for a, b in pages for p in range(a, b + 1))
 
 
@@ -212,7 +212,7 @@ def evaluate(
             t0 = time.perf_counter()
             got = run(q["question"], [doc])
             row[f"{name}_s"] = time.perf_counter() - t0
-            row[name] = _covers(got, evidence)
+            row[name] = covers(got, evidence)
             if name in PROMPTS:
                 seen = {p for a, b in got for p in range(a, b + 1)}
                 row[f"{name}_recall"] = len(seen & evidence) / len(evidence)
