@@ -458,3 +458,7 @@ class Answer(BaseModel):
     """The names and figures the answer adds to the question, and those in no passage
     (`docqa.citations.terms`); None for abstentions and answers without passages. When
     `answer.abstain_ungrounded` withdrew the answer, they are the withdrawn answer's."""
+    abstain_probability: float | None = None
+    """The probability the model gave to starting its answer with the abstention reply ("Not
+    found in the documents.": its first token), whatever it then wrote; None when nothing was
+    generated or the backend shows no logits. A confidence signal (`eval.abstain_signal`)."""

@@ -176,6 +176,8 @@ class EvalRecord(BaseModel):
     terms: TermGrounding | None = None
     """The answer's names and figures and those in no passage (`Answer.terms`): what
     `eval.abstain_signal` replays `answer.abstain_ungrounded` on."""
+    abstain_probability: float | None = None
+    """`Answer.abstain_probability`: the model's first-token probability of abstaining."""
     model: str | None = None
     error: str | None = None
     skipped: str | None = None
@@ -235,6 +237,7 @@ def make_record(
         speculative=answer.speculative,
         computation=answer.computation,
         terms=answer.terms,
+        abstain_probability=answer.abstain_probability,
         model=answer.model or None,
     )
     return rescore(record)

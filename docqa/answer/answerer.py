@@ -486,7 +486,8 @@ class Answerer:
             if on_text is not None:
                 on_text(piece)
 
-        config = answer_config(self.settings.generation)
+        # the abstention reply's first-token probability: a confidence signal at no cost
+        config = answer_config(self.settings.generation, probe=ABSTAIN)
         gen = self.generator.generate(prompt.messages, config, on_text=sink)
         text = normalize_page_citations(gen.text) if prompt.page_citations else gen.text
         return _Run(prompt, gen, text, prefill, cached, first[0] if first else None)
@@ -833,4 +834,12 @@ class Answerer:
             speculative=next((r.speculative for r in runs if r.speculative), None),
             computation=next((r.computation for r in runs if r.computation), None),
             terms=terms,
+            abstain_probability=next(
+                (
+                    r.generation.probe_probability
+                    for r in reversed(runs)
+                    if r.generation.probe_probability is not None
+                ),
+                None,
+            ),
         )

@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,10 @@ class GenerationConfig(BaseModel):
     stop: list[str] = Field(default_factory=list)
     """Stop strings: generation ends before the first of them; none of it is returned."""
     seed: int | None = None
+    probe: str | None = None
+    """A text (e.g. the abstention reply) whose first token's probability at the answer's first
+    position is reported as `Generation.probe_probability`: how close the model came to starting
+    with it, whatever it wrote. Local backends only."""
 
 
 class Generation(BaseModel):
@@ -61,6 +65,10 @@ class Generation(BaseModel):
     seconds: float
     time_to_first_token: float | None
     """Seconds from the call to the first non-empty text piece; None when nothing was produced."""
+    probe_probability: float | None = None
+    """The probability the model gave `GenerationConfig.probe`'s first token as the answer's
+    first token (softmax of the raw logits, before temperature or top-p); None when no probe was
+    asked or the backend cannot see logits (HTTP)."""
     counts_exact: bool = True
     """False when a backend could only approximate the token counts (e.g. an HTTP server that
     reports no usage and has no tokenize endpoint)."""
@@ -328,6 +336,14 @@ class RunStats:
     completion_tokens: int = 0
     finish_reason: FinishReason = "length"
     first_piece_at: float | None = None
+    probe_probability: float | None = None
+
+
+def token_probability(logits: Any, token: int) -> float:
+    """softmax(`logits`)[`token`], computed stably in float64."""
+    z = np.asarray(logits, dtype=np.float64).reshape(-1)
+    z = np.exp(z - z.max())
+    return float(z[token] / z.sum())
 
 
 class LocalTokenGenerator(ABC):
@@ -387,4 +403,5 @@ class LocalTokenGenerator(ABC):
             time_to_first_token=(
                 None if stats.first_piece_at is None else stats.first_piece_at - start
             ),
+            probe_probability=stats.probe_probability,
         )

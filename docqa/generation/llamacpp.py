@@ -44,6 +44,7 @@ from docqa.generation.base import (
     Logits,
     RunStats,
     StopFilter,
+    token_probability,
 )
 
 _STATE_MAGIC = b"DOCQA-LLAMA-KV1\n"
@@ -224,6 +225,12 @@ class LlamaCppGenerator(LocalTokenGenerator):
         prompt = self.chat_prompt(messages)
         return self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
+    def _first_token(self, text: str | None) -> int | None:
+        ids = (
+            self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
+        )
+        return ids[0] if ids else None
+
     def _run(
         self,
         messages: Sequence[ChatMessage],
@@ -263,8 +270,15 @@ class LlamaCppGenerator(LocalTokenGenerator):
             typical_p=1.0,
             repeat_penalty=1.0,
         )
+        probe = self._first_token(config.probe)
         try:
             for token in tokens:
+                if probe is not None:
+                    # the context's last logits are still the prompt's: the ones just sampled
+                    logits = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+                    row = np.ctypeslib.as_array(logits, shape=(self.llama.n_vocab(),))
+                    stats.probe_probability = token_probability(row, probe)
+                    probe = None
                 if token in self._eog:
                     stats.finish_reason = "stop"
                     break

@@ -42,6 +42,7 @@ from docqa.generation.base import (
     Logits,
     RunStats,
     StopFilter,
+    token_probability,
 )
 
 _PREFILL_CHUNK = 512
@@ -140,6 +141,10 @@ class TransformersGenerator(LocalTokenGenerator):
         ids = self.tokenizer(self.chat_prompt(messages), add_special_tokens=False)["input_ids"]
         return [int(t) for t in ids]
 
+    def _first_token(self, text: str | None) -> int | None:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        return int(ids[0]) if ids else None
+
     def _run(
         self,
         messages: Sequence[ChatMessage],
@@ -165,6 +170,9 @@ class TransformersGenerator(LocalTokenGenerator):
         )
         if config.seed is not None:
             torch.manual_seed(config.seed)
+        probe = self._first_token(config.probe)
+        if probe is not None:  # the raw logits of every step, to read the first one
+            sampling |= {"return_dict_in_generate": True, "output_logits": True}
         result: dict[str, Any] = {}
 
         def work() -> None:
@@ -210,7 +218,12 @@ class TransformersGenerator(LocalTokenGenerator):
             raise GenerationError(f"transformers generation failed: {result['error']}") from (
                 result["error"]
             )
-        new = [int(t) for t in result["ids"][0, len(prompt) :].tolist()]
+        out = result["ids"]
+        if probe is not None:
+            if out.logits:
+                stats.probe_probability = token_probability(out.logits[0][0].float().cpu(), probe)
+            out = out.sequences
+        new = [int(t) for t in out[0, len(prompt) :].tolist()]
         ended_by_eos = bool(new) and new[-1] in self._eos
         while new and new[-1] in self._eos:
             new.pop()  # the end-of-turn token, and any padding after it

@@ -91,6 +91,8 @@ def test_rag_answer_carries_passages_citations_route_timings_and_tokens(rt: Runt
     assert a.tokens.prompt > a.tokens.context > 0 and a.tokens.completion > 0
     assert a.timings.retrieval > 0 and a.timings.total >= a.timings.generation > 0
     assert a.model == "smollm2"
+    # the model's first-token probability of abstaining, read from its logits
+    assert a.abstain_probability is not None and 0.0 < a.abstain_probability < 1.0
     by_n = {p.n: p for p in a.passages}
     for c in a.citations:  # only passages that exist are resolved
         assert c.n in by_n and c.page == by_n[c.n].page and c.path == by_n[c.n].path
@@ -310,6 +312,7 @@ def test_rag_abstains_without_generating_when_retrieval_is_not_confident(rt: Run
     unsure = answerer(abstain_below=best + 0.5).ask(question, strategy="rag")
     assert unsure.abstained and unsure.answer == "Not found in the documents."
     assert unsure.tokens.completion == 0 and unsure.tokens.prompt == 0
+    assert unsure.abstain_probability is None, "nothing generated, no probability"
     assert unsure.citations == [] and unsure.passages  # what was found is still shown
     assert any("abstain_below" in r and f"{best:.2f}" in r for r in unsure.route.reasons)
 

@@ -372,3 +372,19 @@ def test_a_cached_prefix_never_changes_the_logits_or_the_answer(
     np.testing.assert_array_equal(lm.prefill(prompt), full)  # and with only the prompt cached
     assert gen.generate(messages, cfg).text == cold
     print(f"{len(prompt)}-token prompt; batch-shape dependent logits here: {shape_dependent}")
+
+
+def test_probe_reports_the_first_token_probability_the_prefill_gives(
+    gen: LlamaCppGenerator, lm: LlamaCppLogitsModel
+) -> None:
+    plain = gen.generate(QUESTION, GenerationConfig(max_tokens=8))
+    assert plain.probe_probability is None, "no probe asked"
+    first = lm.detokenize(lm.tokenize(plain.text)[:1])
+    probs = _softmax(lm.prefill(gen.chat_tokens(QUESTION)).astype(np.float64))
+    for probe in (plain.text, "Not found in the documents.", "Banana"):
+        run = gen.generate(QUESTION, GenerationConfig(max_tokens=8, probe=probe))
+        assert run.text == plain.text, "probing changes nothing in the answer"
+        expected = float(probs[lm.tokenize(probe)[0]])
+        assert run.probe_probability == pytest.approx(expected, rel=1e-3, abs=1e-6)
+    greedy = gen.generate(QUESTION, GenerationConfig(max_tokens=8, probe=first))
+    assert greedy.probe_probability == pytest.approx(float(probs.max()), rel=1e-3)

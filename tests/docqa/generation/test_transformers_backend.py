@@ -148,3 +148,20 @@ def test_settings_route_to_transformers(
         load_generator(
             GenerationSettings(backend="transformers", model="nobody/no-such-model"), registry
         )
+
+
+def test_probe_reports_the_first_token_probability_the_prefill_gives(
+    gen: TransformersGenerator, lm: TransformersLogitsModel
+) -> None:
+    plain = gen.generate(QUESTION, GenerationConfig(max_tokens=8))
+    assert plain.probe_probability is None
+    z = lm.prefill(gen.chat_tokens(QUESTION)).astype(np.float64)
+    probs = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    for probe in (plain.text, "Not found in the documents.", "Banana"):
+        run = gen.generate(QUESTION, GenerationConfig(max_tokens=8, probe=probe))
+        assert run.text == plain.text
+        expected = float(probs[lm.tokenize(probe)[0]])
+        assert run.probe_probability == pytest.approx(expected, rel=1e-3, abs=1e-6)
+    first = lm.detokenize(lm.tokenize(plain.text)[:1])
+    greedy = gen.generate(QUESTION, GenerationConfig(max_tokens=4, probe=first))
+    assert greedy.probe_probability == pytest.approx(float(probs.max()), rel=1e-3)
