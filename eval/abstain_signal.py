@@ -1,13 +1,21 @@
 """Abstention rules measured on a `docqa eval` run's records without answering anything again.
 
-Two signals say an answer is more often a guess than a reading (the question may not be
+Three signals say an answer is more often a guess than a reading (the question may not be
 answerable from the documents at all):
 
 - citation recall (ALCE, the share of its claim sentences the checker calls supported): the rule
   "recall < t" abstains when it is below t;
 - the share of the names and figures it adds to the question that are in no passage
   (`Answer.terms`, `docqa.citations.terms`): the rule "ungrounded >= s" abstains from that share
-  up, which is what `answer.abstain_ungrounded = s` does when answering.
+  up, which is what `answer.abstain_ungrounded = s` does when answering;
+- the probability the model gave to starting with the abstention reply (`Answer.abstain_probability`,
+  its first token, read from the logits whatever it then wrote): the rule "p(abstain) >= q"
+  abstains from q up.
+
+The adoption rule for the last one, fixed on 2026-12-05 before any record had it: the threshold
+q with the best tune accuracy is adopted as a default when it gains at least 2 tune questions,
+loses none held out, and withdraws at most 10% of the answers to answerable questions in each
+split (`adopt_probability`).
 
 For each rule this reports per split (`eval.bench_retrieval.split_of`: tune / held-out) what it
 would have done: accuracy, unanswerable questions abstained, answerable questions abstained
@@ -36,6 +44,8 @@ THRESHOLDS = (0.01, 0.34, 0.5, 0.67, 1.0)
 """`recall < t` abstains: 0.01 = no claim supported; 1.0 = any claim unsupported."""
 SHARES = (0.34, 0.5, 0.67, 1.0)
 """`ungrounded >= s` abstains: 1.0 = every name and figure made up; 0.34 = a third of them."""
+PROBABILITIES = (0.05, 0.1, 0.2, 0.3, 0.5)
+"""`p(abstain) >= q` abstains: greedy decoding already abstains when "Not" is the top token."""
 
 
 def citation_recall(record: EvalRecord) -> float | None:
@@ -44,6 +54,10 @@ def citation_recall(record: EvalRecord) -> float | None:
 
 def ungrounded_share(record: EvalRecord) -> float | None:
     return None if record.terms is None else record.terms.ungrounded_share
+
+
+def abstain_probability(record: EvalRecord) -> float | None:
+    return record.abstain_probability
 
 
 @dataclass(frozen=True)
@@ -62,8 +76,13 @@ class Rule:
         return value < self.threshold if self.below else value >= self.threshold
 
 
-RULES = [Rule(f"recall < {t}", citation_recall, t, True) for t in THRESHOLDS] + [
-    Rule(f"ungrounded >= {s}", ungrounded_share, s, False) for s in SHARES
+PROBABILITY_RULES = [
+    Rule(f"p(abstain) >= {q}", abstain_probability, q, False) for q in PROBABILITIES
+]
+RULES = [
+    *(Rule(f"recall < {t}", citation_recall, t, True) for t in THRESHOLDS),
+    *(Rule(f"ungrounded >= {s}", ungrounded_share, s, False) for s in SHARES),
+    *PROBABILITY_RULES,
 ]
 
 
@@ -121,18 +140,47 @@ def measure(records: Sequence[EvalRecord]) -> dict[str, Any]:
     }
     checked, recall_auc = _auroc(ok, citation_recall, True)
     termed, terms_auc = _auroc(ok, ungrounded_share, False)
+    probed, probability_auc = _auroc(ok, abstain_probability, False)
+    unanswerable_auc = auroc(
+        [p for r in ok if r.unanswerable and (p := r.abstain_probability) is not None],
+        [p for r in ok if not r.unanswerable and (p := r.abstain_probability) is not None],
+    )
+    rules = {
+        ("none" if rule is None else rule.name): {
+            name: outcome(rows, rule) for name, rows in splits.items()
+        }
+        for rule in (None, *RULES)
+    }
     return {
         "answers_scored_by_the_checker": checked,
         "auroc_citation_recall_right_vs_rest": recall_auc,
         "answers_with_names_or_figures": termed,
         "auroc_grounded_share_right_vs_rest": terms_auc,
-        "rules": {
-            ("none" if rule is None else rule.name): {
-                name: outcome(rows, rule) for name, rows in splits.items()
-            }
-            for rule in (None, *RULES)
-        },
+        "answers_with_an_abstain_probability": probed,
+        "auroc_abstain_probability_right_vs_rest": probability_auc,
+        "auroc_abstain_probability_unanswerable_vs_answerable": (
+            None if unanswerable_auc is None else round(unanswerable_auc, 3)
+        ),
+        "rules": rules,
+        "adopted_probability": adopt_probability(rules),
     }
+
+
+def adopt_probability(rules: dict[str, dict[str, dict[str, Any]]]) -> str | None:
+    """The `p(abstain) >= q` rule the fixed adoption rule picks (module docstring), or None."""
+    base = rules["none"]
+    best = max(PROBABILITY_RULES, key=lambda r: rules[r.name]["tune"]["right"]).name
+    out = rules[best]
+
+    def withdrawn(split: str) -> int:
+        return int(out[split]["answerable_abstained"] - base[split]["answerable_abstained"])
+
+    ok = (
+        out["tune"]["right"] >= base["tune"]["right"] + 2
+        and out["held-out"]["right"] >= base["held-out"]["right"]
+        and all(withdrawn(s) <= 0.1 * out[s]["answerable"] for s in ("tune", "held-out"))
+    )
+    return best if ok else None
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -144,6 +192,13 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{summary['answers_with_names_or_figures']} answers add names or figures to their "
         f"question; AUROC of the share of them found in a passage (1 - ungrounded), right "
         f"answers against the rest: {summary['auroc_grounded_share_right_vs_rest']}",
+        "",
+        f"{summary['answers_with_an_abstain_probability']} answers have the model's first-token "
+        f"probability of abstaining; its AUROC, right answers (lower) against the rest: "
+        f"{summary['auroc_abstain_probability_right_vs_rest']}; unanswerable (higher) against "
+        f"answerable questions: {summary['auroc_abstain_probability_unanswerable_vs_answerable']}",
+        "",
+        f"Adopted by the fixed rule: {summary['adopted_probability'] or 'no p(abstain) threshold'}",
         "",
         "| rule | split | accuracy | unanswerable abstained | answerable abstained | "
         "right answers lost | wrong answers withdrawn |",
