@@ -284,10 +284,12 @@ def _extract(text: str) -> tuple[Quantity, ...]:
                 and after[:1].isalpha()
             ):
                 continue  # "(1) Current Health and (2) Yardbird": an enumerator
-            negative = True
-            qstart = min(qstart, s - (len(before) - paren.start()))
-            end = end + close.end()
-            percent = percent or "%" in close.group(0)
+            if not _is_year(raw, currency, scale, percent or "%" in close.group(0)):
+                # "(1,234)": an accounting negative; "(2024)" stays a year
+                negative = True
+                qstart = min(qstart, s - (len(before) - paren.start()))
+                end = end + close.end()
+                percent = percent or "%" in close.group(0)
         digits = raw.replace(",", "")
         mantissa = float(digits)
         decimals = len(digits.split(".")[1]) if "." in digits else 0

@@ -30,6 +30,10 @@ from docqa.citations.numbers import (
         ("FY23", QuantityKind.year, 2023.0),
         ("$2,023", QuantityKind.amount, 2023.0),
         ("2,023", QuantityKind.amount, 2023.0),
+        ("the fiscal year (2024)", QuantityKind.year, 2024.0),
+        ("(2,024)", QuantityKind.amount, -2024.0),
+        ("$(2024)", QuantityKind.amount, -2024.0),
+        ("(1850)", QuantityKind.amount, -1850.0),
     ],
 )
 def test_extract_one(text: str, kind: QuantityKind, value: float) -> None:
