@@ -446,6 +446,9 @@ class Answer(BaseModel):
     """Sentences removed because their citations did not support them
     (`citations.on_unsupported = "drop"`), or the whole answer withdrawn because its names and
     figures are in no passage (`answer.abstain_ungrounded`)."""
+    caveats: list[str] = Field(default_factory=list)
+    """What the reader should know about the answer's limits, e.g. that the question is about
+    what a picture shows, which docqa cannot see (`docqa.answer.visual`)."""
     citation_recall: float | None = None
     citation_precision: float | None = None
     finish_reason: str | None = None

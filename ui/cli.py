@@ -412,6 +412,8 @@ def _print_checked(answer: Any) -> None:
         out.print(f"[{colour}]{s.verdict}:[/] {s.text}{fix}", highlight=False)
     if answer.abstained:
         out.print("[yellow]no answer found in the documents[/]")
+    for caveat in answer.caveats:
+        out.print(f"[yellow]note:[/] {caveat}", highlight=False)
     for c in answer.citations:
         name = Path(c.path).name if c.path else c.doc_id
         quote = " ".join((c.quote or "").split())

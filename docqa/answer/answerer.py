@@ -49,6 +49,7 @@ from docqa.answer.strategies import (
     long_context_prompt,
     rag_prompt,
 )
+from docqa.answer.visual import visual_caveat
 from docqa.citations.checker import CitationChecker
 from docqa.citations.split import split_answer
 from docqa.citations.terms import ground_terms
@@ -834,6 +835,7 @@ class Answerer:
             speculative=next((r.speculative for r in runs if r.speculative), None),
             computation=next((r.computation for r in runs if r.computation), None),
             terms=terms,
+            caveats=[c for c in (visual_caveat(question),) if c is not None],
             abstain_probability=next(
                 (
                     r.generation.probe_probability

@@ -99,6 +99,11 @@ def test_ask_json_contract_and_errors(tmp_path: Path) -> None:
     assert a["route"]["strategy"] == "long-context"
     assert {p["page"] for p in a["passages"]} == {1, 2}
 
+    # a question about what a picture shows: the answer carries the caveat, printed as a note
+    r = run("ask", "What colour is the 2024 bar in the revenue chart?", "--strategy", "closed-book")
+    assert r.returncode == 0, r.stderr
+    assert "note:" in r.stdout and "cannot see colours" in " ".join(r.stdout.split())
+
     r = run("ask", "Anything?", "--doc", "no-such.pdf")
     assert r.returncode == 1 and "no-such.pdf" in r.stderr
     r = run("ask", "Anything?", "--strategy", "guess")

@@ -65,6 +65,8 @@ def show_answer(svc: ServiceClient, i: int, a: Answer) -> None:
     st.markdown(answer_html(a), unsafe_allow_html=True)
     if a.abstained:
         st.caption("No answer found in the documents.")
+    for caveat in a.caveats:
+        st.warning(caveat)
     if a.citations:
         cols = st.columns(min(len(a.citations), 6))
         for j, c in enumerate(a.citations):

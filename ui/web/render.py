@@ -49,6 +49,7 @@ def to_markdown(turns: list[Answer]) -> str:
     out = ["# docqa conversation", ""]
     for a in turns:
         out += [f"## {a.question}", "", a.answer, ""]
+        out += [line for c in a.caveats for line in (f"> {c}", "")]
         flagged = [
             s for s in a.sentences if s.claim and s.verdict and s.verdict.value != "supported"
         ]

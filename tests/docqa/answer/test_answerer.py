@@ -93,6 +93,7 @@ def test_rag_answer_carries_passages_citations_route_timings_and_tokens(rt: Runt
     assert a.model == "smollm2"
     # the model's first-token probability of abstaining, read from its logits
     assert a.abstain_probability is not None and 0.0 < a.abstain_probability < 1.0
+    assert a.caveats == [], "nothing in the question asks about a picture"
     by_n = {p.n: p for p in a.passages}
     for c in a.citations:  # only passages that exist are resolved
         assert c.n in by_n and c.page == by_n[c.n].page and c.path == by_n[c.n].path
@@ -412,6 +413,12 @@ def test_speculative_with_a_drafter_model_and_its_errors(rt: Runtime) -> None:
     no_cache = Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
     with pytest.raises(AnswerError, match="token-level access"):
         no_cache.ask(question, [doc], "speculative")
+
+
+def test_a_question_about_what_a_picture_shows_carries_a_caveat(rt: Runtime) -> None:
+    a = rt.answerer.ask("What colour is the 2024 bar in Northwind's chart?", strategy="closed-book")
+    assert len(a.caveats) == 1
+    assert "'colour'" in a.caveats[0] and "cannot see" in a.caveats[0]
 
 
 def test_closed_book_has_no_passages(rt: Runtime) -> None:

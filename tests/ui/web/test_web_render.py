@@ -53,8 +53,10 @@ def test_markdown_export_keeps_questions_answers_flags_and_quotes() -> None:
         ],
         citations=[Citation(n=1, doc_id="d", path="/x/report.pdf", page=3, quote="Revenue was $5")],
         route=Route(strategy="rag", reasons=["asked for"]),
+        caveats=["This question is about what a picture shows ('red bar')."],
     )
     md = to_markdown([a])
+    assert "> This question is about what a picture shows ('red bar')." in md
     assert "## What was revenue?" in md and "Revenue was $5 [1]." in md
     assert "- *unsupported*: It doubled." in md
     assert "- [1] report.pdf p. 3: “Revenue was $5”" in md
