@@ -30,7 +30,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-pagefusion bench-answer bench-speculative eval-dev eval-compute eval-generated fit-router clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-search bench-retrieval bench-budget bench-longembed bench-pagefusion bench-answer bench-speculative eval-dev eval-lara eval-compute eval-generated fit-router clean
 
 setup: $(STAMP)
 
@@ -126,6 +126,11 @@ eval-dev: setup
 	DOCQA_HOME=$(CURDIR)/eval/out/dev-home $(BIN)/docqa eval \
 		--dataset $(CORPUS)/qa.jsonl --docs $(CORPUS) \
 		--strategies closed-book,rag,long-context,llama-index --k 5 --out eval/out/dev
+
+# RAG on the LaRA text questions (a ~100k-token 10-K rendered into a PDF), ~20 min
+eval-lara: setup
+	DOCQA_HOME=$(CURDIR)/eval/out/dev-home $(BIN)/docqa eval \
+		--dataset $(CORPUS)/qa_lara_text.jsonl --docs $(CORPUS) --strategies rag --k 5 --out eval/out/lara-rag
 
 # Computed answers against the model's own arithmetic: rag on the dev questions that ask for
 # arithmetic (selected by their words) with answer.compute=check, then the three modes (off,
