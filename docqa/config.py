@@ -118,6 +118,13 @@ class AnswerSettings(BaseModel):
     withdraw more right answers of models that compute. `python -m eval.abstain_signal`
     measures the rule on eval records (tune / held-out): on the dev questions (2026-12-05) it
     withdrew 3 wrong answers and no right one."""
+    abstain_probability: float | None = Field(default=None, gt=0.0, le=1.0)
+    """Answer "not found" instead of an answer when the model gave at least this probability to
+    starting with that reply (`Answer.abstain_probability`, its first token). None (the
+    default): off. Measured 2026-12-05 (`eval.abstain_signal`): 0.2 lost no right answer on the
+    76 dev questions (+1 right) nor on the 27 LaRA ones (+2 right, unanswerable abstained 1 -> 3
+    of 7); 0.1 lost right answers on both. Not the default: the rule fixed before the dev run
+    picked 0.1, which failed it."""
     passages: Literal["chunks", "pages"] = "chunks"
     """`chunks`: the reranked chunks themselves; `pages`: the reranked chunks grouped by page,
     each page given whole when it costs at most `max_page_tokens` (else its retrieved chunks

@@ -703,11 +703,20 @@ class Answerer:
         return self._ask_again(run, RESTATE, [note], 0.0)
 
     def _withdraw(self, run: _Run, terms: TermGrounding | None) -> str | None:
-        """Why the answer is replaced by "not found" (`answer.abstain_ungrounded`: at least that
-        share of the names and figures it adds to the question are in no passage), or None. A
-        computed answer is docqa's own text and is never withdrawn."""
+        """Why the answer is replaced by "not found", or None: `answer.abstain_probability` (the
+        model gave at least that probability to answering so) or `answer.abstain_ungrounded`
+        (at least that share of the names and figures it adds to the question are in no
+        passage). A computed answer is docqa's own text and is never withdrawn."""
+        if (run.computation and run.computation.used) or is_abstention(run.text):
+            return None
+        p, at = run.generation.probe_probability, self.settings.answer.abstain_probability
+        if p is not None and at is not None and p >= at:
+            return (
+                f"withdrawn: the model gave {p:.2f} to answering {ABSTAIN!r} "
+                f"(answer.abstain_probability {at:g})"
+            )
         limit = self.settings.answer.abstain_ungrounded
-        if limit is None or terms is None or (run.computation and run.computation.used):
+        if limit is None or terms is None:
             return None
         share = terms.ungrounded_share
         if share is None or share < limit:

@@ -439,7 +439,7 @@ def test_empty_store_and_empty_question_are_clear_errors(tmp_path: Path) -> None
         rt.close()
 
 
-def _run_of(text: str, passages: list[Passage]) -> _Run:
+def _run_of(text: str, passages: list[Passage], abstain_p: float | None = None) -> _Run:
     prompt = Prompt(strategy="rag", messages=rag_messages("q", passages), passages=passages)
     gen = Generation(
         text=text,
@@ -448,6 +448,7 @@ def _run_of(text: str, passages: list[Passage]) -> _Run:
         finish_reason="stop",
         seconds=0.1,
         time_to_first_token=0.05,
+        probe_probability=abstain_p,
     )
     return _Run(prompt, gen, text, 0.0, 0, None)
 
@@ -523,6 +524,31 @@ def test_an_answer_whose_names_and_figures_are_in_no_passage_is_withdrawn(rt: Ru
     )
     assert not c.abstained and c.answer == invented
     assert c.terms is not None and c.terms.ungrounded_share == 1.0
+
+
+def test_an_answer_the_model_nearly_declined_is_withdrawn_when_asked(rt: Runtime) -> None:
+    read = "Revenue rose 10.7% to $503.8 million [1]."
+    assert rt.settings.answer.abstain_probability is None  # off by default
+    a = rt.answerer._finish(
+        "What was revenue?", "rag", [_run_of(read, [REVENUE], 0.4)], [], None, 0.0
+    )
+    assert not a.abstained and a.answer == read and a.abstain_probability == 0.4
+
+    answerer = _answerer(rt, abstain_probability=0.2)
+    b = answerer._finish("What was revenue?", "rag", [_run_of(read, [REVENUE], 0.4)], [], None, 0.0)
+    assert b.abstained and b.answer == ABSTAIN and b.citations == []
+    assert b.dropped_sentences == [strip_citations(read)] and b.abstain_probability == 0.4
+    assert b.route.reasons[-1] == (
+        "withdrawn: the model gave 0.40 to answering 'Not found in the documents.' "
+        "(answer.abstain_probability 0.2)"
+    )
+    # below the threshold, without a probability, or an abstention already: unchanged
+    for p, text in ((0.19, read), (None, read), (0.9, ABSTAIN)):
+        c = answerer._finish(
+            "What was revenue?", "rag", [_run_of(text, [REVENUE], p)], [], None, 0.0
+        )
+        assert c.answer == text and c.dropped_sentences == []
+        assert not any(r.startswith("withdrawn") for r in c.route.reasons)
 
 
 class _Recording:
