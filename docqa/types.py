@@ -445,7 +445,8 @@ class Answer(BaseModel):
     dropped_sentences: list[str] = Field(default_factory=list)
     """Sentences removed because their citations did not support them
     (`citations.on_unsupported = "drop"`), or the whole answer withdrawn because its names and
-    figures are in no passage (`answer.abstain_ungrounded`)."""
+    figures are in no passage (`answer.abstain_ungrounded`) or the model nearly declined it
+    (`answer.abstain_probability`)."""
     caveats: list[str] = Field(default_factory=list)
     """What the reader should know about the answer's limits, e.g. that the question is about
     what a picture shows, which docqa cannot see (`docqa.answer.visual`)."""

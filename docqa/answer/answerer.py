@@ -706,8 +706,9 @@ class Answerer:
         """Why the answer is replaced by "not found", or None: `answer.abstain_probability` (the
         model gave at least that probability to answering so) or `answer.abstain_ungrounded`
         (at least that share of the names and figures it adds to the question are in no
-        passage). A computed answer is docqa's own text and is never withdrawn."""
-        if (run.computation and run.computation.used) or is_abstention(run.text):
+        passage). A computed answer is docqa's own text and is never withdrawn; the caller
+        does not ask for an abstention."""
+        if run.computation and run.computation.used:
             return None
         p, at = run.generation.probe_probability, self.settings.answer.abstain_probability
         if p is not None and at is not None and p >= at:
@@ -743,7 +744,7 @@ class Answerer:
         abstained = is_abstention(run.text)
         terms = None if abstained else _terms(question, run)
         dropped: list[str] = []
-        withdrawn = self._withdraw(run, terms)
+        withdrawn = None if abstained else self._withdraw(run, terms)
         if withdrawn is not None:
             dropped = [s.text for s in split_answer(run.text)]
             run = replace(run, text=ABSTAIN)

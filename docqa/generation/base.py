@@ -351,6 +351,10 @@ class LocalTokenGenerator(ABC):
     (llama.cpp, transformers): each supplies `chat_tokens` and `_run`."""
 
     @abstractmethod
+    def _tokenize(self, text: str) -> list[int]:
+        """`text`'s token ids as the model reads plain text (no special tokens, no BOS)."""
+
+    @abstractmethod
     def chat_tokens(self, messages: Sequence[ChatMessage]) -> list[int]: ...
 
     @abstractmethod
@@ -362,8 +366,16 @@ class LocalTokenGenerator(ABC):
         start: float,
     ) -> Iterator[str]: ...
 
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text))
+
     def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return len(self.chat_tokens(messages))
+
+    def _first_token(self, text: str | None) -> int | None:
+        """The first token of `text` (a `GenerationConfig.probe`), or None for no text."""
+        ids = self._tokenize(text) if text else []
+        return ids[0] if ids else None
 
     @staticmethod
     def _answer_room(

@@ -212,8 +212,8 @@ class LlamaCppGenerator(LocalTokenGenerator):
     def close(self) -> None:
         self.llama.close()
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+    def _tokenize(self, text: str) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def chat_prompt(self, messages: Sequence[ChatMessage]) -> str:
         """The prompt text after the GGUF's chat template, with the generation prompt."""
@@ -224,12 +224,6 @@ class LlamaCppGenerator(LocalTokenGenerator):
         # the same tokenization create_chat_completion applies to a Jinja2-rendered prompt
         prompt = self.chat_prompt(messages)
         return self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-
-    def _first_token(self, text: str | None) -> int | None:
-        ids = (
-            self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
-        )
-        return ids[0] if ids else None
 
     def _run(
         self,

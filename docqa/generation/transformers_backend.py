@@ -126,8 +126,8 @@ class TransformersGenerator(LocalTokenGenerator):
     def context_window(self) -> int:
         return self._window
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def _tokenize(self, text: str) -> list[int]:
+        return [int(t) for t in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
 
     def chat_prompt(self, messages: Sequence[ChatMessage]) -> str:
         prompt = self.tokenizer.apply_chat_template(
@@ -140,10 +140,6 @@ class TransformersGenerator(LocalTokenGenerator):
         # backends count the same prompt the same way
         ids = self.tokenizer(self.chat_prompt(messages), add_special_tokens=False)["input_ids"]
         return [int(t) for t in ids]
-
-    def _first_token(self, text: str | None) -> int | None:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
-        return int(ids[0]) if ids else None
 
     def _run(
         self,
