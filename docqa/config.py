@@ -148,6 +148,12 @@ class AnswerSettings(BaseModel):
     fallback_max_score: float | None = None
     """... and below this (None: no upper bound). Both None: every abstention falls back
     (Self-Route). `python -m eval.fit_router` fits the three on eval records."""
+    fallback_abstain_probability: float | None = Field(default=None, gt=0.0, le=1.0)
+    """`auto`: when long context answered after RAG abstained, keep RAG's "not found" if the
+    long-context model gave at least this probability to answering so too (its answer's
+    `abstain_probability`). Long context alone almost never abstains; two readings that both
+    lean to "not found" are the router's sign that the answer is not in the document. None:
+    off. Fitted with the others by `python -m eval.fit_router`."""
     prefill_tokens_per_second: float = 60.0
     """For that estimate; measured for the 1.5B on 2 CPU cores (MODELS.md)."""
     drafter: Literal["ngram", "self", "model"] = "ngram"

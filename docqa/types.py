@@ -328,6 +328,9 @@ class RouteSignals(BaseModel):
     rag_abstained: bool | None = None
     rag_unsure: bool | None = None
     """RAG abstained without generating (`answer.abstain_below`)."""
+    fallback_abstain_probability: float | None = None
+    """The probability the long-context fallback gave to answering "not found" (its first
+    token), when it ran after RAG abstained."""
 
 
 class Route(BaseModel):

@@ -1,22 +1,29 @@
 """Fit the `auto` router's thresholds on eval records of the fixed strategies.
 
-    python -m eval.fit_router --records eval/out/dev/answers.jsonl [--out eval/out/router-fit]
+    python -m eval.fit_router --records RUN/answers.jsonl [MORE/answers.jsonl ...]
+                              [--out eval/out/router-fit]
 
 Every question needs a `rag` record and a `long-context` record (skipped when the document does
-not fit: long context is then impossible) of one `docqa eval` run, with their route signals.
+not fit: long context is then impossible) with their route signals, from one `docqa eval` run
+or from several (`--records` of a rag run and of a long-context run on the same store and
+settings; a later file's record of a question and strategy replaces an earlier one's).
 For each point of a grid over the router's settings (`answer.small_document_tokens`,
-`answer.whole_document_first`, `answer.fallback_min_score` / `fallback_max_score`), the
-engine's own `Router` decides every question from the recorded signals, and the question is
-scored with the record of the strategy it chose: the runs `auto` makes are the same greedy runs
-as the fixed strategies' (RAG first, then long context on the same prompt), so this is what
-`auto` would answer, without answering again.
+`answer.whole_document_first`, `answer.fallback_min_score` / `fallback_max_score`,
+`answer.fallback_abstain_probability`), the engine's own `Router` decides every question from
+the recorded signals, and the question is scored with the record of the strategy it chose: the
+runs `auto` makes are the same greedy runs as the fixed strategies' (RAG first, then long
+context on the same prompt), so this is what `auto` would answer, without answering again. When
+the long-context answer gives way to RAG's abstention (`Router.after_fallback`, on the
+long-context record's `abstain_probability`), the question is scored with RAG's record and the
+long-context prefill still counts.
 
 The chosen point has the best accuracy on the *tune* split (`bench_retrieval.split_of`: a hash
 of the question id, ~2/3) among the points whose long-context prefill tokens are at most
 `--max-prefill-share` (0.5) of always reading whole; ties go to fewer prefill tokens, then to
 the defaults. Its held-out accuracy is reported beside, with rag's and long context's, the
-per-question best (oracle), the confusion against the per-question best strategy, and a plot of
-accuracy against prefill tokens with every grid point and the chosen one. The settings to use
+per-question best (oracle), today's defaults with each `answer.fallback_abstain_probability`
+alone, the confusion against the per-question best strategy, and a plot of accuracy against
+prefill tokens with every grid point and the chosen one. The settings to use
 are printed as environment variables; nothing is changed on its own.
 """
 
@@ -43,6 +50,7 @@ __all__ = ["Case", "FitPoint", "cases_of", "fit", "main", "simulate"]
 
 SPLITS = ("tune", "held-out", "all")
 SMALL_DOCUMENT_TOKENS = (0, 2048, 3072, 4096, 8192, 16384, 32768)
+FALLBACK_ABSTAIN_PROBABILITY = (None, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ def cases_of(records: Sequence[EvalRecord]) -> tuple[list[Case], list[str]]:
         ls = lc.route_signals
         tokens = ls.document_tokens if ls and ls.document_tokens else lc.prompt_tokens
         sig.document_tokens, sig.fits = tokens, True
+        sig.fallback_abstain_probability = lc.abstain_probability
         # the cost of reading whole as if nothing were cached (the eval reuses KV states)
         sig.cached = False
         sig.prefill_seconds = (tokens or 0) / AnswerSettings().prefill_tokens_per_second
@@ -107,6 +116,8 @@ def simulate(case: Case, cfg: AnswerSettings) -> tuple[Strategy, bool, int]:
     if case.long_context is not None and router.first(case.signals).strategy == "long-context":
         return "long-context", case.long_context.correct, lc_tokens
     if case.long_context is not None and router.after_rag(case.signals).strategy:
+        if router.after_fallback(case.signals) is not None:
+            return "rag", case.rag.correct, lc_tokens  # read whole, then RAG's "not found"
         return "long-context", case.long_context.correct, lc_tokens
     return "rag", case.rag.correct, 0
 
@@ -124,7 +135,9 @@ def _grid(cases: Sequence[Case]) -> list[dict[str, Any]]:
     if scores:
         cuts += [scores[0] - 1.0, scores[-1] + 1.0]
     points: list[dict[str, Any]] = []
-    for small, whole, lo, hi in itertools.product(SMALL_DOCUMENT_TOKENS, (False, True), cuts, cuts):
+    for small, whole, lo, hi, p in itertools.product(
+        SMALL_DOCUMENT_TOKENS, (False, True), cuts, cuts, FALLBACK_ABSTAIN_PROBABILITY
+    ):
         if lo is not None and hi is not None and lo >= hi:
             continue  # empty: "never fall back" is lo above every score
         points.append(
@@ -133,6 +146,7 @@ def _grid(cases: Sequence[Case]) -> list[dict[str, Any]]:
                 "whole_document_first": whole,
                 "fallback_min_score": lo,
                 "fallback_max_score": hi,
+                "fallback_abstain_probability": p,
             }
         )
     return points
@@ -197,6 +211,16 @@ def fit(cases: Sequence[Case], max_prefill_share: float = 0.5) -> dict[str, Any]
         key=lambda p: (p.metrics["tune"]["accuracy"], -p.metrics["tune"]["prefill"], is_default(p)),
     )
     default = next((p for p in points if is_default(p)), None)
+    sweep = [
+        p
+        for p in points
+        if p.settings["fallback_abstain_probability"] is not None
+        and all(
+            getattr(defaults, k) == v
+            for k, v in p.settings.items()
+            if k != "fallback_abstain_probability"
+        )
+    ]
     return {
         "n": len(cases),
         "splits": {s: chosen.metrics[s]["n"] for s in SPLITS},
@@ -204,6 +228,7 @@ def fit(cases: Sequence[Case], max_prefill_share: float = 0.5) -> dict[str, Any]
         "max_prefill_share": max_prefill_share,
         "chosen": chosen,
         "default": default,
+        "abstain_sweep": sweep,
         "fixed": fixed,
         "points": points,
         "confusion": _confusion(cases, chosen),
@@ -313,6 +338,9 @@ def render(result: dict[str, Any], left: Sequence[str]) -> str:
     ]
     if result["default"] is not None:
         lines.append(_row("auto, today's defaults", result["default"].metrics))
+    for point in result["abstain_sweep"]:
+        at = point.settings["fallback_abstain_probability"]
+        lines.append(_row(f"auto, defaults + fallback_abstain_probability {at:g}", point.metrics))
     lines += [
         _row("auto, chosen", chosen.metrics),
         "",
@@ -335,9 +363,14 @@ def _jsonable(result: dict[str, Any]) -> dict[str, Any]:
         return None if p is None else {"settings": p.settings, "metrics": p.metrics}
 
     return {
-        **{k: v for k, v in result.items() if k not in ("chosen", "default", "points")},
+        **{
+            k: v
+            for k, v in result.items()
+            if k not in ("chosen", "default", "points", "abstain_sweep")
+        },
         "chosen": point(result["chosen"]),
         "default": point(result["default"]),
+        "abstain_sweep": [point(p) for p in result["abstain_sweep"]],
         "routes": result["chosen"].routes,
         "grid_points": len(result["points"]),
     }
@@ -345,14 +378,20 @@ def _jsonable(result: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--records", type=Path, required=True, help="answers.jsonl of a docqa eval")
+    ap.add_argument(
+        "--records",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="answers.jsonl of one docqa eval, or of a rag run and a long-context run",
+    )
     ap.add_argument("--out", type=Path, default=Path("eval/out/router-fit"))
     ap.add_argument("--max-prefill-share", type=float, default=0.5)
     a = ap.parse_args(argv)
-    cases, left = cases_of(read_records(a.records))
+    cases, left = cases_of([r for path in a.records for r in read_records(path)])
     if not cases:
         raise SystemExit(
-            f"{a.records}: no question has both a rag and a long-context record with route "
+            f"{', '.join(map(str, a.records))}: no question has both a rag and a long-context record with route "
             "signals: run `docqa eval --strategies rag,long-context` first"
         )
     result = fit(cases, a.max_prefill_share)

@@ -266,7 +266,11 @@ class Answerer:
         if on_status:
             on_status("The passages did not hold the answer: reading the whole document.")
         run = self._generate(lc, start, on_text, on_status)
-        return self._finish(question, "auto", [*rags, run], reasons, scope, start, signals)
+        signals.fallback_abstain_probability = run.generation.probe_probability
+        kept = router.after_fallback(signals)
+        return self._finish(
+            question, "auto", [*rags, run], reasons, scope, start, signals, withdraw=kept
+        )
 
     def _long_context_signals(
         self, signals: RouteSignals, prompt: Prompt | None, documents: int
@@ -737,14 +741,17 @@ class Answerer:
         scope: list[Document] | None,
         start: float,
         signals: RouteSignals | None = None,
+        withdraw: str | None = None,
     ) -> Answer:
-        if runs[-1].unsure is None and is_hollow(runs[-1].text):
+        """The `Answer` of the last of `runs`. `withdraw`: the caller's reason to replace that
+        run's answer by "not found" (the router's); else `_withdraw` decides."""
+        if withdraw is None and runs[-1].unsure is None and is_hollow(runs[-1].text):
             runs = [*runs, self._restate(runs[-1])]
         run = runs[-1]
         abstained = is_abstention(run.text)
         terms = None if abstained else _terms(question, run)
         dropped: list[str] = []
-        withdrawn = None if abstained else self._withdraw(run, terms)
+        withdrawn = None if abstained else (withdraw or self._withdraw(run, terms))
         if withdrawn is not None:
             dropped = [s.text for s in split_answer(run.text)]
             run = replace(run, text=ABSTAIN)

@@ -15,7 +15,11 @@ can be fitted offline on eval records of the fixed strategies: `python -m eval.f
    [`answer.fallback_min_score`, `answer.fallback_max_score`) (None: unbounded on that side),
    fitted on data.
 
-Either decision needs long context to be possible (the prompt fits the window) and affordable
+3. `Router.after_fallback`, once long context answered after RAG abstained: keep its answer,
+   or keep RAG's abstention when the long-context model too gave at least
+   `answer.fallback_abstain_probability` to answering "not found".
+
+Decisions 1 and 2 need long context to be possible (the prompt fits the window) and affordable
 (the KV state is cached, or its estimated prefill is at most `answer.max_prefill_seconds`).
 Each decision carries its reason with the numbers it was made on.
 
@@ -157,6 +161,24 @@ class Router:
             "long-context",
             f"then long context: the document fits ({s.document_tokens:,} tokens) and "
             + self._cost(s),
+        )
+
+    def after_fallback(self, s: RouteSignals) -> str | None:
+        """Why RAG's abstention stands although long context answered, or None: keep the
+        long-context answer.
+
+        >>> s = RouteSignals(rag_abstained=True, fallback_abstain_probability=0.31)
+        >>> Router(AnswerSettings(fallback_abstain_probability=0.2)).after_fallback(s)
+        'kept the abstention: long context answered, but gave 0.31 to "not found" (>= 0.2, answer.fallback_abstain_probability)'
+        >>> Router(AnswerSettings()).after_fallback(s) is None
+        True
+        """
+        at, p = self.cfg.fallback_abstain_probability, s.fallback_abstain_probability
+        if at is None or p is None or p < at:
+            return None
+        return (
+            f'kept the abstention: long context answered, but gave {p:.2f} to "not found" '
+            f"(>= {at:g}, answer.fallback_abstain_probability)"
         )
 
     def _affordable(self, s: RouteSignals) -> bool:

@@ -30,6 +30,8 @@ def pair(
     top: float,
     lc_correct: bool | None,
     tokens: int = 12_000,
+    lc_abstain: float | None = None,
+    unanswerable: bool = False,
 ) -> list[EvalRecord]:
     """A question's rag and long-context records (`lc_correct` None: long context skipped)."""
     common = {
@@ -38,6 +40,7 @@ def pair(
         "question": "q?",
         "gold": "x",
         "answer_format": "Str",
+        "unanswerable": unanswerable,
     }
     rag = EvalRecord(
         **common,  # type: ignore[arg-type]
@@ -59,6 +62,7 @@ def pair(
             strategy="long-context",
             correct=lc_correct,
             prompt_tokens=tokens,
+            abstain_probability=lc_abstain,
             route_signals=RouteSignals(
                 documents=1, window=32768, document_tokens=tokens, fits=True
             ),
@@ -117,6 +121,53 @@ def test_fit_finds_the_bound_between_missed_answers_and_absent_ones(tmp_path: Pa
     assert half["chosen"].metrics["tune"]["prefill"] <= 0.5 * 12_000 + 1e-9
 
 
+def test_the_fallback_gives_way_when_long_context_leans_to_not_found() -> None:
+    records = pair(
+        "u", rag_correct=True, rag_abstained=True, top=1.0, lc_correct=False, lc_abstain=0.4
+    )
+    (case,), _ = cases_of(records)
+    assert case.signals.fallback_abstain_probability == 0.4
+    cfg = AnswerSettings()
+    assert simulate(case, cfg) == ("long-context", False, 12_000)
+    # RAG's "not found" stands; the long-context prefill was spent all the same
+    gate = cfg.model_copy(update={"fallback_abstain_probability": 0.3})
+    assert simulate(case, gate) == ("rag", True, 12_000)
+    assert simulate(case, cfg.model_copy(update={"fallback_abstain_probability": 0.5}))[0] == (
+        "long-context"
+    )
+
+
+def test_fit_finds_the_abstain_probability_between_absent_answers_and_missed_ones() -> None:
+    """RAG abstains on all, with the same best passage score (the score bounds cannot tell the
+    questions apart); long context answers all: rightly where RAG missed the answer, with a
+    low probability of "not found", wrongly where there is no answer, with a higher one."""
+    records: list[EvalRecord] = []
+    for split in ("tune", "held-out"):
+        for i, item in enumerate(ids(split, 8)):
+            absent = i % 2 == 0
+            records += pair(
+                item,
+                rag_correct=absent,
+                rag_abstained=True,
+                top=1.0,
+                lc_correct=not absent,
+                lc_abstain=0.35 if absent else 0.03,
+                unanswerable=absent,
+            )
+    cases, _ = cases_of(records)
+    result = fit(cases, max_prefill_share=1.0)
+    chosen = result["chosen"]
+    assert chosen.settings["fallback_abstain_probability"] in (0.05, 0.1, 0.2, 0.3)
+    assert chosen.metrics["tune"]["accuracy"] == 1.0 == chosen.metrics["held-out"]["accuracy"]
+    assert result["default"].metrics["tune"]["accuracy"] == 0.5
+    # the sweep: today's defaults with each threshold alone (0.5 lets every answer through)
+    sweep = {
+        p.settings["fallback_abstain_probability"]: p.metrics["tune"]["accuracy"]
+        for p in result["abstain_sweep"]
+    }
+    assert sweep == {0.05: 1.0, 0.1: 1.0, 0.2: 1.0, 0.3: 1.0, 0.5: 0.5}
+
+
 def test_main_writes_the_report_the_plot_and_the_settings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,15 +180,20 @@ def test_main_writes_the_report_the_plot_and_the_settings(
             top=float(i),
             lc_correct=i % 3 == 0,
         )
-    path = write_records(records, tmp_path / "answers.jsonl")
-    assert main(["--records", str(path), "--out", str(tmp_path / "fit")]) == 0
+    # a rag run and a long-context run, each in its own file
+    rag = write_records([r for r in records if r.strategy == "rag"], tmp_path / "rag.jsonl")
+    lc = [r for r in records if r.strategy == "long-context"]
+    lc_path = write_records(lc, tmp_path / "lc.jsonl")
+    assert main(["--records", str(rag), str(lc_path), "--out", str(tmp_path / "fit")]) == 0
     out = capsys.readouterr().out
     assert "# auto router fit" in out and "DOCQA_ANSWER__SMALL_DOCUMENT_TOKENS=" in out
     saved = json.loads((tmp_path / "fit" / "fit.json").read_text())
     assert set(saved["routes"]) == {r.item_id for r in records}
     assert saved["chosen"]["metrics"]["all"]["n"] == 6
     assert (tmp_path / "fit" / "accuracy_vs_prefill.png").read_bytes().startswith(PNG)
-    assert "| best | rag | long-context |" in (tmp_path / "fit" / "fit.md").read_text()
+    report = (tmp_path / "fit" / "fit.md").read_text()
+    assert "| best | rag | long-context |" in report
+    assert "| auto, defaults + fallback_abstain_probability 0.2 |" in report
 
 
 def test_records_without_signals_are_left_out_with_the_reason(tmp_path: Path) -> None:

@@ -330,6 +330,28 @@ def test_rag_abstains_without_generating_when_retrieval_is_not_confident(rt: Run
     assert sig is not None and sig.rag_abstained and sig.rag_unsure
     # the same passage, reranked in another batch (the scope filters the pool): ~0.02 apart
     assert sig.top_score == pytest.approx(best, abs=0.1)
+    p = sig.fallback_abstain_probability
+    assert p is not None and p == a.abstain_probability  # the long-context run's own
+
+    # ... and gives way to RAG's abstention when long context leans to "not found" as well
+    assert not a.abstained  # long context answers (SmolLM2, greedy)
+    withdrawn = answerer(
+        abstain_below=best + 0.5,
+        small_document_tokens=0,
+        max_prefill_seconds=1e6,
+        fallback_abstain_probability=max(p, 1e-6),
+    ).ask(question, [resolve_document(rt.store, REPORT)], "auto")
+    assert withdrawn.abstained and withdrawn.answer == "Not found in the documents."
+    assert withdrawn.route.strategy == "long-context" and withdrawn.tokens.completion > 0
+    assert withdrawn.dropped_sentences and withdrawn.citations == []
+    assert any("answer.fallback_abstain_probability" in r for r in withdrawn.route.reasons)
+    stays = answerer(
+        abstain_below=best + 0.5,
+        small_document_tokens=0,
+        max_prefill_seconds=1e6,
+        fallback_abstain_probability=min(p * 1.5 + 1e-3, 1.0),
+    ).ask(question, [resolve_document(rt.store, REPORT)], "auto")
+    assert stays.answer == a.answer
 
     # ... unless the best passage's logit lies outside the fitted fallback bounds
     kept = answerer(

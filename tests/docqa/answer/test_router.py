@@ -92,6 +92,26 @@ def test_the_fallback_is_bounded_by_the_best_passage_score(
 
 
 @pytest.mark.parametrize(
+    ("at", "p", "kept"),
+    [
+        (None, 0.9, False),  # off: long context's answer stands
+        (0.2, None, False),  # no probability recorded (a computed answer, a backend without)
+        (0.2, 0.19, False),
+        (0.2, 0.2, True),
+        (0.2, 0.75, True),
+    ],
+)
+def test_the_fallback_answer_gives_way_when_long_context_leans_to_not_found(
+    at: float | None, p: float | None, kept: bool
+) -> None:
+    router = Router(AnswerSettings(fallback_abstain_probability=at))
+    why = router.after_fallback(signals(rag_abstained=True, fallback_abstain_probability=p))
+    assert (why is not None) is kept
+    if why is not None:
+        assert f"{p:.2f}" in why and "answer.fallback_abstain_probability" in why
+
+
+@pytest.mark.parametrize(
     "question",
     [
         "Summarize the paper's main findings.",
