@@ -1,0 +1,241 @@
+"""A 1,000-page PDF: is docqa's memory flat, its pace kept, and its progress bar's ETA true?
+
+    python -m eval.bench_bigdoc [--source ../shared/corpus/dev/BOEING_2022_10K.pdf]
+                                [--pages 1000] [--small 100] [--out eval/out/bigdoc.json]
+
+Two PDFs are made from one real filing, with the same mix of pages: `--pages` pages (the
+filing's pages repeated in order) and `--small` pages (every n-th page of the big one). Each is
+ingested by docqa's `Ingestor` into a fresh store, in a fresh process, one after the other, and
+measured:
+
+- seconds, pages/s and peak RSS (the process and its parser process, sampled every 50 ms), and
+  the RSS at 10%, 50% and 100% of the pages: flat memory means the big file's peak is close to
+  the small one's;
+- the ETA the CLI's progress bar shows (rich's `TimeRemainingColumn` over the pages task: the
+  pace of the last 30 s) at every page, against the time the run actually still took. Reported:
+  the error at 10% and 50% of the pages and the worst error between 10% and 90% (past 90% a
+  second of difference is already a large share of what is left).
+
+Goals (issue: ingest speed): peak RSS under 2 GB on the big file, pages/s no worse than on the
+small one, the ETA within 20% of the truth after the first 10% of pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from eval.bench_ingest import PeakRss
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SOURCE = ROOT.parent / "shared" / "corpus" / "dev" / "BOEING_2022_10K.pdf"
+CHECKPOINTS = (0.1, 0.5)
+WORST_BETWEEN = (0.1, 0.9)
+
+
+def make_pdfs(source: Path, pages: int, small: int, folder: Path) -> tuple[Path, Path]:
+    """(big, small) PDFs in `folder`: `pages` pages of `source` repeated in order, and `small`
+    pages taken evenly from the big one (the same mix of text, tables and blank pages)."""
+    import pymupdf as _pymupdf
+
+    pymupdf: Any = _pymupdf  # untyped: its calls go through Any
+    if not 0 < small <= pages:
+        raise ValueError(f"--small ({small}) must be between 1 and --pages ({pages})")
+    src = pymupdf.open(source)
+    try:
+        n = src.page_count
+        big = pymupdf.open()
+        while big.page_count < pages:
+            last = min(n, pages - big.page_count) - 1
+            big.insert_pdf(src, from_page=0, to_page=last)
+        big_path = folder / f"big-{pages}.pdf"
+        big.save(big_path, garbage=1)
+        step = pages / small
+        keep = [int(i * step) for i in range(small)]
+        big.select(keep)
+        small_path = folder / f"small-{small}.pdf"
+        big.save(small_path, garbage=3)
+        big.close()
+    finally:
+        src.close()
+    return big_path, small_path
+
+
+@dataclass
+class Timeline:
+    """What the progress bar saw: per page done, (seconds since the start, pages done, the ETA
+    it showed, the RSS then); `end` is when the run returned."""
+
+    total: int = 0
+    events: list[tuple[float, int, float | None, int]] = field(default_factory=list)
+    end: float = 0.0
+
+
+def eta_errors(tl: Timeline) -> dict[str, float | None]:
+    """Relative ETA errors |shown - true| / true at the checkpoints, and the worst between
+    `WORST_BETWEEN` of the pages (None: no event there with an ETA).
+
+    >>> tl = Timeline(total=10, events=[(i, i, 10 - i, 0) for i in range(1, 11)], end=10)
+    >>> eta_errors(tl)
+    {'at_10%': 0.0, 'at_50%': 0.0, 'worst_10-90%': 0.0}
+    """
+    out: dict[str, float | None] = {}
+
+    def error(t: float, eta: float) -> float:
+        truth = tl.end - t
+        return abs(eta - truth) / truth if truth > 0 else 0.0
+
+    for share in CHECKPOINTS:
+        first = next((e for e in tl.events if e[1] >= share * tl.total and e[2] is not None), None)
+        out[f"at_{share:.0%}"] = (
+            None if first is None or first[2] is None else round(error(first[0], first[2]), 3)
+        )
+    lo, hi = WORST_BETWEEN
+    window = [
+        error(t, eta)
+        for t, done, eta, _ in tl.events
+        if eta is not None and lo * tl.total <= done <= hi * tl.total
+    ]
+    out[f"worst_{lo:.0%}-{hi:.0%}".replace("%-", "-")] = round(max(window), 3) if window else None
+    return out
+
+
+class _Recorder:
+    """An ingest `Progress` that keeps the pages task the CLI's bar keeps (rich, not shown)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(console=Console(file=io.StringIO()), auto_refresh=False)
+        self.task = self.bar.add_task("pages", total=0)
+        self.t0 = time.perf_counter()
+        self.done = 0
+        self.timeline = Timeline()
+        self.me = psutil.Process()
+
+    def files(self, total: int) -> None: ...
+
+    def pages_found(self, n: int) -> None:
+        self.timeline.total += n
+        self.bar.update(self.task, total=self.timeline.total)
+
+    def pages_done(self, n: int) -> None:
+        self.done += n
+        self.bar.update(self.task, advance=n)
+        rss = self.me.memory_info().rss + sum(
+            c.memory_info().rss for c in self.me.children(recursive=True)
+        )
+        eta = self.bar.tasks[self.task].time_remaining
+        self.timeline.events.append((time.perf_counter() - self.t0, self.done, eta, rss))
+
+    def file_done(self, result: Any) -> None: ...
+
+
+def run_one(pdf: Path, home: Path) -> dict[str, Any]:
+    """Ingest `pdf` into a fresh store at `home` (this process) and measure it."""
+    from docqa.config import Settings
+    from docqa.runtime import Runtime
+    from ingest.pipeline import Ingestor
+
+    settings = Settings(home=home)
+    with PeakRss() as rss:
+        rt = Runtime(settings)
+        rt.embedder  # noqa: B018 - load the model before the clock starts
+        recorder = _Recorder()
+        report = Ingestor(settings, rt.store, rt.embedder, rt.bm25, recorder).run([pdf])
+        recorder.timeline.end = time.perf_counter() - recorder.t0
+        rt.close()
+    (doc,) = report.documents
+    tl = recorder.timeline
+    at = {
+        f"rss_mb_at_{share:.0%}": round(
+            next(e[3] for e in tl.events if e[1] >= share * tl.total) / 2**20
+        )
+        for share in (0.1, 0.5, 1.0)
+        if tl.events
+    }
+    return {
+        "file": pdf.name,
+        "status": doc.status.value,
+        "pages": doc.pages,
+        "chunks": doc.chunks,
+        "seconds": round(tl.end, 2),
+        "pages_per_s": round(doc.pages / tl.end, 2),
+        "peak_rss_mb": round(rss.peak / 2**20),
+        **at,
+        "eta_error": eta_errors(tl),
+        "stages": report.stages,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    ap.add_argument("--pages", type=int, default=1000)
+    ap.add_argument("--small", type=int, default=100)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        print(json.dumps(run_one(a.child, a.home)))
+        return
+    if not a.source.is_file():
+        sys.exit(f"no PDF at {a.source} (pass --source FILE)")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="docqa-bigdoc-") as tmp:
+        big, small = make_pdfs(a.source, a.pages, a.small, Path(tmp))
+        for pdf in (small, big):
+            home = Path(tmp) / f"home-{pdf.stem}"
+            cmd = [sys.executable, "-m", "eval.bench_bigdoc", "--child", str(pdf)]
+            print(f"ingesting {pdf.name} ...", file=sys.stderr, flush=True)
+            res = subprocess.run(
+                [*cmd, "--home", str(home)], capture_output=True, text=True, cwd=ROOT
+            )
+            if res.returncode != 0:
+                sys.exit(f"{pdf.name} failed:\n{res.stderr[-3000:]}")
+            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    small_row, big_row = rows
+    summary: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {psutil.cpu_count()} cores, "
+        f"{round(psutil.virtual_memory().total / 2**30)} GiB, Python "
+        f"{platform.python_version()}",
+        "source": a.source.name,
+        "results": rows,
+        "pace_big_over_small": round(big_row["pages_per_s"] / small_row["pages_per_s"], 2),
+    }
+    print(
+        "| file | pages | seconds | pages/s | peak RSS MB | RSS at 10% / 50% / 100% | "
+        "ETA error at 10% / 50% / worst 10-90% |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        e = r["eta_error"]
+        errs = " / ".join("-" if v is None else f"{100 * v:.0f}%" for v in e.values())
+        print(
+            f"| {r['file']} | {r['pages']} | {r['seconds']} | {r['pages_per_s']} | "
+            f"{r['peak_rss_mb']} | {r.get('rss_mb_at_10%')} / {r.get('rss_mb_at_50%')} / "
+            f"{r.get('rss_mb_at_100%')} | {errs} |"
+        )
+    print(f"pages/s, big over small: {summary['pace_big_over_small']}")
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
