@@ -30,7 +30,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-bigdoc bench-search bench-retrieval bench-budget bench-longembed bench-pagefusion bench-answer bench-speculative eval-dev eval-lara eval-compute eval-generated fit-router clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-bigdoc bench-refresh bench-search bench-retrieval bench-budget bench-longembed bench-pagefusion bench-answer bench-speculative eval-dev eval-lara eval-compute eval-generated fit-router clean
 
 setup: $(STAMP)
 
@@ -94,6 +94,10 @@ bench-ingest: setup
 # A 1,000-page PDF made from a dev-corpus 10-K against 100 pages of the same mix: RSS, pace, ETA.
 bench-bigdoc: setup
 	$(BIN)/python -m eval.bench_bigdoc --out eval/out/bigdoc.json
+
+# A folder of 1,000 one-page PDFs ingested, re-ingested unchanged, then with one file changed.
+bench-refresh: setup
+	$(BIN)/python -m eval.bench_refresh --out eval/out/refresh.json
 
 bench-search: setup
 	$(BIN)/python -m eval.bench_search --n 100000 --out eval/out/search.json
