@@ -9,7 +9,7 @@ import pdfs
 import pymupdf
 import pytest
 
-from eval.bench_bigdoc import Timeline, eta_errors, make_pdfs, run_one
+from eval.bench_bigdoc import Timeline, eta_errors, make_pdfs, mean_pace, run_one
 
 
 def page_texts(path: Path) -> list[str]:
@@ -44,10 +44,21 @@ def test_eta_errors_are_shares_of_the_time_that_was_left() -> None:
     }
 
 
+def test_the_mean_pace_estimate_is_right_when_the_pace_is_steady() -> None:
+    # one page a second after a 10 s start: the mean pace since the start over-estimates early
+    events: list[tuple[float, int, float | None, int]] = [
+        (10.0 + i, i, None, 0) for i in range(1, 101)
+    ]
+    errors = eta_errors(mean_pace(Timeline(total=100, events=events, end=110.0)))
+    assert errors["at_10%"] == 1.0  # (90 pages at 2 s a page) / 90 s left
+    assert errors["at_50%"] == 0.2 and errors["worst_10-90%"] == 1.0
+
+
 def test_one_real_ingest_is_measured(tmp_path: Path) -> None:
     pdf = pdfs.text_pdf(tmp_path / "doc.pdf", pages=12)
     row = run_one(pdf, tmp_path / "home")
     assert row["status"] == "indexed" and row["pages"] == 12 and row["chunks"] >= 12
     assert row["seconds"] > 0 and row["pages_per_s"] == pytest.approx(12 / row["seconds"], rel=0.02)
     assert row["peak_rss_mb"] >= row["rss_mb_at_100%"] > 100  # the embedder is loaded
-    assert set(row["eta_error"]) == {"at_10%", "at_50%", "worst_10-90%"}
+    assert set(row["eta_error"]) == {"window", "mean"}
+    assert all(set(e) == {"at_10%", "at_50%", "worst_10-90%"} for e in row["eta_error"].values())
