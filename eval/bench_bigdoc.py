@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,9 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from eval.bench_ingest import PeakRss
+from eval.bench_ingest import PeakRss, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = ROOT.parent / "shared" / "corpus" / "dev" / "BOEING_2022_10K.pdf"
@@ -129,16 +126,15 @@ def eta_errors(tl: Timeline) -> dict[str, float | None]:
 class _Recorder:
     """An ingest `Progress` that keeps the pages task the CLI's bar keeps (rich, not shown)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rss: PeakRss) -> None:
         from rich.console import Console
         from rich.progress import Progress
 
         self.bar = Progress(console=Console(file=io.StringIO()), auto_refresh=False)
         self.task = self.bar.add_task("pages", total=0)
         self.t0 = time.perf_counter()
-        self.done = 0
         self.timeline = Timeline()
-        self.me = psutil.Process()
+        self.rss = rss
 
     def files(self, total: int) -> None: ...
 
@@ -147,13 +143,11 @@ class _Recorder:
         self.bar.update(self.task, total=self.timeline.total)
 
     def pages_done(self, n: int) -> None:
-        self.done += n
         self.bar.update(self.task, advance=n)
-        rss = self.me.memory_info().rss + sum(
-            c.memory_info().rss for c in self.me.children(recursive=True)
-        )
-        eta = self.bar.tasks[self.task].time_remaining
-        self.timeline.events.append((time.perf_counter() - self.t0, self.done, eta, rss))
+        task = self.bar.tasks[self.task]
+        done, eta = int(task.completed), task.time_remaining
+        # the sampler's last RSS (at most 50 ms old): no process scan in the ingest loop
+        self.timeline.events.append((time.perf_counter() - self.t0, done, eta, self.rss.current))
 
     def file_done(self, result: Any) -> None: ...
 
@@ -168,7 +162,7 @@ def run_one(pdf: Path, home: Path) -> dict[str, Any]:
     with PeakRss() as rss:
         rt = Runtime(settings)
         rt.embedder  # noqa: B018 - load the model before the clock starts
-        recorder = _Recorder()
+        recorder = _Recorder(rss)
         report = Ingestor(settings, rt.store, rt.embedder, rt.bm25, recorder).run([pdf])
         recorder.timeline.end = time.perf_counter() - recorder.t0
         rt.close()
@@ -225,9 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     small_row, big_row = rows
     summary: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {psutil.cpu_count()} cores, "
-        f"{round(psutil.virtual_memory().total / 2**30)} GiB, Python "
-        f"{platform.python_version()}",
+        "machine": machine(),
         "source": a.source.name,
         "results": rows,
         "pace_big_over_small": round(big_row["pages_per_s"] / small_row["pages_per_s"], 2),

@@ -40,6 +40,8 @@ class PeakRss:
 
     def __init__(self) -> None:
         self.peak = 0
+        self.current = 0
+        """The last sample."""
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
@@ -47,10 +49,10 @@ class PeakRss:
         me = psutil.Process()
         while not self._stop.is_set():
             try:
-                total = me.memory_info().rss + sum(
+                self.current = me.memory_info().rss + sum(
                     c.memory_info().rss for c in me.children(recursive=True)
                 )
-                self.peak = max(self.peak, total)
+                self.peak = max(self.peak, self.current)
             except psutil.Error:
                 pass
             self._stop.wait(0.05)
@@ -62,6 +64,14 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._t.join()
+
+
+def machine() -> str:
+    """The machine a benchmark ran on, for its summary."""
+    return (
+        f"{platform.machine()}, {psutil.cpu_count()} cores, "
+        f"{round(psutil.virtual_memory().total / 2**30)} GiB, Python {platform.python_version()}"
+    )
 
 
 def pdfs(docs: Path, only: str | None) -> list[Path]:
@@ -219,9 +229,7 @@ def main() -> None:
     by = {r["system"]: r for r in rows}
     summary: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {psutil.cpu_count()} cores, "
-        f"{round(psutil.virtual_memory().total / 2**30)} GiB, Python "
-        f"{platform.python_version()}",
+        "machine": machine(),
         "files": [p.name for p in pdfs(a.docs, a.only)],
         "results": rows,
     }

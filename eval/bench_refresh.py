@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -28,9 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from docqa.embedding import Embedder, Vectors
+from eval.bench_ingest import machine
 
 
 class CountingEmbedder:
@@ -56,17 +54,17 @@ def write_report(path: Path, n: int, revision: int = 0) -> Path:
     """A one-page PDF: report `n`, its figures depending on `revision`."""
     import pymupdf as _pymupdf
 
+    from ingest.demo import PageWriter
+
     pymupdf: Any = _pymupdf  # untyped: its calls go through Any
     doc = pymupdf.open()
-    page = doc.new_page(width=612, height=792)
-    lines = [
-        f"Branch report {n:04d}, revision {revision}",
-        f"Branch {n:04d} sold {1000 + 37 * n + 11 * revision:,} units in the quarter.",
-        f"Its staff of {12 + n % 40} handled {300 + 7 * n + revision:,} service requests.",
-        f"Energy use fell {(n % 9) + revision / 10:.1f}% against the previous quarter.",
-    ]
-    for i, line in enumerate(lines):
-        page.insert_text((72, 90 + 22 * i), line, fontsize=14 if i == 0 else 11)
+    writer = PageWriter(doc)
+    writer.heading(f"Branch report {n:04d}, revision {revision}", 14)
+    writer.paragraph(
+        f"Branch {n:04d} sold {1000 + 37 * n + 11 * revision:,} units in the quarter. "
+        f"Its staff of {12 + n % 40} handled {300 + 7 * n + revision:,} service requests. "
+        f"Energy use fell {(n % 9) + revision / 10:.1f}% against the previous quarter."
+    )
     doc.save(path)
     doc.close()
     return path
@@ -126,8 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         summary = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()}, {psutil.cpu_count()} cores, Python "
-            f"{platform.python_version()}",
+            "machine": machine(),
             "files": a.files,
             "runs": rows,
         }

@@ -202,8 +202,12 @@ def fit(cases: Sequence[Case], max_prefill_share: float = 0.5) -> dict[str, Any]
             FitPoint(values, _metrics(cases, routes), {k: v[0] for k, v in routes.items()})
         )
 
+    def changed(p: FitPoint) -> set[str]:
+        """The settings of `p` that differ from today's defaults."""
+        return {k for k, v in p.settings.items() if getattr(defaults, k) != v}
+
     def is_default(p: FitPoint) -> bool:
-        return all(getattr(defaults, k) == v for k, v in p.settings.items())
+        return not changed(p)
 
     within = [p for p in points if p.metrics["tune"]["prefill"] <= budget + 1e-9] or points
     chosen = max(
@@ -211,16 +215,7 @@ def fit(cases: Sequence[Case], max_prefill_share: float = 0.5) -> dict[str, Any]
         key=lambda p: (p.metrics["tune"]["accuracy"], -p.metrics["tune"]["prefill"], is_default(p)),
     )
     default = next((p for p in points if is_default(p)), None)
-    sweep = [
-        p
-        for p in points
-        if p.settings["fallback_abstain_probability"] is not None
-        and all(
-            getattr(defaults, k) == v
-            for k, v in p.settings.items()
-            if k != "fallback_abstain_probability"
-        )
-    ]
+    sweep = [p for p in points if changed(p) == {"fallback_abstain_probability"}]
     return {
         "n": len(cases),
         "splits": {s: chosen.metrics[s]["n"] for s in SPLITS},
