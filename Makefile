@@ -30,7 +30,7 @@ DEMO_HOME ?= .docqa
 DEMO_DIR ?= demo-data
 CORPUS ?= ../shared/corpus/dev
 
-.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-bigdoc bench-refresh bench-search bench-retrieval bench-budget bench-longembed bench-pagefusion bench-answer bench-speculative eval-dev eval-lara eval-compute eval-generated fit-router clean
+.PHONY: setup demo serve browser test lint typecheck compose-check unit load-check bench-ingest bench-embedder bench-bigdoc bench-refresh bench-search bench-retrieval bench-budget bench-longembed bench-pagefusion bench-answer bench-speculative eval-dev eval-lara eval-compute eval-generated fit-router clean
 
 setup: $(STAMP)
 
@@ -96,6 +96,9 @@ bench-bigdoc: setup
 	$(BIN)/python -m eval.bench_bigdoc --out eval/out/bigdoc.json
 
 # A folder of 1,000 one-page PDFs ingested, re-ingested unchanged, then with one file changed.
+bench-embedder: setup
+	$(BIN)/python -m eval.bench_embedder --out eval/out/embedder.json
+
 bench-refresh: setup
 	$(BIN)/python -m eval.bench_refresh --out eval/out/refresh.json
 

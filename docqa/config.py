@@ -48,6 +48,11 @@ class EmbeddingSettings(BaseModel):
     device: str = "cpu"
     threads: int | None = None
     """torch intra-op threads for embedding; None: leave torch's default."""
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Arithmetic of the sentence-transformers embedder on the CPU: `bfloat16` runs it under
+    torch's bfloat16 autocast; `auto` does so where the CPU computes bfloat16 natively (AMX or
+    AVX512-BF16), float32 elsewhere. Measured 2026-12-06 on MiniLM with AMX: 2.5x the float32
+    pace, cosine 0.9999 to the float32 vectors (`eval/results/bf16/`)."""
 
 
 class IngestSettings(BaseModel):

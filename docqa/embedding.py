@@ -11,9 +11,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ctypes
+import ctypes.util
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +26,7 @@ from docqa.config import EmbeddingSettings
 from docqa.models import ModelRegistry
 
 Vectors = npt.NDArray[np.float32]
+Precision = Literal["float32", "bfloat16"]
 
 
 @runtime_checkable
@@ -31,6 +35,11 @@ class Embedder(Protocol):
     dim: int
     max_tokens: int
     """Content tokens per passage that the model sees (its window minus special tokens)."""
+
+    @property
+    def precision(self) -> str:
+        """The arithmetic it runs in (`float32`, `bfloat16`, `int8`), for reports."""
+        ...
 
     def count_tokens(self, text: str) -> int: ...
     def embed_documents(self, texts: Sequence[str]) -> Vectors: ...
@@ -44,8 +53,49 @@ def _normalize(x: npt.NDArray[Any]) -> Vectors:
     return out
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS, Windows)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+def release_free_heap() -> None:
+    """Return the heap's free pages to the OS. torch frees a batch's activations into glibc's
+    heap, which keeps them: measured 2026-12-06 on 2,516 dev-corpus chunks (MiniLM, batches of
+    128), RSS ended at 1,237 MB under bfloat16 and 964 MB in float32 without it, 733 and 629 MB
+    with it after each batch, for 3% more time."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AMX tiles or AVX512-BF16), where torch's
+    bfloat16 autocast is faster than float32; elsewhere it is emulated and slower."""
+    import torch
+
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)
+
+
+def resolve_precision(
+    precision: Literal["auto", "float32", "bfloat16"], device: str, native: bool
+) -> Precision:
+    """The arithmetic an embedder runs in: `auto` is bfloat16 on a CPU with `native` bfloat16,
+    float32 otherwise (a GPU keeps its model's own dtype)."""
+    if precision == "auto":
+        return "bfloat16" if native and device == "cpu" else "float32"
+    return precision
+
+
 class SentenceTransformerEmbedder:
-    """Any sentence-transformers model (MiniLM is the offline default)."""
+    """Any sentence-transformers model (MiniLM is the offline default), in float32 or under
+    bfloat16 autocast (`precision`)."""
 
     def __init__(
         self,
@@ -54,6 +104,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         device: str = "cpu",
         threads: int | None = None,
+        precision: Precision = "float32",
     ) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
@@ -65,6 +116,8 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(threads)
         self.name = name
         self.batch_size = batch_size
+        self.precision: Precision = precision
+        self._device_type = torch.device(device).type
         self.model = SentenceTransformer(str(path), device=device)
         dim = self.model.get_embedding_dimension()
         if not dim:
@@ -82,13 +135,20 @@ class SentenceTransformerEmbedder:
         )
 
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
-        out = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        import torch
+
+        bf16 = self.precision == "bfloat16"
+        with torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=bf16):
+            out = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=not bf16,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        release_free_heap()
+        if bf16:  # unit length in float32, not in the autocast's rounding
+            return _normalize(np.asarray(out, dtype=np.float32))
         vectors: Vectors = np.asarray(out, dtype=np.float32)
         return vectors
 
@@ -126,6 +186,7 @@ class OnnxBertEmbedder:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.name = name
+        self.precision = "int8"
         self.batch_size = batch_size
         self.window = window
         self.max_tokens = window - self.tokenizer.num_special_tokens_to_add(False)
@@ -172,6 +233,11 @@ def load_embedder(settings: EmbeddingSettings, registry: ModelRegistry) -> Embed
     ):
         assert isinstance(path, Path)
         return OnnxBertEmbedder(path, settings.model, settings.batch_size, settings.threads)
+    precision = resolve_precision(
+        settings.precision,
+        settings.device,
+        native_bfloat16() if settings.precision == "auto" else False,
+    )
     return SentenceTransformerEmbedder(
-        path, settings.model, settings.batch_size, settings.device, settings.threads
+        path, settings.model, settings.batch_size, settings.device, settings.threads, precision
     )

@@ -37,6 +37,7 @@ class CountingEmbedder:
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
+        self.precision = inner.precision
         self.texts = 0
 
     def count_tokens(self, text: str) -> int:

@@ -93,6 +93,7 @@ class LongTextEmbedder:
         self.mode: LongMode = mode
         self.name = f"{base.name}+{mode}"
         self.dim = base.dim
+        self.precision = base.precision
         self.weighted = weighted
         self.keep_short = keep_short
         self.overlap = overlap

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
 
 from docqa.config import EmbeddingSettings
-from docqa.embedding import Embedder, load_embedder
+from docqa.embedding import (
+    Embedder,
+    SentenceTransformerEmbedder,
+    load_embedder,
+    resolve_precision,
+)
 from docqa.models import ModelRegistry
 
 PASSAGES = [
@@ -44,3 +50,35 @@ def test_token_count_is_the_models_own(tmp_path: Path) -> None:
     assert emb.count_tokens("revenue") == 1
     long = "antidisestablishmentarianism " * 40
     assert emb.count_tokens(long) > 200
+
+
+@pytest.mark.parametrize(
+    ("asked", "device", "native", "runs"),
+    [
+        ("auto", "cpu", True, "bfloat16"),
+        ("auto", "cpu", False, "float32"),
+        ("auto", "cuda", True, "float32"),
+        ("float32", "cpu", True, "float32"),
+        ("bfloat16", "cpu", False, "bfloat16"),
+    ],
+)
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(
+    asked: Literal["auto", "float32", "bfloat16"], device: str, native: bool, runs: str
+) -> None:
+    assert resolve_precision(asked, device, native) == runs
+
+
+def test_bfloat16_vectors_match_float32_ones(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    exact = load_embedder(EmbeddingSettings(precision="float32"), registry)
+    fast = load_embedder(EmbeddingSettings(precision="bfloat16"), registry)
+    assert isinstance(fast, SentenceTransformerEmbedder)
+    assert fast.precision == "bfloat16"
+    a, b = exact.embed_documents(PASSAGES), fast.embed_documents(PASSAGES)
+    assert b.dtype == np.float32
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    cosines = (a * b).sum(axis=1)
+    assert cosines.min() > 0.999
+    assert not np.array_equal(a, b)  # the autocast did run: bfloat16 rounds differently
+    query = "How is the reactor cooled?"
+    assert float(exact.embed_query(query) @ fast.embed_query(query)) > 0.999
