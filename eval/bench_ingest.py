@@ -40,6 +40,8 @@ class PeakRss:
 
     def __init__(self) -> None:
         self.peak = 0
+        self.peak_at = 0.0
+        """`time.perf_counter()` of the peak sample."""
         self.current = 0
         """The last sample."""
         self._stop = threading.Event()
@@ -52,7 +54,8 @@ class PeakRss:
                 self.current = me.memory_info().rss + sum(
                     c.memory_info().rss for c in me.children(recursive=True)
                 )
-                self.peak = max(self.peak, self.current)
+                if self.current > self.peak:
+                    self.peak, self.peak_at = self.current, time.perf_counter()
             except psutil.Error:
                 pass
             self._stop.wait(0.05)
@@ -66,10 +69,24 @@ class PeakRss:
         self._t.join()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
 def machine() -> str:
-    """The machine a benchmark ran on, for its summary."""
+    """The machine a benchmark ran on, for its summary: the embedder's pace depends on whether
+    the CPU computes bfloat16 (`embedding.precision = auto`)."""
+    from docqa.embedding import native_bfloat16
+
+    bf16 = "native bfloat16" if native_bfloat16() else "no native bfloat16"
     return (
-        f"{platform.machine()}, {psutil.cpu_count()} cores, "
+        f"{platform.machine()} {cpu_model()} ({bf16}), {psutil.cpu_count()} cores, "
         f"{round(psutil.virtual_memory().total / 2**30)} GiB, Python {platform.python_version()}"
     )
 
@@ -104,6 +121,7 @@ def run_docqa(files: list[Path], home: Path) -> dict[str, Any]:
         "system": "docqa",
         "seconds": round(seconds, 2),
         "model_load_s": round(t_load, 2),
+        "embedding_precision": emb.precision,
         "pages": pages,
         "chunks": n_chunks,
         "tokens": tokens,
@@ -167,6 +185,7 @@ def run_llamaindex(files: list[Path], home: Path) -> dict[str, Any]:
         "system": "llama-index default",
         "seconds": round(seconds, 2),
         "model_load_s": round(t_load, 2),
+        "embedding_precision": "float32",
         "pages": pages,
         "chunks": len(nodes),
         "tokens": sum(counts),
