@@ -76,6 +76,9 @@ class Job(BaseModel):
     """Pages of the files begun so far (a file's count is known once it opens)."""
     pages_done: int = 0
     pages_per_second: float = 0.0
+    seconds_left: float | None = None
+    """The estimated time the job still takes for the files begun so far (`ingest.eta`);
+    None until the pace is known."""
     results: list[IngestResult] = Field(default_factory=list)
     """Per file: indexed, partial (with its failed pages), unchanged, removed or failed with its
     reason."""
@@ -267,6 +270,9 @@ class _JobProgress:
     def pages_done(self, n: int) -> None:
         self.job.pages_done += n
         self._save()
+
+    def eta(self, seconds_left: float | None) -> None:
+        self.job.seconds_left = None if seconds_left is None else round(seconds_left, 1)
 
     def file_done(self, result: IngestResult) -> None:
         self.job.files_done += 1

@@ -46,6 +46,7 @@ from docqa.types import (
 )
 from ingest.chunk import LayoutChunker
 from ingest.context import chunk_context, outline_sections
+from ingest.eta import PAGE_BASE_WORK, WorkEta
 
 if TYPE_CHECKING:
     from docqa.runtime import Runtime
@@ -59,6 +60,10 @@ class Progress(Protocol):
     def files(self, total: int) -> None: ...
     def pages_found(self, n: int) -> None: ...
     def pages_done(self, n: int) -> None: ...
+    def eta(self, seconds_left: float | None) -> None:
+        """The run's estimated seconds left (`ingest.eta.WorkEta`), after pages are done."""
+        ...
+
     def file_done(self, result: IngestResult) -> None: ...
 
 
@@ -66,6 +71,7 @@ class _Silent:
     def files(self, total: int) -> None: ...
     def pages_found(self, n: int) -> None: ...
     def pages_done(self, n: int) -> None: ...
+    def eta(self, seconds_left: float | None) -> None: ...
     def file_done(self, result: IngestResult) -> None: ...
 
 
@@ -208,6 +214,7 @@ def _parse_worker(
 
 
 def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: _Sender) -> None:
+    from ingest.eta import page_work
     from ingest.parse import ParseError, doc_meta, open_pdf, parse_page
 
     for job in jobs:
@@ -222,7 +229,7 @@ def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: 
         try:
             if job.first_page == 0:
                 title, toc = doc_meta(doc)
-                out.put(("meta", job.doc_id, doc.page_count, title, toc))
+                out.put(("meta", job.doc_id, doc.page_count, title, toc, page_work(doc)))
             for i in range(job.first_page, doc.page_count):
                 out.put(("page_start", job.doc_id, i + 1))  # the main process times the page
                 try:
@@ -239,6 +246,11 @@ def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: 
 
 
 # ---- the main process: chunk, embed, store ------------------------------------------------
+
+
+def _work_of(st: _DocState, page: int) -> float:
+    """The estimated work of page `page` (1-based) of `st`'s document."""
+    return st.work[page - 1] if 0 < page <= len(st.work) else PAGE_BASE_WORK
 
 
 def _no_page_read(st: _DocState) -> str:
@@ -267,6 +279,12 @@ class _DocState:
     """Page numbers stored or failed (a page is counted once)."""
     pending_chunks: list[Chunk] = field(default_factory=list)
     pending_pages: list[Page] = field(default_factory=list)
+    work: list[float] = field(default_factory=list)
+    """Estimated work of each page (`ingest.eta.page_work`)."""
+    unreported: int = 0
+    """Pages parsed since the last flush: their work counts as done once their chunks are
+    stored (the parser runs ahead; pages are shown done as they are chunked)."""
+    unreported_work: float = 0.0
     section: Callable[[int], str | None] = field(default=outline_sections([]))
     """page -> its outline section (`outline_sections` of the document's outline)."""
 
@@ -285,6 +303,7 @@ class Ingestor:
         self.embedder = embedder
         self.bm25 = bm25
         self.progress: Progress = progress or _Silent()
+        self.eta = WorkEta()
         budget = settings.ingest.max_chunk_tokens or embedder.max_tokens
         self.max_tokens = min(budget, embedder.max_tokens)
         # room kept in each chunk's window for its context line (ingest/context.py)
@@ -396,7 +415,7 @@ class Ingestor:
                 kind, did = msg[0], msg[1]
                 st = states[did]
                 if kind == "meta":
-                    self._begin(st, page_count=msg[2], title=msg[3], toc=msg[4])
+                    self._begin(st, page_count=msg[2], title=msg[3], toc=msg[4], work=msg[5])
                 elif kind == "page" and msg[2].page.page not in st.seen:
                     st.seen.add(msg[2].page.page)
                     self._page(st, msg[2])
@@ -405,6 +424,7 @@ class Ingestor:
                     st.seen.add(msg[2])
                     st.failed_pages.append(PageError(page=msg[2], reason=msg[3]))
                     self.progress.pages_done(1)
+                    self.progress.eta(self.eta.done(_work_of(st, msg[2])))
                 elif kind == "done" and st.pages == 0 and st.failed_pages:
                     results.append(self._fail(st, "unreadable_pages", _no_page_read(st)))
                 elif kind == "done":
@@ -557,7 +577,12 @@ class Ingestor:
         return kept, dead
 
     def _begin(
-        self, st: _DocState, page_count: int, title: str | None, toc: list[tuple[int, str, int]]
+        self,
+        st: _DocState,
+        page_count: int,
+        title: str | None,
+        toc: list[tuple[int, str, int]],
+        work: list[float],
     ) -> None:
         st.record = Document(
             doc_id=st.job.doc_id,
@@ -574,6 +599,8 @@ class Ingestor:
         self.store.put_document(st.record)
         st.chunker = LayoutChunker(st.job.doc_id, self.embedder.count_tokens, self.chunk_tokens)
         st.section = outline_sections(toc)
+        st.work = work
+        self.eta.found(sum(work))
         self.progress.pages_found(page_count)
 
     def _page(self, st: _DocState, parsed: Any) -> None:
@@ -582,6 +609,8 @@ class Ingestor:
         st.ocr_pages += int(parsed.page.ocr)
         st.warnings.extend(parsed.warnings)
         st.pending_pages.append(parsed.page)
+        st.unreported += 1
+        st.unreported_work += _work_of(st, parsed.page.page)
         t0 = time.perf_counter()
         st.pending_chunks.extend(self._with_context(st, st.chunker.add(parsed)))
         self._timed("chunk", t0)
@@ -624,6 +653,9 @@ class Ingestor:
             self.store.add_chunks(chunks, dense.tolist(), sparse, gen)
             self._timed("store", t0)
             st.chunks += len(chunks)
+        if st.unreported:  # the work of the pages parsed since the last flush is stored now
+            self.progress.eta(self.eta.done(st.unreported_work))
+            st.unreported, st.unreported_work = 0, 0.0
 
     def _publish(self, st: _DocState) -> IngestResult:
         assert st.record is not None and st.chunker is not None

@@ -23,7 +23,6 @@ from rich.progress import (
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -93,12 +92,12 @@ class _Bar:
             TaskProgressColumn(),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[eta]}"),
             console=console,
             transient=False,
         )
-        self.files_task = self.p.add_task("files", total=0, rate="")
-        self.pages_task = self.p.add_task("pages", total=0, rate="")
+        self.files_task = self.p.add_task("files", total=0, rate="", eta="")
+        self.pages_task = self.p.add_task("pages", total=0, rate="", eta="eta ?")
         self.t0 = time.perf_counter()
         self.done_pages = 0
 
@@ -121,6 +120,9 @@ class _Bar:
         rate = self.done_pages / max(1e-6, time.perf_counter() - self.t0)
         self.p.update(self.pages_task, advance=n, rate=f"{rate:.1f} pages/s")
 
+    def eta(self, seconds_left: float | None) -> None:
+        self.p.update(self.pages_task, eta=f"eta {_eta_text(seconds_left)}")
+
     def file_done(self, r: IngestResult) -> None:
         self.p.update(self.files_task, advance=1)
         if r.status == FileStatus.failed:
@@ -138,6 +140,8 @@ class _Lines:
     def pages_found(self, n: int) -> None: ...
 
     def pages_done(self, n: int) -> None: ...
+
+    def eta(self, seconds_left: float | None) -> None: ...
 
     def file_done(self, r: IngestResult) -> None:
         detail = r.error if r.error else f"{r.pages} pages, {r.chunks} chunks"
@@ -233,6 +237,7 @@ def _ingest_via(
                 pages = job.pages_total
             if job.pages_done > done:
                 progress.pages_done(job.pages_done - done)
+                progress.eta(job.seconds_left)
                 done = job.pages_done
             for r in job.results[results:]:
                 progress.file_done(r)

@@ -60,5 +60,7 @@ def test_one_real_ingest_is_measured(tmp_path: Path) -> None:
     assert row["status"] == "indexed" and row["pages"] == 12 and row["chunks"] >= 12
     assert row["seconds"] > 0 and row["pages_per_s"] == pytest.approx(12 / row["seconds"], rel=0.02)
     assert row["peak_rss_mb"] >= row["rss_mb_at_100%"] > 100  # the embedder is loaded
-    assert set(row["eta_error"]) == {"window", "mean"}
+    assert set(row["eta_error"]) == {"docqa", "window", "mean"}
+    assert len(row["timeline"]) == 12 and row["timeline"][-1][1] == 12
+    assert 0 < row["peak_rss_at_s"] <= row["seconds"] + 1
     assert all(set(e) == {"at_10%", "at_50%", "worst_10-90%"} for e in row["eta_error"].values())

@@ -114,6 +114,7 @@ def test_the_runner_ingests_reports_progress_and_cancels_cleanly(
         assert (done.files_failed, done.files_partial) == (1, 1)
         assert done.pages_done == done.pages_total == 5  # 2 + cyclic's 3, its failed one too
         assert done.pages_per_second > 0 and done.finished and done.attempts == 1
+        assert done.seconds_left == 0.0  # the ingestor's ETA, kept in the record
         results = {Path(r.path).name: r for r in done.results}
         assert results["a.pdf"].status == FileStatus.indexed
         assert results["broken.pdf"].status == FileStatus.failed and results["broken.pdf"].error

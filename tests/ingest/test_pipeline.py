@@ -16,7 +16,7 @@ import pymupdf
 import pytest
 from services import cli_process
 
-from docqa.config import Settings
+from docqa.config import EmbeddingSettings, Settings
 from docqa.embedding import Embedder, load_embedder
 from docqa.models import ModelRegistry
 from docqa.search import Searcher
@@ -282,6 +282,7 @@ class _KillParserOnFirstPage:
                     child.kill()
             self.killed = True
 
+    def eta(self, seconds_left: float | None) -> None: ...
     def file_done(self, result: object) -> None: ...
 
 
@@ -338,6 +339,7 @@ class _CancelAfter:
 
     def files(self, total: int) -> None: ...
     def pages_found(self, n: int) -> None: ...
+    def eta(self, seconds_left: float | None) -> None: ...
     def file_done(self, result: IngestResult) -> None: ...
 
     def pages_done(self, n: int) -> None:
@@ -556,3 +558,38 @@ def test_by_default_chunks_are_indexed_by_their_text_alone(
     assert doc_id is not None
     assert all(c.context is None for c in store.get_chunks(doc_id))
     assert not Searcher(store, embedder, Bm25Encoder()).run("Zephyrine", k=3, mode="sparse")
+
+
+class _EtaLog:
+    """Progress that keeps every ETA the ingestor reports."""
+
+    def __init__(self) -> None:
+        self.etas: list[float | None] = []
+        self.pages = 0
+
+    def files(self, total: int) -> None: ...
+    def pages_found(self, n: int) -> None: ...
+    def file_done(self, result: IngestResult) -> None: ...
+
+    def pages_done(self, n: int) -> None:
+        self.pages += n
+
+    def eta(self, seconds_left: float | None) -> None:
+        self.etas.append(seconds_left)
+
+
+def test_the_eta_is_reported_as_work_is_stored_and_ends_at_zero(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    pdf = pdfs.dense_pdf(tmp_path / "dense.pdf", pages=12, words=1500)
+    log = _EtaLog()
+    settings = Settings(home=home, embedding=EmbeddingSettings(batch_size=8))  # flush at 32
+    ing = Ingestor(settings, store, embedder, Bm25Encoder(), progress=log)
+    report = ing.run([pdf])
+    assert report.documents[0].status == FileStatus.indexed
+    assert log.pages == 12
+    # one report per flush of stored chunks: no pace at the first, then seconds left
+    assert len(log.etas) >= 3 and log.etas[0] is None
+    later = [e for e in log.etas[1:] if e is not None]
+    assert later and all(e >= 0 for e in later)
+    assert log.etas[-1] == 0.0

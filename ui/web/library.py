@@ -22,8 +22,8 @@ def follow(svc: ServiceClient, submitted: Job) -> Job:
         for job in svc.job_events(submitted.id):
             done = job.pages_done / job.pages_total if job.pages_total else 0.0
             eta = ""
-            if job.pages_per_second > 0 and job.pages_total > job.pages_done:
-                eta = f" · ETA {(job.pages_total - job.pages_done) / job.pages_per_second:.0f} s"
+            if job.seconds_left is not None and job.pages_total > job.pages_done:
+                eta = f" · ETA {job.seconds_left:.0f} s"
             bar.progress(
                 min(done, 1.0),
                 text=(
