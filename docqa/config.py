@@ -47,7 +47,12 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = 32
     device: str = "cpu"
     threads: int | None = None
-    """torch intra-op threads for embedding; None: leave torch's default."""
+    """Threads the embedder computes with (torch's intra-op threads, set for each call; ONNX
+    Runtime's for the BGE model). None: the cores the parser processes leave free (cores minus
+    `ingest.parse_workers`, at least 1), since ingestion embeds while they parse. Measured
+    2026-12-06 on 2 cores with one parser (`eval/results/embed-threads/`): one thread ingested
+    the dev corpus in 132.4 s against 161.3 s with two, and the 1,000-page 10-K in 138.8 s
+    against 159.7-170.2 s."""
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
     """Arithmetic of the sentence-transformers embedder on the CPU: `bfloat16` runs it under
     torch's bfloat16 autocast; `auto` does so where the CPU computes bfloat16 natively (AMX or
@@ -63,6 +68,11 @@ class IngestSettings(BaseModel):
     """`auto`: OCR pages whose text layer has fewer than `ocr_min_chars` characters."""
     ocr_min_chars: int = 20
     ocr_dpi: int = 150
+    """Measured 2026-12-06 (`eval/results/ocr-dpi/`): 120 and 100 dpi are 1.7-1.9x faster but
+    read less (agreement with 150 dpi 0.954 and 0.927)."""
+    ocr_angle_classifier: bool = False
+    """Check each OCR'd text line for being upside down (scans fed in the wrong way round);
+    measured 2026-12-06 on the dev corpus: 1.5x slower and less accurate on upright pages."""
     page_images: bool = True
     image_dpi: int = 100
     image_format: Literal["png", "webp"] = "png"

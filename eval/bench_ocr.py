@@ -1,0 +1,172 @@
+"""OCR resolution and engine settings: what each costs per page and what it reads.
+
+    python -m eval.bench_ocr [--docs DIR] [--every 25] [--out eval/out/ocr.json]
+
+RapidOCR as docqa runs it (`ingest.ocr.ocr_page`: the page rendered at a dpi, read by the
+PP-OCRv4 models), under several configurations, on two sets of pages of the dev corpus:
+
+- `scanned`: every page without a text layer (what docqa OCRs): seconds per page, and how
+  closely the text agrees with the text read by the first configuration (docqa's until
+  2026-12-06: 150 dpi with RapidOCR's angle classifier);
+- `text-layer`: every `--every`-th page with over 200 characters of text layer, rendered and
+  OCR'd like a scan: seconds per page, and accuracy against the page's own text layer.
+
+Agreement and accuracy are difflib ratios of the whitespace-normalised, lower-cased texts (1.0:
+the same characters in the same order). Configurations run one after another in this process,
+each with a fresh engine; the adoption rule is in `eval/results/ocr-dpi/RULE.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eval.bench_ingest import BAD, DEFAULT_DOCS, machine
+
+CONFIGS: list[tuple[str, int, bool, dict[str, Any]]] = [
+    # (label, dpi, angle classifier, RapidOCR options); the first is what the others are
+    # compared with: docqa's configuration until 2026-12-06
+    ("150 dpi, angle classifier", 150, True, {}),
+    ("120 dpi, angle classifier", 120, True, {}),
+    ("100 dpi, angle classifier", 100, True, {}),
+    ("150 dpi, angle classifier, recognition batch 16", 150, True, {"rec_batch_num": 16}),
+    ("150 dpi, no angle classifier (the default since 2026-12-06)", 150, False, {}),
+]
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def similarity(a: str, b: str) -> float:
+    """difflib's ratio of the normalised texts.
+
+    >>> similarity("Net  Revenue 12%", "net revenue 12%")
+    1.0
+    """
+    return difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False).ratio()
+
+
+def pages(docs: Path, every: int) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """(scanned pages, text-layer sample) of the valid PDFs in `docs`, as (file, page index)."""
+    import pymupdf as _pymupdf
+
+    pymupdf: Any = _pymupdf
+    scanned: list[tuple[Path, int]] = []
+    sample: list[tuple[Path, int]] = []
+    for f in sorted(docs.glob("*.pdf")):
+        if f.name.startswith(BAD):
+            continue
+        with pymupdf.open(f) as doc:
+            for i, page in enumerate(doc):
+                chars = len(page.get_text().strip())
+                if chars < 20:
+                    scanned.append((f, i))
+                elif i % every == 0 and chars > 200:
+                    sample.append((f, i))
+    return scanned, sample
+
+
+@contextmanager
+def engine(options: dict[str, Any]) -> Iterator[None]:
+    """docqa's process-wide OCR engine replaced by one built with `options` (RapidOCR's)."""
+    from rapidocr_onnxruntime import RapidOCR
+
+    from ingest import ocr
+
+    saved = ocr._engine
+    ocr._engine = RapidOCR(**options)
+    try:
+        yield
+    finally:
+        ocr._engine = saved
+
+
+def read(page_ref: tuple[Path, int], dpi: int, classify: bool) -> tuple[str, str, float]:
+    """(OCR text, text layer, seconds of OCR) of one page."""
+    import pymupdf as _pymupdf
+
+    from ingest.ocr import ocr_page
+    from ingest.parse import render_dpi
+
+    pymupdf: Any = _pymupdf
+    path, index = page_ref
+    with pymupdf.open(path) as doc:
+        page = doc[index]
+        rect = page.rect
+        t0 = time.perf_counter()
+        lines = ocr_page(page, render_dpi(float(rect.width), float(rect.height), dpi), classify)
+        seconds = time.perf_counter() - t0
+        return " ".join(line.text for line in lines), page.get_text(), seconds
+
+
+def run(scanned: list[tuple[Path, int]], sample: list[tuple[Path, int]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    today: dict[tuple[Path, int], str] = {}
+    for label, dpi, classify, options in CONFIGS:
+        with engine(options):
+            read(scanned[0] if scanned else sample[0], dpi, classify)  # warm-up
+            scan_s, agree = 0.0, []
+            for ref in scanned:
+                text, _, seconds = read(ref, dpi, classify)
+                scan_s += seconds
+                today.setdefault(ref, text)
+                agree.append(similarity(text, today[ref]))
+            text_s, accuracy = 0.0, []
+            for ref in sample:
+                text, layer, seconds = read(ref, dpi, classify)
+                text_s += seconds
+                accuracy.append(similarity(text, layer))
+        row = {
+            "config": label,
+            "dpi": dpi,
+            "angle_classifier": classify,
+            "options": options,
+            "scanned_s_per_page": round(scan_s / max(1, len(scanned)), 3),
+            "agreement_with_today": round(sum(agree) / max(1, len(agree)), 4),
+            "text_layer_s_per_page": round(text_s / max(1, len(sample)), 3),
+            "accuracy_vs_text_layer": round(sum(accuracy) / max(1, len(accuracy)), 4),
+        }
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--docs", type=Path, default=DEFAULT_DOCS)
+    ap.add_argument("--every", type=int, default=25, help="text-layer pages: every n-th page")
+    ap.add_argument("--out", type=Path, default=Path("eval/out/ocr.json"))
+    a = ap.parse_args(argv)
+    scanned, sample = pages(a.docs, a.every)
+    rows = run(scanned, sample)
+    summary = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "scanned_pages": len(scanned),
+        "text_layer_pages": len(sample),
+        "rows": rows,
+    }
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(
+        "| configuration | s / scanned page | agreement with the first | s / text page | accuracy |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['config']} | {r['scanned_s_per_page']} | {r['agreement_with_today']} | "
+            f"{r['text_layer_s_per_page']} | {r['accuracy_vs_text_layer']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
