@@ -112,8 +112,9 @@ class SentenceTransformerEmbedder:
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise in a CLI
 
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = threads
+        """torch intra-op threads while embedding (set for each call, restored after it: a
+        transformers generator in the same process keeps its own); None: torch's."""
         self.name = name
         self.batch_size = batch_size
         self.precision: Precision = precision
@@ -138,14 +139,21 @@ class SentenceTransformerEmbedder:
         import torch
 
         bf16 = self.precision == "bfloat16"
-        with torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=bf16):
-            out = self.model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=not bf16,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=bf16):
+                out = self.model.encode(
+                    list(texts),
+                    batch_size=self.batch_size,
+                    normalize_embeddings=not bf16,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+        finally:
+            if self.threads:
+                torch.set_num_threads(before)
         release_free_heap()
         if bf16:  # unit length in float32, not in the autocast's rounding
             return _normalize(np.asarray(out, dtype=np.float32))

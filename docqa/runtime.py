@@ -7,10 +7,11 @@ search` no language model.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from docqa.config import Settings
+from docqa.config import EmbeddingSettings, Settings
 from docqa.embedding import Embedder, load_embedder
 from docqa.models import ModelRegistry
 from docqa.search import Searcher
@@ -39,7 +40,16 @@ class Runtime:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return load_embedder(self.settings.embedding, self.registry)
+        return load_embedder(self.embedding_settings(), self.registry)
+
+    def embedding_settings(self) -> EmbeddingSettings:
+        """The embedding settings with `threads` resolved: unset, the cores the parser
+        processes leave free."""
+        emb = self.settings.embedding
+        if emb.threads is not None:
+            return emb
+        free = (os.cpu_count() or 1) - self.settings.ingest.parse_workers
+        return emb.model_copy(update={"threads": max(1, free)})
 
     @cached_property
     def bm25(self) -> Bm25Encoder:

@@ -193,6 +193,7 @@ def run_one(pdf: Path, home: Path) -> dict[str, Any]:
         "pages_per_s": round(doc.pages / tl.end, 2),
         "peak_rss_mb": round(rss.peak / 2**20),
         "peak_rss_at_s": round(rss.peak_at - recorder.t0, 2),
+        "peak_rss_main_mb": round(rss.peak_main / 2**20),
         **at,
         "eta_error": {
             "docqa": eta_errors(recorder.docqa),

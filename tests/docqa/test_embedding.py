@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pytest
 
-from docqa.config import EmbeddingSettings
+from docqa.config import EmbeddingSettings, Settings
 from docqa.embedding import (
     Embedder,
     SentenceTransformerEmbedder,
@@ -14,6 +15,7 @@ from docqa.embedding import (
     resolve_precision,
 )
 from docqa.models import ModelRegistry
+from docqa.runtime import Runtime
 
 PASSAGES = [
     "Northwind Traders reported revenue of 412 million dollars in fiscal 2024.",
@@ -82,3 +84,33 @@ def test_bfloat16_vectors_match_float32_ones(tmp_path: Path) -> None:
     assert not np.array_equal(a, b)  # the autocast did run: bfloat16 rounds differently
     query = "How is the reactor cooled?"
     assert float(exact.embed_query(query) @ fast.embed_query(query)) > 0.999
+
+
+def test_unset_threads_are_the_cores_the_parsers_leave_free(tmp_path: Path) -> None:
+    cores = os.cpu_count() or 1
+    settings = Settings(home=tmp_path)
+    settings.ingest.parse_workers = 1
+    assert Runtime(settings).embedding_settings().threads == max(1, cores - 1)
+    settings.ingest.parse_workers = cores + 3
+    assert Runtime(settings).embedding_settings().threads == 1
+    settings.embedding.threads = 7
+    assert Runtime(settings).embedding_settings().threads == 7
+
+
+def test_the_embedders_threads_hold_for_its_calls_only(tmp_path: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    emb = load_embedder(EmbeddingSettings(threads=1), ModelRegistry(tmp_path))
+    seen: list[int] = []
+    assert isinstance(emb, SentenceTransformerEmbedder)
+    encode = emb.model.encode
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return encode(*args, **kwargs)
+
+    emb.model.encode = spy  # type: ignore[method-assign]
+    emb.embed_documents(PASSAGES)
+    assert seen == [1]
+    assert torch.get_num_threads() == before

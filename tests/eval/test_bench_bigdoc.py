@@ -63,4 +63,5 @@ def test_one_real_ingest_is_measured(tmp_path: Path) -> None:
     assert set(row["eta_error"]) == {"docqa", "window", "mean"}
     assert len(row["timeline"]) == 12 and row["timeline"][-1][1] == 12
     assert 0 < row["peak_rss_at_s"] <= row["seconds"] + 1
+    assert 100 < row["peak_rss_main_mb"] < row["peak_rss_mb"]  # the parser's share is the rest
     assert all(set(e) == {"at_10%", "at_50%", "worst_10-90%"} for e in row["eta_error"].values())
