@@ -334,6 +334,7 @@ class Ingestor:
         t0 = time.perf_counter()
         files = discover(paths, recursive)
         self.progress.files(len(files))
+        self.eta = WorkEta()  # each run's ETA is its own: an ingestor may run again
         passwords = passwords or {}
         known = {d.doc_id: d for d in self.store.list_documents()}
         results: list[IngestResult] = []

@@ -593,3 +593,8 @@ def test_the_eta_is_reported_as_work_is_stored_and_ends_at_zero(
     later = [e for e in log.etas[1:] if e is not None]
     assert later and all(e >= 0 for e in later)
     assert log.etas[-1] == 0.0
+    # a second run of the same ingestor has its own pace and work
+    log.etas.clear()
+    pdfs.dense_pdf(pdf, pages=12, words=1600)
+    ing.run([pdf])
+    assert log.etas[0] is None and log.etas[-1] == 0.0
