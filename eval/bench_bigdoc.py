@@ -155,8 +155,10 @@ class _Recorder:
         self.timeline.events.append((time.perf_counter() - self.t0, done, eta, self.rss.current))
 
     def eta(self, seconds_left: float | None) -> None:
-        t, done, _, rss = self.timeline.events[-1]
-        self.docqa.events.append((t, done, seconds_left, rss))
+        # its own time and count: a flush may report before the page that filled it is done
+        done = int(self.bar.tasks[self.task].completed)
+        t = time.perf_counter() - self.t0
+        self.docqa.events.append((t, done, seconds_left, self.rss.current))
 
     def file_done(self, result: Any) -> None: ...
 

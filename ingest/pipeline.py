@@ -281,10 +281,10 @@ class _DocState:
     pending_pages: list[Page] = field(default_factory=list)
     work: list[float] = field(default_factory=list)
     """Estimated work of each page (`ingest.eta.page_work`)."""
-    unreported: int = 0
-    """Pages parsed since the last flush: their work counts as done once their chunks are
-    stored (the parser runs ahead; pages are shown done as they are chunked)."""
     unreported_work: float = 0.0
+    """Work of the pages parsed since the last flush (every page weighs more than 0): it counts
+    as done once their chunks are stored (the parser runs ahead; pages are shown done as they
+    are chunked)."""
     section: Callable[[int], str | None] = field(default=outline_sections([]))
     """page -> its outline section (`outline_sections` of the document's outline)."""
 
@@ -610,7 +610,6 @@ class Ingestor:
         st.ocr_pages += int(parsed.page.ocr)
         st.warnings.extend(parsed.warnings)
         st.pending_pages.append(parsed.page)
-        st.unreported += 1
         st.unreported_work += _work_of(st, parsed.page.page)
         t0 = time.perf_counter()
         st.pending_chunks.extend(self._with_context(st, st.chunker.add(parsed)))
@@ -654,9 +653,9 @@ class Ingestor:
             self.store.add_chunks(chunks, dense.tolist(), sparse, gen)
             self._timed("store", t0)
             st.chunks += len(chunks)
-        if st.unreported:  # the work of the pages parsed since the last flush is stored now
+        if st.unreported_work:  # the pages parsed since the last flush are stored now
             self.progress.eta(self.eta.done(st.unreported_work))
-            st.unreported, st.unreported_work = 0, 0.0
+            st.unreported_work = 0.0
 
     def _publish(self, st: _DocState) -> IngestResult:
         assert st.record is not None and st.chunker is not None
