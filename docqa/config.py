@@ -140,6 +140,10 @@ class AnswerSettings(BaseModel):
     76 dev questions (+1 right) nor on the 27 LaRA ones (+2 right, unanswerable abstained 1 -> 3
     of 7); 0.1 lost right answers on both. Not the default: the rule fixed before the dev run
     picked 0.1, which failed it."""
+    form_hints: bool = False
+    """Every prompt ends with a line on the form the answer should start with, read from the
+    question's wording (`docqa.answer.forms`: a number with its unit, yes/no, the chosen
+    option, the items of a list). Off by default until measured."""
     passages: Literal["chunks", "pages"] = "chunks"
     """`chunks`: the reranked chunks themselves; `pages`: the reranked chunks grouped by page,
     each page given whole when it costs at most `max_page_tokens` (else its retrieved chunks

@@ -196,7 +196,12 @@ class Answerer:
             window=allocated_context(self.generator), scope=question_scope(question)
         )
         if choice == "closed-book":
-            run = self._generate(closed_book_prompt(question), start, on_text, on_status)
+            run = self._generate(
+                closed_book_prompt(question, form=self.settings.answer.form_hints),
+                start,
+                on_text,
+                on_status,
+            )
             reasons = ["asked for closed-book"]
             return self._finish(question, choice, [run], reasons, scope, start, signals)
         if choice == "rag":
@@ -206,18 +211,14 @@ class Answerer:
             return self._finish(question, choice, runs, ["asked for rag"], scope, start, signals)
         if choice == "long-context":
             lc_docs = self._long_context_scope(scope)
-            prompt = long_context_prompt(
-                question, lc_docs, self.store, self.generator, self._reserve()
-            )
+            prompt = self._long_context_prompt(question, lc_docs)
             self._long_context_signals(signals, prompt, len(lc_docs))
             run = self._generate(prompt, start, on_text, on_status)
             reasons = ["asked for long-context"]
             return self._finish(question, choice, [run], reasons, scope, start, signals)
         if choice == "speculative":
             lc_docs = self._long_context_scope(scope)
-            prompt = long_context_prompt(
-                question, lc_docs, self.store, self.generator, self._reserve()
-            )
+            prompt = self._long_context_prompt(question, lc_docs)
             self._long_context_signals(signals, prompt, len(lc_docs))
             drafts = self._rag(question, scope)
             run = self._speculate(prompt, drafts, start, on_text, on_status)
@@ -242,9 +243,7 @@ class Answerer:
         lc: Prompt | None = None
         if len(candidates) <= 3:
             try:
-                lc = long_context_prompt(
-                    question, candidates, self.store, self.generator, self._reserve()
-                )
+                lc = self._long_context_prompt(question, candidates)
             except DoesNotFitError as e:
                 signals.document_tokens, signals.fits = e.tokens, False
         self._long_context_signals(signals, lc, len(candidates))
@@ -310,6 +309,16 @@ class Answerer:
             )
         return docs
 
+    def _long_context_prompt(self, question: str, docs: Sequence[Document]) -> Prompt:
+        return long_context_prompt(
+            question,
+            docs,
+            self.store,
+            self.generator,
+            self._reserve(),
+            form=self.settings.answer.form_hints,
+        )
+
     def _reserve(self) -> int:
         cfg = self.settings.answer
         return cfg.long_context_reserve or self.settings.generation.max_answer_tokens
@@ -317,7 +326,8 @@ class Answerer:
     def _rag(self, question: str, scope: list[Document] | None) -> Prompt:
         # the passages get what the model's context leaves beside the instructions, the
         # question and the answer (a small n_ctx would otherwise overflow with the budget)
-        bare = self.generator.count_chat_tokens(rag_messages(question, []))
+        form = self.settings.answer.form_hints
+        bare = self.generator.count_chat_tokens(rag_messages(question, [], form=form))
         room = allocated_context(self.generator) - bare - self.settings.generation.max_answer_tokens
         return rag_prompt(
             question,

@@ -26,6 +26,7 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from docqa.answer.forms import form_hint
 from docqa.citations.checker import is_claim
 from docqa.citations.split import split_answer, strip_citations
 from docqa.generation import ChatMessage
@@ -89,12 +90,18 @@ _CITE_REMINDER = {
 }
 
 
-def question_block(question: str, cite: str = "passages") -> str:
+def question_block(question: str, cite: str = "passages", *, form: bool = False) -> str:
     """The question, then a one-line reminder of the citation form: small models follow the
     last instruction they read (the 1.5B left out `[n]` when the rule was only in the system
-    message). It comes after the document, so the long-context prefix stays shared."""
-    reminder = _CITE_REMINDER[cite]
-    return f"Question: {question.strip()}" + (f"\n{reminder}" if reminder else "")
+    message). It comes after the document, so the long-context prefix stays shared. `form`:
+    a line on the form the answer should start with, read from the question
+    (`docqa.answer.forms`), goes between them."""
+    lines = [f"Question: {question.strip()}"]
+    if form and (hint := form_hint(question)):
+        lines.append(hint)
+    if reminder := _CITE_REMINDER[cite]:
+        lines.append(reminder)
+    return "\n".join(lines)
 
 
 def numbered_passages(passages: Sequence[Passage]) -> str:
@@ -103,8 +110,11 @@ def numbered_passages(passages: Sequence[Passage]) -> str:
     return "\n\n".join(f"[{p.n}] ({_label(p)})\n{p.text.strip()}" for p in passages)
 
 
-def rag_messages(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
-    user = f"Passages:\n\n{numbered_passages(passages)}\n\n{question_block(question)}"
+def rag_messages(
+    question: str, passages: Sequence[Passage], *, form: bool = False
+) -> list[ChatMessage]:
+    block = question_block(question, form=form)
+    user = f"Passages:\n\n{numbered_passages(passages)}\n\n{block}"
     return [
         ChatMessage(role="system", content=RAG_SYSTEM),
         ChatMessage(role="user", content=user),
@@ -117,8 +127,10 @@ def long_context_prefix(title: str, pages: Sequence[Page]) -> str:
     return f"Document: {title}\n\n{body}\n\n"
 
 
-def long_context_messages(question: str, title: str, pages: Sequence[Page]) -> list[ChatMessage]:
-    user = long_context_prefix(title, pages) + question_block(question, "pages")
+def long_context_messages(
+    question: str, title: str, pages: Sequence[Page], *, form: bool = False
+) -> list[ChatMessage]:
+    user = long_context_prefix(title, pages) + question_block(question, "pages", form=form)
     return [
         ChatMessage(role="system", content=LONG_CONTEXT_SYSTEM),
         ChatMessage(role="user", content=user),
@@ -129,17 +141,20 @@ def multi_doc_prefix(passages: Sequence[Passage]) -> str:
     return f"Documents, page by page:\n\n{numbered_passages(passages)}\n\n"
 
 
-def multi_doc_messages(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
+def multi_doc_messages(
+    question: str, passages: Sequence[Passage], *, form: bool = False
+) -> list[ChatMessage]:
+    block = question_block(question, form=form)
     return [
         ChatMessage(role="system", content=MULTI_DOC_SYSTEM),
-        ChatMessage(role="user", content=multi_doc_prefix(passages) + question_block(question)),
+        ChatMessage(role="user", content=multi_doc_prefix(passages) + block),
     ]
 
 
-def closed_book_messages(question: str) -> list[ChatMessage]:
+def closed_book_messages(question: str, *, form: bool = False) -> list[ChatMessage]:
     return [
         ChatMessage(role="system", content=CLOSED_BOOK_SYSTEM),
-        ChatMessage(role="user", content=question_block(question, "none")),
+        ChatMessage(role="user", content=question_block(question, "none", form=form)),
     ]
 
 

@@ -165,7 +165,7 @@ def rag_prompt(
     ]
     return Prompt(
         strategy="rag",
-        messages=rag_messages(question, passages),
+        messages=rag_messages(question, passages, form=settings.form_hints),
         passages=passages,
         context_tokens=sel.tokens,
         retrieval_seconds=time.perf_counter() - start,
@@ -187,9 +187,11 @@ def long_context_prompt(
     store: Store,
     generator: Generator,
     reserve: int,
+    *,
+    form: bool = False,
 ) -> Prompt:
     """All pages of `docs` (in order). Raises `DoesNotFitError` when prompt + `reserve` exceeds
-    the allocated context."""
+    the allocated context. `form`: the question's answer-form line (`prompts.question_block`)."""
     if not docs:
         raise ValueError("long context needs at least one document")
     start = time.perf_counter()
@@ -211,9 +213,9 @@ def long_context_prompt(
                 )
             )
     if single:
-        messages = long_context_messages(question, _title(docs[0]), pages_by_doc[0])
+        messages = long_context_messages(question, _title(docs[0]), pages_by_doc[0], form=form)
     else:
-        messages = multi_doc_messages(question, passages)
+        messages = multi_doc_messages(question, passages, form=form)
     tokens = generator.count_chat_tokens(messages)
     n_ctx = allocated_context(generator)
     names = ", ".join(d.filename for d in docs)
@@ -230,9 +232,9 @@ def long_context_prompt(
             reserve=reserve,
         )
     instructions = generator.count_chat_tokens(
-        long_context_messages(question, _title(docs[0]), [])
+        long_context_messages(question, _title(docs[0]), [], form=form)
         if single
-        else multi_doc_messages(question, [])
+        else multi_doc_messages(question, [], form=form)
     )
     return Prompt(
         strategy="long-context",
@@ -248,10 +250,10 @@ def long_context_prompt(
     )
 
 
-def closed_book_prompt(question: str) -> Prompt:
+def closed_book_prompt(question: str, *, form: bool = False) -> Prompt:
     return Prompt(
         strategy="closed-book",
-        messages=closed_book_messages(question),
+        messages=closed_book_messages(question, form=form),
         passages=[],
         notes=["no documents: the model's own knowledge (a baseline)"],
     )
