@@ -11,10 +11,7 @@ Example:
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -23,6 +20,7 @@ import numpy.typing as npt
 from tokenizers import Tokenizer
 
 from docqa.config import EmbeddingSettings
+from docqa.memory import release_free_heap
 from docqa.models import ModelRegistry
 
 Vectors = npt.NDArray[np.float32]
@@ -51,27 +49,6 @@ def _normalize(x: npt.NDArray[Any]) -> Vectors:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     out: Vectors = (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
     return out
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS, Windows)."""
-    name = ctypes.util.find_library("c")
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim
-
-
-def release_free_heap() -> None:
-    """Return the heap's free pages to the OS. torch frees a batch's activations into glibc's
-    heap, which keeps them: measured 2026-12-06 on 2,516 dev-corpus chunks (MiniLM, batches of
-    128), RSS ended at 1,237 MB under bfloat16 and 964 MB in float32 without it, 733 and 629 MB
-    with it after each batch, for 3% more time."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 def native_bfloat16() -> bool:

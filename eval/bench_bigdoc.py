@@ -196,6 +196,8 @@ def run_one(pdf: Path, home: Path) -> dict[str, Any]:
         "peak_rss_mb": round(rss.peak / 2**20),
         "peak_rss_at_s": round(rss.peak_at - recorder.t0, 2),
         "peak_rss_main_mb": round(rss.peak_main / 2**20),
+        "peak_rss_parts_mb": rss.parts_mb(),
+        "rss_trace_mb": rss.trace_mb(recorder.t0),
         **at,
         "eta_error": {
             "docqa": eta_errors(recorder.docqa),
@@ -257,6 +259,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['peak_rss_mb']} (at {r['peak_rss_at_s']} s) | {r.get('rss_mb_at_10%')} / {r.get('rss_mb_at_50%')} / "
             f"{r.get('rss_mb_at_100%')} | {errs[0]} | {errs[1]} | {errs[2]} |"
         )
+    for r in rows:
+        parts = ", ".join(f"{k} {v}" for k, v in r["peak_rss_parts_mb"].items())
+        print(f"{r['file']}: RSS at the peak by process (MB): {parts}")
     print(f"pages/s, big over small: {summary['pace_big_over_small']}")
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -44,23 +44,56 @@ class PeakRss:
         """`time.perf_counter()` of the peak sample."""
         self.peak_main = 0
         """This process's share of the peak (the rest is its children's: the parser)."""
+        self.peak_parts: dict[str, int] = {}
+        """Each process's RSS in the peak sample, by `label`."""
         self.current = 0
         """The last sample."""
+        self.trace: list[tuple[float, dict[str, int]]] = []
+        """A sample a second: (`time.perf_counter()`, RSS by `label`)."""
+        self._labels: dict[int, str] = {}
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
+
+    def label(self, proc: psutil.Process) -> str:
+        """`main`, `resource tracker` (multiprocessing's helper) or `child <pid>`."""
+        if proc.pid not in self._labels:
+            try:
+                cmd = " ".join(proc.cmdline())
+            except psutil.Error:
+                cmd = ""
+            self._labels[proc.pid] = (
+                "resource tracker" if "resource_tracker" in cmd else f"child {proc.pid}"
+            )
+        return self._labels[proc.pid]
 
     def _run(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
             try:
-                main = me.memory_info().rss
-                self.current = main + sum(c.memory_info().rss for c in me.children(recursive=True))
+                parts = {"main": me.memory_info().rss}
+                for c in me.children(recursive=True):
+                    parts[self.label(c)] = c.memory_info().rss
+                self.current = sum(parts.values())
+                now = time.perf_counter()
                 if self.current > self.peak:
-                    self.peak, self.peak_at = self.current, time.perf_counter()
-                    self.peak_main = main
+                    self.peak, self.peak_at = self.current, now
+                    self.peak_main, self.peak_parts = parts["main"], parts
+                if not self.trace or now - self.trace[-1][0] >= 1.0:
+                    self.trace.append((now, parts))
             except psutil.Error:
                 pass
             self._stop.wait(0.05)
+
+    def parts_mb(self) -> dict[str, int]:
+        """The peak sample's RSS per process, in MB."""
+        return {k: round(v / 2**20) for k, v in self.peak_parts.items()}
+
+    def trace_mb(self, t0: float) -> list[dict[str, float]]:
+        """The once-a-second samples in MB, `t` in seconds from `t0`."""
+        return [
+            {"t": round(t - t0, 1), **{k: round(v / 2**20) for k, v in parts.items()}}
+            for t, parts in self.trace
+        ]
 
     def __enter__(self) -> PeakRss:
         self._t.start()
@@ -131,6 +164,7 @@ def run_docqa(files: list[Path], home: Path) -> dict[str, Any]:
         "pages_per_s": round(pages / seconds, 2),
         "chunks_per_s": round(n_chunks / seconds, 2),
         "peak_rss_mb": round(rss.peak / 2**20),
+        "peak_rss_parts_mb": rss.parts_mb(),
         "failed": [d.path for d in report.documents if d.status.value == "failed"],
         "stages": report.stages,
     }

@@ -76,6 +76,13 @@ class ParsedPage(BaseModel):
 # Opening files
 
 
+def empty_mupdf_store() -> None:
+    """Drop every object MuPDF keeps in its cache for reuse (decoded fonts, images, page
+    objects, up to 256 MB by default), so a parser's memory stays flat over a long file: the
+    next page decodes what it needs again."""
+    _pymupdf.TOOLS.store_shrink(100)
+
+
 def _sniff(head: bytes) -> str:
     signatures = [
         (b"\x89PNG", "a PNG image"),

@@ -213,10 +213,16 @@ def _parse_worker(
         out.close()
 
 
-def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: _Sender) -> None:
-    from ingest.eta import page_work
-    from ingest.parse import ParseError, doc_meta, open_pdf, parse_page
+_STORE_EMPTIED_EVERY = 50
+"""Pages a parser reads between two emptyings of MuPDF's object cache (`empty_mupdf_store`)."""
 
+
+def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: _Sender) -> None:
+    from docqa.memory import release_free_heap
+    from ingest.eta import page_work
+    from ingest.parse import ParseError, doc_meta, empty_mupdf_store, open_pdf, parse_page
+
+    parsed_pages = 0
     for job in jobs:
         try:
             doc: Any = open_pdf(Path(job.path), job.password)
@@ -237,6 +243,12 @@ def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: 
                 except Exception as e:  # one unreadable page does not fail its document
                     out.put(("page_failed", job.doc_id, i + 1, _page_reason(i + 1, e)))
                     continue
+                finally:
+                    # flat memory on big files: MuPDF's object cache and the freed heap go back
+                    parsed_pages += 1
+                    if parsed_pages % _STORE_EMPTIED_EVERY == 0:
+                        empty_mupdf_store()
+                    release_free_heap()
                 out.put(("page", job.doc_id, parsed))
             out.put(("done", job.doc_id))
         except Exception as e:
