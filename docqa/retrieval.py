@@ -103,10 +103,13 @@ class Retriever:
         doc_ids: Sequence[str] | None = None,
         candidates: int = 30,
         rerank: bool = True,
+        search_query: str | None = None,
     ) -> list[SearchHit]:
         """The `k` best chunks, best first: hybrid top `candidates` reranked (or hybrid top `k`
-        when `rerank` is False)."""
+        when `rerank` is False). `search_query`: what the hybrid search reads instead of
+        `query` (an expanded question, `docqa.hyde`); the reranker reads `query`."""
+        searched = search_query or query
         if not rerank:
-            return self.searcher.run(query, k=k, doc_ids=doc_ids, mode="hybrid")
-        hits = self.searcher.run(query, k=max(k, candidates), doc_ids=doc_ids, mode="hybrid")
+            return self.searcher.run(searched, k=k, doc_ids=doc_ids, mode="hybrid")
+        hits = self.searcher.run(searched, k=max(k, candidates), doc_ids=doc_ids, mode="hybrid")
         return self.reranker.rerank(query, hits, top_k=k)

@@ -19,6 +19,10 @@ Methods (chunks unless said otherwise):
 - `rerank+qx-search`: `rerank` with the question expanded for the search only
   (`docqa.query.expand_query`: fiscal years spelled out, a metric's line items), reranked by the
   question as asked; `rerank+qx`: expanded for both;
+- `dense+hyde`, `hybrid+hyde`, `rerank+hyde`, `prompt+hyde`: `dense`, `hybrid`, `rerank` and
+  `prompt` searching with the question plus a passage the answering model writes as if it
+  answered it (HyDE, `docqa.hyde`), written once per question (its time is `hyde_gen_s`);
+  the reranker reads the question as asked;
 - `pages`: the reranked pool grouped by page, pages ranked by their best chunk, top k *pages*
   (a different unit: k pages hold more text than k chunks);
 - `prompt`: the passages `rag_prompt` actually gives the model (passage budget of
@@ -59,11 +63,18 @@ METHODS = (
     "rerank@50",
     "rerank+qx-search",
     "rerank+qx",
+    "dense+hyde",
+    "hybrid+hyde",
+    "rerank+hyde",
     "pages",
     "prompt",
     "prompt-pages",
+    "prompt+hyde",
 )
-PROMPTS = ("prompt", "prompt-pages")
+PROMPTS = ("prompt", "prompt-pages", "prompt+hyde")
+HYDE = ("dense+hyde", "hybrid+hyde", "rerank+hyde", "prompt+hyde")
+"""Methods that search with the question plus the answering model's hypothetical passage
+(`docqa.hyde`); the reranker reads the question alone."""
 BIG_POOL = 50
 
 
@@ -133,6 +144,7 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     from docqa.answer.strategies import rag_prompt
     from docqa.config import AnswerSettings, Settings
+    from docqa.hyde import hyde_query, hypothetical_passage
     from docqa.query import expand_query
     from docqa.runtime import Runtime
     from docqa.types import SearchHit
@@ -154,8 +166,12 @@ def evaluate(
 
     by_pages = answer.model_copy(update={"passages": "pages"})
 
-    def prompt_pages(q: str, d: list[str], how: AnswerSettings = answer) -> list[tuple[int, int]]:
-        prompt = rag_prompt(q, retriever, count_tokens, how, doc_ids=d)
+    hyde: dict[str, str] = {}  # question -> question + hypothetical passage
+
+    def prompt_pages(
+        q: str, d: list[str], how: AnswerSettings = answer, search: str | None = None
+    ) -> list[tuple[int, int]]:
+        prompt = rag_prompt(q, retriever, count_tokens, how, doc_ids=d, search_query=search)
         row_tokens.append(prompt.context_tokens)
         return [(p.page or 0, p.page_end or p.page or 0) for p in prompt.passages]
 
@@ -185,6 +201,12 @@ def evaluate(
         "rerank+qx": lambda q, d: spans(
             retriever.run(expand_query(q), k=k, doc_ids=d, candidates=candidates)
         ),
+        "dense+hyde": lambda q, d: spans(searcher.run(hyde[q], k=k, doc_ids=d, mode="dense")),
+        "hybrid+hyde": lambda q, d: spans(searcher.run(hyde[q], k=k, doc_ids=d, mode="hybrid")),
+        "rerank+hyde": lambda q, d: spans(
+            retriever.run(q, k=k, doc_ids=d, candidates=candidates, search_query=hyde[q])
+        ),
+        "prompt+hyde": lambda q, d: prompt_pages(q, d, search=hyde[q]),
         "pages": lambda q, d: by_page(
             retriever.run(q, k=candidates, doc_ids=d, candidates=candidates)
         ),
@@ -192,8 +214,10 @@ def evaluate(
         "prompt-pages": lambda q, d: prompt_pages(q, d, by_pages),
     }
     runs = {m: runs[m] for m in methods}
+    warm = "warm-up query about revenue"
+    hyde[warm] = warm
     for run in runs.values():
-        run("warm-up query about revenue", list(doc_ids.values())[:1])
+        run(warm, list(doc_ids.values())[:1])
 
     per_q: list[dict[str, Any]] = []
     for q in qs:
@@ -208,6 +232,12 @@ def evaluate(
             "type": doc_type(q),
             "split": split_of(q["id"]),
         }
+        if any(m in HYDE for m in runs):
+            t0 = time.perf_counter()
+            passage = hypothetical_passage(q["question"], rt.generator)
+            row["hyde_gen_s"] = time.perf_counter() - t0
+            row["hyde_passage"] = passage
+            hyde[q["question"]] = hyde_query(q["question"], passage)
         for name, run in runs.items():
             t0 = time.perf_counter()
             got = run(q["question"], [doc])
@@ -248,6 +278,8 @@ def summarize(per_q: list[dict[str, Any]]) -> dict[str, Any]:
     out["latency_ms"] = {
         m: round(1000 * sum(r[f"{m}_s"] for r in per_q) / len(per_q), 1) for m in methods
     }
+    if per_q and "hyde_gen_s" in per_q[0]:
+        out["hyde_generation_ms"] = round(1000 * sum(r["hyde_gen_s"] for r in per_q) / len(per_q))
     return out
 
 
@@ -259,7 +291,9 @@ def table(summary: dict[str, Any], k: int) -> str:
     head = f"| group | n | {' | '.join(names)} |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
     splits = sorted(g for g in summary if g.startswith("split: "))
-    types = sorted(g for g in summary if g not in ("all", "latency_ms", *splits))
+    types = sorted(
+        g for g in summary if g not in ("all", "latency_ms", "hyde_generation_ms", *splits)
+    )
     for g in ["all", *splits, *types]:
         s = summary[g]
         cells = [f"{s[m]:.0f}" if m.endswith("_tokens") else f"{s[m]:.3f}" for m in cols]
@@ -270,6 +304,8 @@ def table(summary: dict[str, Any], k: int) -> str:
         + " | ".join(f"{lat[m]}" for m in methods)
         + " |" * (len(cols) - len(methods) + 1)
     )
+    if "hyde_generation_ms" in summary:
+        lines.append(f"HyDE passage: {summary['hyde_generation_ms']} ms per question")
     return "\n".join(lines)
 
 

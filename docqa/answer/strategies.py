@@ -122,10 +122,12 @@ def rag_prompt(
     settings: AnswerSettings,
     doc_ids: Sequence[str] | None = None,
     room: int | None = None,
+    search_query: str | None = None,
 ) -> Prompt:
     """The RAG prompt: reranked hits, as many as `budget.select_passages` allows within
     `settings.context_tokens` and, when given, `room` (the passage tokens the model's context
-    holds beside the instructions, the question and the answer)."""
+    holds beside the instructions, the question and the answer). `search_query`: what the
+    hybrid search reads instead of the question (`Retriever.run`)."""
     start = time.perf_counter()
     hits = retriever.run(
         question,
@@ -133,6 +135,7 @@ def rag_prompt(
         doc_ids=doc_ids,
         candidates=settings.candidates,
         rerank=settings.rerank,
+        search_query=search_query,
     )
     select: Callable[..., Selection] = (
         partial(

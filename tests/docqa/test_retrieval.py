@@ -138,3 +138,19 @@ def test_lost_in_the_middle_puts_ranks_1_and_2_at_the_ends(n: int) -> None:
         # ranks 3 and 4 sit next to the ends, the weakest in the middle
         assert ranks[1] == 3 and ranks[-2] == 4
     assert lost_in_the_middle([hit(r) for r in range(1, 6)]) == [hit(r) for r in (1, 3, 5, 4, 2)]
+
+
+def test_search_query_picks_the_candidates_the_question_reranks_them(
+    searcher: Searcher, reranker: CrossEncoderReranker
+) -> None:
+    retriever = Retriever(searcher, reranker)
+    # a pool of one: the question alone finds the distractor, the expanded search the answer
+    (alone,) = retriever.run(QUERY, k=1, doc_ids=[DOC], candidates=1)
+    assert alone.text == DISTRACTOR
+    (steered,) = retriever.run(
+        QUERY, k=1, doc_ids=[DOC], candidates=1, search_query="enterprise sales totaled billion"
+    )
+    assert steered.text == ANSWER
+    # its score is the reranker's judgement of the question, not of the search text
+    (direct,) = reranker.rerank(QUERY, [steered], top_k=1)
+    assert steered.score == direct.score

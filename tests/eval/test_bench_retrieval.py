@@ -52,3 +52,15 @@ def test_a_subset_of_methods_is_summarized_and_tabled_alone() -> None:
     )
     assert "| all | 4 | 0.500 | 0.500 | 0.375 | 1000 |" in out
     assert "dense" not in out
+
+
+def test_the_hyde_passage_time_is_summarized_and_tabled_beside_the_methods() -> None:
+    rows = [
+        _row("a", True, True, 1.0, 1000) | {"hyde_gen_s": 4.0},
+        _row("b", False, True, 0.5, 1200) | {"hyde_gen_s": 6.0},
+    ]
+    s = summarize(rows)
+    assert s["hyde_generation_ms"] == 5000
+    out = table(s, 5)
+    assert out.splitlines()[-1] == "HyDE passage: 5000 ms per question"
+    assert "| hyde_generation_ms" not in out  # not a group row
