@@ -107,7 +107,8 @@ class Retriever:
     ) -> list[SearchHit]:
         """The `k` best chunks, best first: hybrid top `candidates` reranked (or hybrid top `k`
         when `rerank` is False). `search_query`: what the hybrid search reads instead of
-        `query` (an expanded question, `docqa.hyde`); the reranker reads `query`."""
+        `query` (an expanded question: a hypothetical answer passage appended, say); the reranker
+        reads `query`."""
         searched = search_query or query
         if not rerank:
             return self.searcher.run(searched, k=k, doc_ids=doc_ids, mode="hybrid")

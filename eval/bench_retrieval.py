@@ -21,7 +21,7 @@ Methods (chunks unless said otherwise):
   question as asked; `rerank+qx`: expanded for both;
 - `dense+hyde`, `hybrid+hyde`, `rerank+hyde`, `prompt+hyde`: `dense`, `hybrid`, `rerank` and
   `prompt` searching with the question plus a passage the answering model writes as if it
-  answered it (HyDE, `docqa.hyde`), written once per question (its time is `hyde_gen_s`);
+  answered it (HyDE, `eval.hyde`), written once per question (its time is `hyde_gen_s`);
   the reranker reads the question as asked;
 - `pages`: the reranked pool grouped by page, pages ranked by their best chunk, top k *pages*
   (a different unit: k pages hold more text than k chunks);
@@ -74,7 +74,7 @@ METHODS = (
 PROMPTS = ("prompt", "prompt-pages", "prompt+hyde")
 HYDE = ("dense+hyde", "hybrid+hyde", "rerank+hyde", "prompt+hyde")
 """Methods that search with the question plus the answering model's hypothetical passage
-(`docqa.hyde`); the reranker reads the question alone."""
+(`eval.hyde`); the reranker reads the question alone."""
 BIG_POOL = 50
 
 
@@ -144,10 +144,10 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     from docqa.answer.strategies import rag_prompt
     from docqa.config import AnswerSettings, Settings
-    from docqa.hyde import hyde_query, hypothetical_passage
     from docqa.query import expand_query
     from docqa.runtime import Runtime
     from docqa.types import SearchHit
+    from eval.hyde import hyde_query, hypothetical_passage
 
     settings = Settings(home=home)
     answer = settings.answer.model_copy(update={"candidates": candidates})

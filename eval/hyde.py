@@ -9,6 +9,10 @@ The passage is appended to the question for the hybrid search (dense and BM25); 
 still judges each candidate against the question as asked, so an invented figure never ranks a
 passage. It costs one short generation per question (about 100 tokens).
 
+Measured on the dev questions and not adopted (`eval/results/hyde/`): it lifts the hybrid
+search, but the passages a RAG prompt gets reach no more evidence pages. It lives here, for
+`eval.bench_retrieval`, not in the engine.
+
 Example:
     >>> hyde_query("What was revenue?", "Revenue was $5.2 billion, up 4%.")
     'What was revenue?\\nRevenue was $5.2 billion, up 4%.'

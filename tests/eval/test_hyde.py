@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from docqa.generation.llamacpp import LlamaCppGenerator
-from docqa.hyde import HYDE_SYSTEM, hyde_query, hypothetical_passage
+from docqa.models import ModelRegistry
+from eval.hyde import HYDE_SYSTEM, hyde_query, hypothetical_passage
 
 
 def test_hyde_query_appends_the_passage_to_the_question() -> None:
@@ -13,8 +16,12 @@ def test_hyde_query_appends_the_passage_to_the_question() -> None:
     assert hyde_query("What was revenue?", "  ") == "What was revenue?"
 
 
-def test_a_real_model_writes_a_passage_on_the_question(smollm2_path: Path) -> None:
-    gen = LlamaCppGenerator(smollm2_path, n_ctx=1024, threads=1)
+def test_a_real_model_writes_a_passage_on_the_question(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    path = ModelRegistry(tmp_path_factory.mktemp("model-cache")).path("smollm2")
+    assert isinstance(path, Path)
+    gen = LlamaCppGenerator(path, n_ctx=1024, threads=1)
     try:
         passage = hypothetical_passage("What was the company's revenue in 2023?", gen, 48)
         words = passage.split()
