@@ -535,10 +535,20 @@ class _Table:
     header: str
 
 
+def _import_table_module() -> Any:
+    try:
+        return importlib.import_module("pymupdf.table")
+    except Exception:
+        return None
+
+
+_TABLE_MODULE = _import_table_module()
+"""PyMuPDF's table module (None if this PyMuPDF has none)."""
+
+
 def _table_finder_params() -> set[str]:
     try:
-        module = importlib.import_module("pymupdf.table")
-        return set(inspect.signature(module.find_tables).parameters)
+        return set(inspect.signature(_TABLE_MODULE.find_tables).parameters)
     except Exception:
         return set()
 
@@ -738,15 +748,8 @@ def _slim_chars(module: Any, stock: Callable[..., Any], page: Any, clip: Any = N
     return textpage
 
 
-def _table_module() -> Any:
-    try:
-        return importlib.import_module("pymupdf.table")
-    except Exception:
-        return None
-
-
 def _slim_chars_usable() -> bool:
-    module = _table_module()
+    module = _TABLE_MODULE
     return all(hasattr(module, name) for name in ("make_chars", "CHARS", "FLAGS")) and hasattr(
         getattr(module, "CHARS", None), "_list"
     )
@@ -760,7 +763,7 @@ _SLIM_CHARS = _slim_chars_usable()
 def _slim_table_chars() -> Iterator[None]:
     """`page.find_tables` with `_slim_chars` in place of PyMuPDF's `make_chars`, restored
     after (a parser process parses one page at a time)."""
-    module = _table_module()
+    module = _TABLE_MODULE
     stock = module.make_chars
     module.make_chars = lambda page, clip=None: _slim_chars(module, stock, page, clip)
     try:

@@ -14,11 +14,11 @@ question set:
   for several things ("what are the ...", when no number is asked for);
 - `number`: a count or an amount ("how many", "how much", "what percentage", "round to",
   "in millions", "int format");
+- `free`: none of these; no hint is added.
 
 The explicit requests come first, then the question's shape: yes/no asked, an option asked,
 a list asked, an auxiliary verb first (yes/no, or a choice when "or" joins two options), a
 number, a list-shaped "what are the".
-- `free`: none of these; no hint is added.
 
 Example:
     >>> expected_form("How many subfigures are in Figure 3?")
@@ -66,7 +66,7 @@ _OPTIONS = re.compile(r"\b(\w+)\s+or\s+(?!not\b)(\w+)\b", re.I)
 # is ...")
 _AUX_START = re.compile(rf"^\s*(?:[^,?]{{1,60}},\s*)?(?:{_AUX})\b", re.I)
 _LIST_ASKED = re.compile(
-    r"\blist\s+(?:all|the|every|each|format)\b|\blist\s+format\b|\benumerate\b|"
+    r"\blist\s+(?:all|the|every|each|format)\b|\benumerate\b|"
     r"\bname\s+(?:all|every|each)\b|\be\.g\.,?\s*\[|\brespectively\b",
     re.I,
 )
