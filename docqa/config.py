@@ -184,7 +184,13 @@ class AnswerSettings(BaseModel):
     drafter_model: str = "qwen2.5-0.5b"
     """A model with the answering model's tokenizer (registry name or GGUF path)."""
     draft_tokens: int = Field(default=10, ge=1)
-    """Tokens drafted per step at first (RAPID: 10); it adapts to the acceptance rate."""
+    """Tokens drafted per step at first (RAPID: 10); then `draft_policy` decides."""
+    draft_policy: Literal["grow", "cost"] = "grow"
+    """`speculative`'s draft length after the first step. `grow`: +2 after a fully accepted
+    draft (up to 16), one more than the accepted count after a rejection. `cost`
+    (`docqa.generation.draft_planner`): the length with the most expected tokens per second
+    from the target's measured pass times, the drafter's time and its acceptance so far,
+    which drafts nothing where a pass over many tokens costs as much as decoding them."""
     compute: Literal["check", "replace", "off"] = "off"
     """RAG on a question that asks for arithmetic (`answer.formula.needs_computation`: ratios,
     margins, changes, sums): docqa computes the answer from figures the model copies from

@@ -4,6 +4,14 @@ answers of a realistic length, side by side in one run.
 
     python -m eval.bench_speculative --out eval/out/speculative          # make bench-speculative
     python -m eval.bench_speculative --contexts 2048,4096 --drafters ngram --answer-tokens 80
+    python -m eval.bench_speculative --policies grow,cost --pass-cost       # draft-length rules
+
+For each context size the target's pass time is measured over 1, 2, 4, 8 and 16 tokens
+(`--pass-cost`): speculative decoding can only pay where scoring n tokens at once costs less
+than n single-token passes, and `(n tokens) / (pass time of n)` bounds what a perfect drafter
+could reach. Each drafter runs under each draft-length policy: `grow` (start at 10, grow after
+a fully accepted draft, shrink after a rejection) and `cost` (`DraftPlanner`: the length with
+the most expected tokens per second from the measured pass and draft times and acceptance).
 
 For each context size the document's first pages (with `[p. N]` markers, as the long-context
 prompt has them) are cut to that many tokens and one question is asked about them. The target
@@ -22,6 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +43,7 @@ from matplotlib.figure import Figure
 from docqa.config import Settings
 from docqa.generation import ChatMessage, LogitsModel
 from docqa.generation.base import common_prefix_length
+from docqa.generation.draft_planner import DraftPlanner
 from docqa.generation.llamacpp import (
     LlamaCppGenerator,
     LlamaCppLogitsModel,
@@ -103,6 +114,24 @@ def _messages(body: str) -> list[ChatMessage]:
     ]
 
 
+PASS_SIZES = (1, 2, 4, 8, 16)
+
+
+def pass_cost(lm: LogitsModel, prompt: list[int], repeats: int = 5) -> dict[str, float]:
+    """Median seconds of one target pass over n tokens after the cached `prompt`, per n."""
+    base = lm.n_past
+    out: dict[str, float] = {}
+    for n in PASS_SIZES:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            lm.extend(prompt[:n])
+            times.append(time.perf_counter() - t0)
+            lm.truncate(base)
+        out[str(n)] = round(statistics.median(times), 4)
+    return out
+
+
 def run(
     doc: Path,
     contexts: list[int],
@@ -112,6 +141,8 @@ def run(
     cache: Path,
     target: str = "qwen2.5-1.5b",
     drafter_model: str = "qwen2.5-0.5b",
+    policies: tuple[str, ...] = ("grow",),
+    measure_passes: bool = False,
 ) -> dict[str, Any]:
     registry = ModelRegistry(cache)
     target_path = registry.path(target)
@@ -129,6 +160,7 @@ def run(
         assert isinstance(small, Path), f"{drafter_model} is not a local GGUF"
         helpers["model"] = LlamaCppLogitsModel(load_llama(small, n_ctx=4096, threads=threads))
     rows: list[dict[str, Any]] = []
+    passes: dict[str, dict[str, float]] = {}
     try:
         for size in contexts:
             ctx = context_of(gen, pages, size)
@@ -139,21 +171,36 @@ def run(
             plain = greedy_decode(lm, prompt, answer_tokens)
             base = plain.stats.tokens_per_second
             rows.append(
-                _row(size, len(prompt), "none", plain.stats, plain.tokens, plain.tokens, base)
+                _row(size, len(prompt), "none", "-", plain.stats, plain.tokens, plain.tokens, base)
             )
             print(_line(rows[-1]), flush=True)
+            if measure_passes:
+                lm.prefill(prompt)
+                passes[str(size)] = pass_cost(lm, prompt)
+                print(f"{size:>6} pass seconds by tokens scored: {passes[str(size)]}", flush=True)
             for name in drafters:
-                drafter: Drafter
-                if name == "ngram":
-                    drafter = NGramDrafter([*lm.tokenize(body), *lm.tokenize(passages)])
-                else:
-                    helper: LogitsModel = helpers[name]
-                    drafter = ModelDrafter(helper, draft_prompt, name)
-                out = greedy_speculative(lm, prompt, drafter, answer_tokens)
-                rows.append(
-                    _row(size, len(prompt), name, out.stats, out.tokens, plain.tokens, base)
-                )
-                print(_line(rows[-1]), flush=True)
+                for policy in policies:
+                    drafter: Drafter
+                    if name == "ngram":
+                        drafter = NGramDrafter([*lm.tokenize(body), *lm.tokenize(passages)])
+                    else:
+                        helper: LogitsModel = helpers[name]
+                        drafter = ModelDrafter(helper, draft_prompt, name)
+                    planner = DraftPlanner() if policy == "cost" else None
+                    out = greedy_speculative(lm, prompt, drafter, answer_tokens, planner=planner)
+                    rows.append(
+                        _row(
+                            size,
+                            len(prompt),
+                            name,
+                            policy,
+                            out.stats,
+                            out.tokens,
+                            plain.tokens,
+                            base,
+                        )
+                    )
+                    print(_line(rows[-1]), flush=True)
     finally:
         for h in helpers.values():
             h.close()
@@ -168,6 +215,8 @@ def run(
         "question": QUESTION,
         "answer_tokens": answer_tokens,
         "threads": threads,
+        "policies": list(policies),
+        "pass_seconds": passes,
         "rows": rows,
     }
 
@@ -176,6 +225,7 @@ def _row(
     size: int,
     prompt_tokens: int,
     drafter: str,
+    policy: str,
     stats: SpeculativeStats,
     tokens: list[int],
     plain: list[int],
@@ -186,6 +236,7 @@ def _row(
         "context": size,
         "prompt_tokens": prompt_tokens,
         "drafter": drafter,
+        "policy": policy,
         "tokens": stats.tokens,
         "tokens_per_second": round(stats.tokens_per_second, 2),
         "speedup": round(stats.tokens_per_second / base, 2) if base else None,
@@ -200,7 +251,7 @@ def _row(
 
 def _line(r: dict[str, Any]) -> str:
     return (
-        f"{r['context']:>6} {r['drafter']:>6}: {r['tokens']} tokens, {r['tokens_per_second']} tok/s"
+        f"{r['context']:>6} {r['drafter']:>6} {r.get('policy', '-'):>4}: {r['tokens']} tokens, {r['tokens_per_second']} tok/s"
         f" (x{r['speedup']}), accepted {r['accepted']}/{r['drafted']}, passes {r['passes']},"
         f" same as plain {r['same_as_plain']:.0%}"
     )
@@ -213,16 +264,31 @@ def markdown(result: dict[str, Any]) -> str:
         f"{m.get('cpu_count')} CPUs, {m.get('platform', '')}; answers up to "
         f"{result['answer_tokens']} tokens, {result['threads']} threads.",
         "",
-        "| context | drafter | tokens | decode tok/s | speed-up | accepted / drafted | passes "
-        "| same as plain |",
-        "|---|---|---|---|---|---|---|---|",
+        "| context | drafter | draft length | tokens | decode tok/s | speed-up | accepted / drafted "
+        "| passes | same as plain |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['context']:,} | {r['drafter']} | {r['tokens']} | {r['tokens_per_second']} | "
+            f"| {r['context']:,} | {r['drafter']} | {r.get('policy', '-')} | {r['tokens']} | "
+            f"{r['tokens_per_second']} | "
             f"{r['speedup']}x | {r['accepted']} / {r['drafted']} | {r['passes']} | "
             f"{r['same_as_plain']:.0%} |"
         )
+    if result.get("pass_seconds"):
+        lines += [
+            "",
+            "Target pass time by tokens scored in one pass (median of 5), and the decode rate "
+            "a perfect drafter would reach with that many tokens per pass:",
+            "",
+            "| context | " + " | ".join(f"{n} tokens" for n in PASS_SIZES) + " |",
+            "|---" * (len(PASS_SIZES) + 1) + "|",
+        ]
+        for size, cost in result["pass_seconds"].items():
+            cells = [
+                f"{cost[str(n)] * 1000:.0f} ms ({n / cost[str(n)]:.1f} tok/s)" for n in PASS_SIZES
+            ]
+            lines.append(f"| {int(size):,} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -231,7 +297,8 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     ax = fig.add_subplot()
     by: dict[str, list[dict[str, Any]]] = {}
     for r in result["rows"]:
-        by.setdefault(r["drafter"], []).append(r)
+        name = r["drafter"] if r["drafter"] == "none" else f"{r['drafter']}, {r.get('policy')}"
+        by.setdefault(name, []).append(r)
     for name, rs in by.items():
         label = "plain decoding" if name == "none" else f"{name} drafter"
         ax.plot([r["context"] for r in rs], [r["tokens_per_second"] for r in rs], "o-", label=label)
@@ -252,6 +319,10 @@ def main() -> None:
     ap.add_argument("--drafter-model", default="qwen2.5-0.5b", help="the `model` drafter")
     ap.add_argument("--contexts", default="2048,4096,8192,16384")
     ap.add_argument("--drafters", default="ngram,self,model")
+    ap.add_argument("--policies", default="grow,cost", help="draft-length policies: grow, cost")
+    ap.add_argument(
+        "--pass-cost", action="store_true", help="also time target passes over 1-16 tokens"
+    )
     ap.add_argument("--answer-tokens", type=int, default=160)
     ap.add_argument("--threads", type=int, default=default_threads())
     ap.add_argument("--cache-dir", type=Path, default=None, help="model cache (default: docqa's)")
@@ -263,6 +334,9 @@ def main() -> None:
     bad = [d for d in drafters if d not in ("ngram", "self", "model")]
     if bad:
         ap.error(f"unknown drafter(s) {', '.join(bad)}: choose from ngram, self, model")
+    policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
+    if not policies or any(p not in ("grow", "cost") for p in policies):
+        ap.error("--policies: choose from grow, cost")
     contexts = sorted(int(c) for c in args.contexts.split(","))
     result = run(
         args.doc,
@@ -273,6 +347,8 @@ def main() -> None:
         args.cache_dir or Settings().cache_dir,
         args.model,
         args.drafter_model,
+        policies,
+        args.pass_cost,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speculative.json").write_text(json.dumps(result, indent=1))

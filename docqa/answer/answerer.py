@@ -56,6 +56,7 @@ from docqa.citations.terms import ground_terms
 from docqa.config import Settings
 from docqa.generation import ChatMessage, Generation, Generator, LogitsModel, answer_config
 from docqa.generation.base import ChatTokens, common_prefix_length
+from docqa.generation.draft_planner import DraftPlanner
 from docqa.generation.speculative import Drafter, ModelDrafter, NGramDrafter, greedy_speculative
 from docqa.retrieval import Retriever
 from docqa.store.base import Store
@@ -575,6 +576,11 @@ class Answerer:
             drafter,
             max(1, min(cfg.max_answer_tokens, room)),
             gamma=self.settings.answer.draft_tokens,
+            planner=(
+                DraftPlanner(initial=self.settings.answer.draft_tokens)
+                if self.settings.answer.draft_policy == "cost"
+                else None
+            ),
             on_tokens=on_tokens,
         )
         text = lm.detokenize(out.tokens)

@@ -17,8 +17,10 @@ and, when the drafts are good, many for the price of one pass.
   retrieval-augmented target distribution softmax(z - eta * M * (p - q)), M the tokens where
   q >= 0.1 max q; eta = 0 is the target's own distribution).
 
-`draft length` adapts: it grows by 2 after a fully accepted draft (up to `gamma_max`) and falls
-to one more than the accepted count after a rejection.
+Draft length adapts: by default it grows by 2 after a fully accepted draft (up to `gamma_max`)
+and falls to one more than the accepted count after a rejection; with a `DraftPlanner`
+(`docqa.generation.draft_planner`) each step drafts what the measured pass and draft times and
+the drafter's acceptance say pays, which on a CPU is often nothing.
 
 Example:
     >>> drafter = NGramDrafter(lm.tokenize(passages))  # doctest: +SKIP
@@ -37,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from docqa.generation.base import Logits, LogitsModel, common_prefix_length
+from docqa.generation.draft_planner import DraftPlanner
 
 __all__ = [
     "Drafter",
@@ -143,11 +146,17 @@ def greedy_speculative(
     stop: frozenset[int] | None = None,
     gamma: int = 10,
     gamma_max: int = 16,
+    planner: DraftPlanner | None = None,
     on_tokens: Callable[[list[int]], None] | None = None,
 ) -> SpeculativeOutput:
     """Greedy speculative decoding of up to `max_tokens` after `prompt` (the target's cache is
     made to hold `prompt` first; a cached prefix is reused). `on_tokens` receives each step's
-    accepted tokens as they are decided."""
+    accepted tokens as they are decided.
+
+    Draft length: with a `planner` (`DraftPlanner`), each step drafts what its measured costs
+    and acceptance say pays, possibly nothing; without one it starts at `gamma`, grows by 2
+    after a fully accepted draft (up to `gamma_max`) and falls to one more than the accepted
+    count after a rejection."""
     stop = target.eos_token_ids if stop is None else stop
     prompt = list(prompt)
     stats = SpeculativeStats(drafter=drafter.name)
@@ -156,6 +165,19 @@ def greedy_speculative(
     out: list[int] = []
     margins: list[float] = []
     k = max(1, gamma)
+    shadow: tuple[int, list[int]] | None = None  # a plain step's unscored draft: (at, tokens)
+
+    def settle_shadow() -> None:
+        nonlocal shadow
+        if shadow is None or planner is None:
+            return
+        at, proposed = shadow
+        got = out[at:]
+        same = common_prefix_length(proposed, got)
+        if same < min(len(proposed), len(got)) or len(got) >= len(proposed):
+            planner.record_draft(len(proposed), same, None)
+            shadow = None
+
     while True:
         # `row` is the target's distribution of the next token; that token is not cached yet
         tok = int(np.argmax(row))
@@ -164,17 +186,34 @@ def greedy_speculative(
             break
         out.append(tok)
         margins.append(_margin(row))
+        settle_shadow()
         step = [tok]
         if len(out) >= max_tokens:
             reason = "length"
             if on_tokens:
                 on_tokens(step)
             break
+        room = max_tokens - len(out)
+        unscored = False
+        if planner is not None:
+            want = planner.choose()
+            unscored = want == 0 and shadow is None and planner.shadow_worthwhile()
+            want = planner.k_max if unscored else want
+        else:
+            want = k
         td = time.perf_counter()
-        draft = drafter.propose(prompt + out, min(k, max_tokens - len(out)))
-        stats.draft_seconds += time.perf_counter() - td
+        draft = drafter.propose(prompt + out, min(want, room)) if want else []
+        took = time.perf_counter() - td
+        stats.draft_seconds += took
+        if unscored and planner is not None:
+            planner.record_plain_draft_time(len(draft), took)
+            shadow = (len(out), draft) if draft else None
+            draft = []
         base = target.n_past
+        tp = time.perf_counter()
         rows = target.extend([tok, *draft])  # row i: what follows [tok, *draft][i]
+        if planner is not None:
+            planner.record_pass(1 + len(draft), time.perf_counter() - tp)
         stats.passes += 1
         stats.drafted += len(draft)
         accepted = 0
@@ -194,6 +233,8 @@ def greedy_speculative(
                 finished = True
                 break
         stats.accepted += accepted
+        if planner is not None and draft:
+            planner.record_draft(len(draft), accepted, took)
         if on_tokens:
             on_tokens(step)
         target.truncate(base + 1 + accepted)

