@@ -16,7 +16,8 @@ the most expected tokens per second from the measured pass and draft times and a
 For each context size the document's first pages (with `[p. N]` markers, as the long-context
 prompt has them) are cut to that many tokens and one question is asked about them. The target
 prefills the prompt once; then it decodes greedily alone (the baseline) and with each drafter,
-from the same cached prompt. The drafters read what RAG would give them: the three pages of the
+from the same cached prompt (a drafter model's own prompt is prefilled before its clock starts
+too). The drafters read what RAG would give them: the three pages of the
 context that share the most words with the question (a lexical stand-in for the retriever, so
 that the benchmark needs no index), plus the document itself for n-gram lookup. Reported per
 run: tokens, decode tokens/s, speed-up over plain decoding, drafted and accepted tokens, passes,
@@ -185,6 +186,9 @@ def run(
                         drafter = NGramDrafter([*lm.tokenize(body), *lm.tokenize(passages)])
                     else:
                         helper: LogitsModel = helpers[name]
+                        # the drafter's prompt is prefilled before the clock starts, as the
+                        # target's is: both policies then time decoding alone
+                        helper.prefill(draft_prompt)
                         drafter = ModelDrafter(helper, draft_prompt, name)
                     planner = DraftPlanner() if policy == "cost" else None
                     out = greedy_speculative(lm, prompt, drafter, answer_tokens, planner=planner)
@@ -297,10 +301,13 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     ax = fig.add_subplot()
     by: dict[str, list[dict[str, Any]]] = {}
     for r in result["rows"]:
-        name = r["drafter"] if r["drafter"] == "none" else f"{r['drafter']}, {r.get('policy')}"
+        name = (
+            "plain decoding"
+            if r["drafter"] == "none"
+            else f"{r['drafter']} drafter, {r.get('policy', 'grow')} length"
+        )
         by.setdefault(name, []).append(r)
-    for name, rs in by.items():
-        label = "plain decoding" if name == "none" else f"{name} drafter"
+    for label, rs in by.items():
         ax.plot([r["context"] for r in rs], [r["tokens_per_second"] for r in rs], "o-", label=label)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("context tokens")

@@ -980,7 +980,7 @@ def parse_page(
     if settings.ocr == "always" or (settings.ocr == "auto" and chars < settings.ocr_min_chars):
         try:
             ocr_dpi = render_dpi(width, height, settings.ocr_dpi)
-            ocr_lines = ocr_page(page, ocr_dpi, settings.ocr_angle_classifier)
+            ocr_lines = ocr_page(page, ocr_dpi, settings.ocr_angle_classifier, settings.ocr_threads)
             ocr_blocks = _ocr_blocks(ocr_lines, page_no)
             # an OCR pass that finds nothing must not hide the few characters the layer has
             if ocr_blocks or not chars:

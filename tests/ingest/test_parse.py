@@ -359,6 +359,21 @@ def test_image_only_page_is_ocred(files: dict[str, Path]) -> None:
     assert "harbour" in top.text.lower() and 60 < top.box.y0 < 130
 
 
+def test_ocr_threads_reach_the_engine_and_read_the_same_text(files: dict[str, Path]) -> None:
+    from ingest import ocr
+
+    def threads_used() -> list[int]:  # by the engine the last page was read with
+        engine = ocr._engine
+        sessions = [engine.text_det, engine.text_rec]
+        return [s.infer.session.get_session_options().intra_op_num_threads for s in sessions]
+
+    (one,) = parse_all(files["image"], IngestSettings(page_images=False, ocr_threads=1))
+    assert threads_used() == [1, 1]
+    (default,) = parse_all(files["image"], IngestSettings(page_images=False))
+    assert threads_used() == [0, 0]  # ONNX Runtime's default: one per core
+    assert one.page.text == default.page.text and one.page.ocr
+
+
 def test_ocr_off_leaves_image_page_empty(files: dict[str, Path]) -> None:
     (page,) = parse_all(files["image"], IngestSettings(page_images=False, ocr="off"))
     assert not page.page.ocr and page.blocks == [] and page.page.text == ""
