@@ -2,9 +2,9 @@
 
 Speculative decoding pays only when a pass of the target over 1 + k tokens costs less than the
 tokens it is expected to yield. On a GPU that pass costs about as much as a single-token one; on
-a CPU it does not (`make bench-speculative`: on 2 cores, 16 tokens cost ~10x one token), so a
-fixed draft length can make decoding slower than plain decoding. `DraftPlanner` measures, while
-it decodes:
+a CPU it does not (`make bench-speculative`: on 2 cores, a pass over 16 tokens costs 7-10
+single-token passes), so a fixed draft length can make decoding slower than plain decoding.
+`DraftPlanner` measures, while it decodes:
 
 - the target's pass time as a line in the tokens it scores, `a + b * (n - 1)` (least squares
   over the passes so far, recent passes weighing more as the context grows);

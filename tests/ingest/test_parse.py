@@ -363,9 +363,9 @@ def test_ocr_threads_reach_the_engine_and_read_the_same_text(files: dict[str, Pa
     from ingest import ocr
 
     def threads_used() -> list[int]:  # by the engine the last page was read with
-        engine = ocr._engine
-        sessions = [engine.text_det, engine.text_rec]
-        return [s.infer.session.get_session_options().intra_op_num_threads for s in sessions]
+        engine = ocr._engine  # RapidOCR's detector and recogniser hold their sessions apart
+        sessions = [engine.text_det.infer.session, engine.text_rec.session.session]
+        return [s.get_session_options().intra_op_num_threads for s in sessions]
 
     (one,) = parse_all(files["image"], IngestSettings(page_images=False, ocr_threads=1))
     assert threads_used() == [1, 1]
