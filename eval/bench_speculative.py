@@ -179,11 +179,13 @@ def run(
                 lm.prefill(prompt)
                 passes[str(size)] = pass_cost(lm, prompt)
                 print(f"{size:>6} pass seconds by tokens scored: {passes[str(size)]}", flush=True)
+            # n-gram lookup source: the document and the passages, tokenized once per size
+            source = [*lm.tokenize(body), *lm.tokenize(passages)] if "ngram" in drafters else []
             for name in drafters:
                 for policy in policies:
                     drafter: Drafter
                     if name == "ngram":
-                        drafter = NGramDrafter([*lm.tokenize(body), *lm.tokenize(passages)])
+                        drafter = NGramDrafter(source)
                     else:
                         helper: LogitsModel = helpers[name]
                         # the drafter's prompt is prefilled before the clock starts, as the

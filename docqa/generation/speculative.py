@@ -242,10 +242,9 @@ def greedy_speculative(
             reason = "stop" if len(out) < max_tokens else "length"
             break
         row = rows[accepted]
-        if draft and accepted == len(draft):
-            k = min(gamma_max, k + 2)
-        elif draft:
-            k = max(1, accepted + 1)
+        if planner is not None or not draft:  # the planner sets the next length itself
+            continue
+        k = min(gamma_max, k + 2) if accepted == len(draft) else max(1, accepted + 1)
     stats.tokens, stats.seconds = len(out), time.perf_counter() - t0
     return SpeculativeOutput(out, reason, stats, margins)
 
