@@ -147,6 +147,14 @@ class AnswerSettings(BaseModel):
     """Every prompt ends with a line on the form the answer should start with, read from the
     question's wording (`docqa.answer.forms`: a number with its unit, yes/no, the chosen
     option, the items of a list). Off by default until measured."""
+    table_view: Literal["parsed", "aligned", "captioned"] = "parsed"
+    """How the prompt shows a passage's Markdown tables. `parsed`: as the parser wrote them (a
+    currency sign is a column of its own, and a period's header sits over that sign column, not
+    over its figures); `aligned`: each sign joined to its figure and the header moved onto it,
+    empty columns dropped (`docqa.answer.tables`); `captioned`: aligned, and a retrieved piece
+    of a table is shown under the short lines above the table on its page (its name, units and
+    periods: `tables.table_lead`). Only the prompt changes: the stored text, search and the
+    citation checker read the parsed tables."""
     passages: Literal["chunks", "pages"] = "chunks"
     """`chunks`: the reranked chunks themselves; `pages`: the reranked chunks grouped by page,
     each page given whole when it costs at most `max_page_tokens` (else its retrieved chunks

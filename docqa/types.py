@@ -196,6 +196,10 @@ class Passage(BaseModel):
     score: float | None = None
     """The cross-encoder's logit for a reranked passage (how sure retrieval was); None when
     not reranked."""
+    lead: str | None = None
+    """For a piece of a table: the short lines above the table on its page (its name, units,
+    periods), shown to the model above `text` (`answer.table_view = "captioned"`); not part of
+    the text citations are checked against."""
 
 
 class Verdict(StrEnum):

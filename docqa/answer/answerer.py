@@ -318,6 +318,7 @@ class Answerer:
             self.generator,
             self._reserve(),
             form=self.settings.answer.form_hints,
+            align_tables=self.settings.answer.table_view != "parsed",
         )
 
     def _reserve(self) -> int:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from docqa.answer.forms import form_hint
+from docqa.answer.tables import aligned_tables
 from docqa.citations.checker import is_claim
 from docqa.citations.split import split_answer, strip_citations
 from docqa.generation import ChatMessage
@@ -104,50 +105,70 @@ def question_block(question: str, cite: str = "passages", *, form: bool = False)
     return "\n".join(lines)
 
 
-def numbered_passages(passages: Sequence[Passage]) -> str:
+def _shown(text: str, align_tables: bool, lead: str | None = None) -> str:
+    text = text.strip()
+    text = aligned_tables(text) if align_tables else text
+    return f"{lead.strip()}\n{text}" if lead and lead.strip() else text
+
+
+def numbered_passages(passages: Sequence[Passage], *, align_tables: bool = False) -> str:
     """The passages as every passage prompt shows them: `[n] (file.pdf, p. 12)` above each text,
-    a blank line between them."""
-    return "\n\n".join(f"[{p.n}] ({_label(p)})\n{p.text.strip()}" for p in passages)
+    a blank line between them. `align_tables`: Markdown tables with each figure under its own
+    column header (`docqa.answer.tables`). A passage's `lead` (a table's name and units) goes
+    above its text."""
+    return "\n\n".join(
+        f"[{p.n}] ({_label(p)})\n{_shown(p.text, align_tables, p.lead)}" for p in passages
+    )
 
 
 def rag_messages(
-    question: str, passages: Sequence[Passage], *, form: bool = False
+    question: str, passages: Sequence[Passage], *, form: bool = False, align_tables: bool = False
 ) -> list[ChatMessage]:
     block = question_block(question, form=form)
-    user = f"Passages:\n\n{numbered_passages(passages)}\n\n{block}"
+    user = f"Passages:\n\n{numbered_passages(passages, align_tables=align_tables)}\n\n{block}"
     return [
         ChatMessage(role="system", content=RAG_SYSTEM),
         ChatMessage(role="user", content=user),
     ]
 
 
-def long_context_prefix(title: str, pages: Sequence[Page]) -> str:
+def long_context_prefix(title: str, pages: Sequence[Page], *, align_tables: bool = False) -> str:
     """The user message up to the question: the same for every question on the document."""
-    body = "\n\n".join(f"[p. {p.page}]\n{p.text.strip()}" for p in pages)
+    body = "\n\n".join(f"[p. {p.page}]\n{_shown(p.text, align_tables)}" for p in pages)
     return f"Document: {title}\n\n{body}\n\n"
 
 
 def long_context_messages(
-    question: str, title: str, pages: Sequence[Page], *, form: bool = False
+    question: str,
+    title: str,
+    pages: Sequence[Page],
+    *,
+    form: bool = False,
+    align_tables: bool = False,
 ) -> list[ChatMessage]:
-    user = long_context_prefix(title, pages) + question_block(question, "pages", form=form)
+    user = long_context_prefix(title, pages, align_tables=align_tables) + question_block(
+        question, "pages", form=form
+    )
     return [
         ChatMessage(role="system", content=LONG_CONTEXT_SYSTEM),
         ChatMessage(role="user", content=user),
     ]
 
 
-def multi_doc_prefix(passages: Sequence[Passage]) -> str:
-    return f"Documents, page by page:\n\n{numbered_passages(passages)}\n\n"
+def multi_doc_prefix(passages: Sequence[Passage], *, align_tables: bool = False) -> str:
+    return (
+        f"Documents, page by page:\n\n{numbered_passages(passages, align_tables=align_tables)}\n\n"
+    )
 
 
 def multi_doc_messages(
-    question: str, passages: Sequence[Passage], *, form: bool = False
+    question: str, passages: Sequence[Passage], *, form: bool = False, align_tables: bool = False
 ) -> list[ChatMessage]:
     block = question_block(question, form=form)
+    prefix = multi_doc_prefix(passages, align_tables=align_tables)
     return [
         ChatMessage(role="system", content=MULTI_DOC_SYSTEM),
-        ChatMessage(role="user", content=multi_doc_prefix(passages) + block),
+        ChatMessage(role="user", content=prefix + block),
     ]
 
 

@@ -29,6 +29,7 @@ from docqa.answer.prompts import (
     multi_doc_messages,
     rag_messages,
 )
+from docqa.answer.tables import table_lead
 from docqa.config import AnswerSettings
 from docqa.generation import ChatMessage, Generator
 from docqa.retrieval import Retriever, lost_in_the_middle
@@ -161,6 +162,11 @@ def rag_prompt(
         hit_passage(i, h, rank[id(h)], reranked=settings.rerank)
         for i, h in enumerate(ordered, start=1)
     ]
+    if settings.table_view == "captioned" and settings.passages == "chunks":
+        page_text = _page_texts(retriever.searcher.store)
+        for p, h in zip(passages, ordered, strict=True):
+            if h.kind == "table" and (text := page_text(h.doc_id, h.page)):
+                p.lead = table_lead(text, h.text, count_tokens)
     notes = [
         f"{len(passages)} of {len(hits)} reranked passages ({sel.tokens} tokens): {sel.reason}"
         if hits
@@ -168,7 +174,12 @@ def rag_prompt(
     ]
     return Prompt(
         strategy="rag",
-        messages=rag_messages(question, passages, form=settings.form_hints),
+        messages=rag_messages(
+            question,
+            passages,
+            form=settings.form_hints,
+            align_tables=settings.table_view != "parsed",
+        ),
         passages=passages,
         context_tokens=sel.tokens,
         retrieval_seconds=time.perf_counter() - start,
@@ -192,9 +203,11 @@ def long_context_prompt(
     reserve: int,
     *,
     form: bool = False,
+    align_tables: bool = False,
 ) -> Prompt:
     """All pages of `docs` (in order). Raises `DoesNotFitError` when prompt + `reserve` exceeds
-    the allocated context. `form`: the question's answer-form line (`prompts.question_block`)."""
+    the allocated context. `form`: the question's answer-form line (`prompts.question_block`);
+    `align_tables`: tables shown aligned (`docqa.answer.tables`)."""
     if not docs:
         raise ValueError("long context needs at least one document")
     start = time.perf_counter()
@@ -216,9 +229,11 @@ def long_context_prompt(
                 )
             )
     if single:
-        messages = long_context_messages(question, _title(docs[0]), pages_by_doc[0], form=form)
+        messages = long_context_messages(
+            question, _title(docs[0]), pages_by_doc[0], form=form, align_tables=align_tables
+        )
     else:
-        messages = multi_doc_messages(question, passages, form=form)
+        messages = multi_doc_messages(question, passages, form=form, align_tables=align_tables)
     tokens = generator.count_chat_tokens(messages)
     n_ctx = allocated_context(generator)
     names = ", ".join(d.filename for d in docs)

@@ -671,3 +671,19 @@ def test_closing_an_answer_stream_stops_the_generation_and_frees_the_model(rt: R
 def test_errors_of_an_answer_are_raised_from_its_stream(rt: Runtime) -> None:
     with pytest.raises(AnswerError):
         list(answer_events(rt.answerer, "   "))
+
+
+def test_captioned_rag_prompt_puts_the_lines_above_a_table_over_its_pieces(rt: Runtime) -> None:
+    question = "What was Northwind's operating income in 2023?"
+    doc = resolve_document(rt.store, REPORT)
+    settings = AnswerSettings(min_passages=8, max_passages=8, table_view="captioned")
+    prompt = rag_prompt(question, rt.retriever, _words, settings, doc_ids=[doc.doc_id])
+    hits = {h.text: h for h in rt.retriever.run(question, k=20, doc_ids=[doc.doc_id])}
+    tables = [p for p in prompt.passages if hits[p.text].kind == "table"]
+    assert tables and all(p.lead for p in tables)
+    # the report sets its units in a line just above its table (ingest.demo)
+    assert "All amounts in millions of US dollars" in (tables[0].lead or "")
+    assert f"{tables[0].lead}\n| Fiscal year |" in prompt.messages[1].content
+    assert all(p.lead is None for p in prompt.passages if p not in tables)
+    parsed = rag_prompt(question, rt.retriever, _words, AnswerSettings(min_passages=8))
+    assert all(p.lead is None for p in parsed.passages)
