@@ -202,6 +202,11 @@ class AnswerSettings(BaseModel):
     (`docqa.generation.draft_planner`): the length with the most expected tokens per second
     from the target's measured pass times, the drafter's time and its acceptance so far,
     which drafts nothing where a pass over many tokens costs as much as decoding them."""
+    rapid_eta: float = Field(default=0.0, ge=0.0)
+    """`speculative` at `generation.temperature` > 0 (speculative sampling): RAPID's eta, how far
+    the target's distribution leans towards the tokens the drafter (reading the retrieved
+    passages) finds plausible (`speculative.rapid_target`). 0: the output is distributed as
+    sampling from the long-context model alone."""
     compute: Literal["check", "replace", "off"] = "off"
     """RAG on a question that asks for arithmetic (`answer.formula.needs_computation`: ratios,
     margins, changes, sums): docqa computes the answer from figures the model copies from

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from docqa.answer.compute import Calculator, Computed, noted_prompt
 from docqa.answer.formula import apply_to_report, confirming_figure, needs_computation
 from docqa.answer.kvcache import DocumentKVCache
@@ -57,7 +59,14 @@ from docqa.config import Settings
 from docqa.generation import ChatMessage, Generation, Generator, LogitsModel, answer_config
 from docqa.generation.base import ChatTokens, common_prefix_length
 from docqa.generation.draft_planner import DraftPlanner
-from docqa.generation.speculative import Drafter, ModelDrafter, NGramDrafter, greedy_speculative
+from docqa.generation.speculative import (
+    ModelDrafter,
+    NGramDrafter,
+    SamplingDrafter,
+    SpeculativeOutput,
+    greedy_speculative,
+    sampled_speculative,
+)
 from docqa.retrieval import Retriever
 from docqa.store.base import Store
 from docqa.types import (
@@ -531,19 +540,15 @@ class Answerer:
         on_text: TextSink | None,
         on_status: TextSink | None,
     ) -> _Run:
-        """The long-context answer, decoded greedily by the target over the whole document
-        with a drafter reading `drafts`' passages (`docqa.generation.speculative`): the same
-        answer as `long-context` at greedy temperature."""
+        """The long-context answer, decoded by the target over the whole document with a
+        drafter reading `drafts`' passages (`docqa.generation.speculative`): greedy at
+        temperature 0 (the same answer as `long-context`), else speculative sampling (with
+        RAPID's retrieval-augmented target when `answer.rapid_eta` > 0)."""
         if not self._cache_usable():
             raise AnswerError(
                 "speculative decoding needs token-level access to the answering model: the "
                 "llama.cpp backend with the document cache on (generation.backend=llamacpp, "
                 "answer.kv_cache=true)"
-            )
-        if self.settings.generation.temperature > 0:
-            raise AnswerError(
-                "speculative decoding is greedy here: set generation.temperature to 0 (its "
-                "sampling rule exists, the drafter's distributions are not wired yet)"
             )
         assert self.lm is not None and isinstance(self.generator, ChatTokens)
         lm, gen = self.lm, self.generator
@@ -571,19 +576,34 @@ class Answerer:
         t0 = time.perf_counter()
         cfg = self.settings.generation
         room = allocated_context(self.generator) - len(full)
-        out = greedy_speculative(
-            lm,
-            full,
-            drafter,
-            max(1, min(cfg.max_answer_tokens, room)),
-            gamma=self.settings.answer.draft_tokens,
-            planner=(
-                DraftPlanner(initial=self.settings.answer.draft_tokens)
-                if self.settings.answer.draft_policy == "cost"
-                else None
-            ),
-            on_tokens=on_tokens,
-        )
+        limit = max(1, min(cfg.max_answer_tokens, room))
+        out: SpeculativeOutput
+        if cfg.temperature > 0:
+            out = sampled_speculative(
+                lm,
+                full,
+                drafter,
+                limit,
+                temperature=cfg.temperature,
+                rng=np.random.default_rng(cfg.seed),
+                eta=self.settings.answer.rapid_eta,
+                gamma=self.settings.answer.draft_tokens,
+                on_tokens=on_tokens,
+            )
+        else:
+            out = greedy_speculative(
+                lm,
+                full,
+                drafter,
+                limit,
+                gamma=self.settings.answer.draft_tokens,
+                planner=(
+                    DraftPlanner(initial=self.settings.answer.draft_tokens)
+                    if self.settings.answer.draft_policy == "cost"
+                    else None
+                ),
+                on_tokens=on_tokens,
+            )
         text = lm.detokenize(out.tokens)
         if text[shown_chars:] and on_text is not None:
             on_text(text[shown_chars:])
@@ -617,14 +637,15 @@ class Answerer:
             speculative=report,
         )
 
-    def _drafter(self, prompt: Prompt, drafts: Prompt) -> Drafter:
+    def _drafter(self, prompt: Prompt, drafts: Prompt) -> SamplingDrafter:
         """`answer.drafter` over the retrieved passages (`drafts`)."""
         assert self.lm is not None and isinstance(self.generator, ChatTokens)
         kind = self.settings.answer.drafter
         if kind == "ngram":
             passages = "\n\n".join(p.text for p in drafts.passages)
             # passages last: where both hold a match, the passages' continuation wins
-            return NGramDrafter([*self._prefix_ids(prompt), *self.lm.tokenize(passages)])
+            source = [*self._prefix_ids(prompt), *self.lm.tokenize(passages)]
+            return NGramDrafter(source, vocab=self.lm.n_vocab)
         if self.drafter_model is None:
             raise AnswerError(f"answer.drafter={kind} needs a drafter model; none was provided")
         model = self.drafter_model()

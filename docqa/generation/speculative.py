@@ -45,12 +45,14 @@ __all__ = [
     "Drafter",
     "ModelDrafter",
     "NGramDrafter",
+    "SamplingDrafter",
     "SpeculativeOutput",
     "SpeculativeStats",
     "accept_or_resample",
     "greedy_decode",
     "greedy_speculative",
     "rapid_target",
+    "sampled_speculative",
     "softmax",
 ]
 
@@ -64,6 +66,18 @@ class Drafter(Protocol):
     def propose(self, context: Sequence[int], k: int) -> list[int]:
         """Up to `k` tokens that may follow `context` (the target's prompt, then its output so
         far); fewer or none when it has no guess."""
+        ...
+
+
+class SamplingDrafter(Drafter, Protocol):
+    """A drafter for sampling mode: it also says from which distribution each drafted token
+    was drawn, which the acceptance rule needs (`accept_or_resample`)."""
+
+    def propose_sampled(
+        self, context: Sequence[int], k: int, temperature: float, rng: np.random.Generator
+    ) -> tuple[list[int], list[Probs]]:
+        """Up to `k` tokens drawn after `context`, and for each the distribution `q` it was
+        drawn from (one-hot for a drafter that does not sample)."""
         ...
 
 
@@ -253,8 +267,16 @@ class NGramDrafter:
     """Prompt lookup: find the longest suffix of the context (`max_ngram` down to `min_ngram`
     tokens) in `source` and propose the tokens that followed its latest occurrence there."""
 
-    def __init__(self, source: Sequence[int], max_ngram: int = 3, min_ngram: int = 1) -> None:
+    def __init__(
+        self,
+        source: Sequence[int],
+        max_ngram: int = 3,
+        min_ngram: int = 1,
+        vocab: int | None = None,
+    ) -> None:
         self.source = [int(t) for t in source]
+        self.vocab = vocab if vocab is not None else max(self.source, default=0) + 1
+        """Size of the one-hot `q` of sampling mode: the target's vocabulary."""
         self.sizes = range(max_ngram, min_ngram - 1, -1)
         self.index: dict[tuple[int, ...], int] = {}
         for n in self.sizes:
@@ -274,6 +296,15 @@ class NGramDrafter:
                 return self.source[at : at + k]
         return []
 
+    def propose_sampled(
+        self, context: Sequence[int], k: int, temperature: float, rng: np.random.Generator
+    ) -> tuple[list[int], list[Probs]]:
+        """The lookup's tokens, each with a one-hot `q`: the lookup does not sample, so a
+        drafted token is accepted with the target's own probability of it."""
+        del temperature, rng
+        draft = self.propose(context, k)
+        return draft, [_one_hot(t, self.vocab) for t in draft]
+
 
 class ModelDrafter:
     """A `LogitsModel` drafting greedily from its own context: `prompt` (e.g. the retrieved
@@ -291,17 +322,37 @@ class ModelDrafter:
     def name(self) -> str:
         return self._name
 
-    def propose(self, context: Sequence[int], k: int) -> list[int]:
+    def _first_row(self, context: Sequence[int]) -> Logits:
+        """The drafter's logits after its prompt and the target's output in `context`."""
         if self.start is None:  # the first call: one token of output after the target's prompt
             self.start = len(context) - 1
         own = self.prompt + list(context[self.start :])
         cached = self.lm.tokens
         keep = min(common_prefix_length(cached, own), len(own) - 1)
         if keep < len(self.prompt):  # first use, or something else used the model
-            row = self.lm.prefill(own)
-        else:
-            self.lm.truncate(keep)
-            row = self.lm.extend(own[keep:])[-1]
+            return self.lm.prefill(own)
+        self.lm.truncate(keep)
+        row: Logits = self.lm.extend(own[keep:])[-1]
+        return row
+
+    def propose_sampled(
+        self, context: Sequence[int], k: int, temperature: float, rng: np.random.Generator
+    ) -> tuple[list[int], list[Probs]]:
+        row = self._first_row(context)
+        draft: list[int] = []
+        qs: list[Probs] = []
+        while len(draft) < k:
+            q = softmax(np.asarray(row, dtype=np.float64) / temperature)
+            tok = int(rng.choice(len(q), p=q))
+            draft.append(tok)
+            qs.append(q)
+            if tok in self.lm.eos_token_ids or len(draft) == k:
+                break
+            row = self.lm.extend([tok])[0]
+        return draft, qs
+
+    def propose(self, context: Sequence[int], k: int) -> list[int]:
+        row = self._first_row(context)
         draft: list[int] = []
         while len(draft) < k:
             tok = int(np.argmax(row))
@@ -310,6 +361,12 @@ class ModelDrafter:
                 break
             row = self.lm.extend([tok])[0]
         return draft
+
+
+def _one_hot(token: int, size: int) -> Probs:
+    q = np.zeros(max(size, token + 1), dtype=np.float64)
+    q[token] = 1.0
+    return q
 
 
 def softmax(z: npt.ArrayLike) -> Probs:
@@ -341,3 +398,105 @@ def rapid_target(z_target: npt.ArrayLike, q_draft: Probs, eta: float) -> Probs:
     p = softmax(z)
     mask = q_draft >= 0.1 * q_draft.max()
     return softmax(z - eta * mask * (p - q_draft))
+
+
+def _fit(q: Probs, n: int) -> Probs:
+    """`q` over the target's `n` tokens (a one-hot `q` may be shorter or longer)."""
+    if len(q) >= n:
+        return q[:n]
+    return np.concatenate([q, np.zeros(n - len(q))])
+
+
+def _sample(p: Probs, rng: np.random.Generator) -> int:
+    return int(rng.choice(len(p), p=p))
+
+
+def sampled_speculative(
+    target: LogitsModel,
+    prompt: Sequence[int],
+    drafter: SamplingDrafter,
+    max_tokens: int,
+    *,
+    temperature: float,
+    rng: np.random.Generator,
+    eta: float = 0.0,
+    stop: frozenset[int] | None = None,
+    gamma: int = 10,
+    gamma_max: int = 16,
+    on_tokens: Callable[[list[int]], None] | None = None,
+) -> SpeculativeOutput:
+    """Speculative sampling at `temperature` > 0: each drafted token is accepted with
+    probability min(1, p/q), and at the first rejection a token is drawn from the residual
+    max(0, p - q) instead (`accept_or_resample`); after a fully accepted draft the next token is
+    drawn from the target. With `eta` = 0, p is the target's own distribution softmax(z / T),
+    so the output is distributed as plain sampling from the target; with `eta` > 0, p is RAPID's
+    retrieval-augmented target (`rapid_target`), which leans towards what the drafter, reading
+    the retrieved passages, finds plausible. Draft length as `greedy_speculative`'s grow rule."""
+    if temperature <= 0:
+        raise ValueError("sampled_speculative needs temperature > 0: use greedy_speculative")
+    stop = target.eos_token_ids if stop is None else stop
+    prompt = list(prompt)
+    stats = SpeculativeStats(drafter=drafter.name)
+    row = target.prefill(prompt)
+    t0 = time.perf_counter()
+    out: list[int] = []
+    k = max(1, gamma)
+    forced: int | None = None  # a token drawn from a rejection's residual: the next one
+
+    def target_probs(z: Logits, q: Probs | None) -> Probs:
+        scaled = np.asarray(z, dtype=np.float64) / temperature
+        if q is None or eta == 0.0:
+            return softmax(scaled)
+        return rapid_target(scaled, _fit(q, len(scaled)), eta)
+
+    reason = "length"
+    while True:
+        tok = forced if forced is not None else _sample(target_probs(row, None), rng)
+        forced = None
+        if tok in stop:
+            reason = "stop"
+            break
+        out.append(tok)
+        step = [tok]
+        if len(out) >= max_tokens:
+            if on_tokens:
+                on_tokens(step)
+            break
+        td = time.perf_counter()
+        draft, qs = drafter.propose_sampled(
+            prompt + out, min(k, max_tokens - len(out)), temperature, rng
+        )
+        stats.draft_seconds += time.perf_counter() - td
+        base = target.n_past
+        rows = target.extend([tok, *draft])  # row i: what follows [tok, *draft][i]
+        stats.passes += 1
+        stats.drafted += len(draft)
+        accepted = 0
+        finished = False
+        for i, d in enumerate(draft):
+            p = target_probs(rows[i], qs[i])
+            ok, drawn = accept_or_resample(p, _fit(qs[i], len(p)), d, rng)
+            if not ok:
+                forced = drawn
+                break
+            if d in stop:
+                finished = True
+                break
+            accepted += 1
+            out.append(d)
+            step.append(d)
+            if len(out) >= max_tokens:
+                finished = True
+                break
+        stats.accepted += accepted
+        if on_tokens:
+            on_tokens(step)
+        target.truncate(base + 1 + accepted)
+        if finished:
+            reason = "stop" if len(out) < max_tokens else "length"
+            break
+        row = rows[accepted]
+        if draft:
+            k = min(gamma_max, k + 2) if accepted == len(draft) else max(1, accepted + 1)
+    stats.tokens, stats.seconds = len(out), time.perf_counter() - t0
+    return SpeculativeOutput(out, reason, stats)

@@ -392,6 +392,29 @@ def test_speculative_gives_the_long_context_answer_with_its_drafter_figures(rt: 
     assert prep.passes + prep.accepted >= planned.tokens.completion - 1
 
 
+def test_speculative_sampling_at_a_temperature(rt: Runtime) -> None:
+    doc = resolve_document(rt.store, REPORT)
+    question = "What dividend does the board propose, and why?"
+    warm = rt.settings.model_copy(
+        update={"generation": rt.settings.generation.model_copy(update={"temperature": 0.8})}
+    )
+    answers = [
+        _on_the_runtimes_model(rt, warm, None).ask(question, [doc], "speculative") for _ in range(2)
+    ]
+    rep = answers[0].speculative
+    assert rep is not None and rep.drafter == "ngram" and rep.drafted > 0
+    assert answers[0].tokens.completion > 0 and answers[0].route.strategy == "speculative"
+    assert answers[0].answer == answers[1].answer  # generation.seed fixes the draws
+    reseeded = warm.model_copy(
+        update={"generation": warm.generation.model_copy(update={"seed": 1})}
+    )
+    rapid = reseeded.model_copy(
+        update={"answer": reseeded.answer.model_copy(update={"rapid_eta": 1.0})}
+    )
+    leaning = _on_the_runtimes_model(rt, rapid, None).ask(question, [doc], "speculative")
+    assert leaning.speculative is not None and leaning.tokens.completion > 0
+
+
 def _on_the_runtimes_model(
     rt: Runtime, settings: Settings, drafter_model: Callable[[], LogitsModel] | None
 ) -> Answerer:

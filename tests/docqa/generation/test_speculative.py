@@ -21,6 +21,7 @@ from docqa.generation.speculative import (
     greedy_decode,
     greedy_speculative,
     rapid_target,
+    sampled_speculative,
     softmax,
 )
 
@@ -234,6 +235,111 @@ def test_rapid_target_with_eta_zero_is_the_target_distribution() -> None:
     moved = rapid_target(z, Q, 2.0)
     assert moved.sum() == pytest.approx(1.0)
     assert moved[1] > P[1] and moved[0] < P[0]
+
+
+class MarkovLM:
+    """A hand-made model whose next-token distribution depends on the last token only
+    (`table[last]`), with the cache calls speculative decoding makes: the exact distribution of
+    its sequences is known, so a sampler's output can be checked against it."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = np.log(table)
+        self._tokens: list[int] = []
+        self.eos_token_ids: frozenset[int] = frozenset()
+        self.n_vocab = table.shape[1]
+
+    @property
+    def tokens(self) -> list[int]:
+        return list(self._tokens)
+
+    @property
+    def n_past(self) -> int:
+        return len(self._tokens)
+
+    def prefill(self, ids: list[int], boundary: int | None = None) -> np.ndarray:
+        self._tokens = list(ids)
+        return np.asarray(self.table[ids[-1]])
+
+    def extend(self, ids: list[int]) -> np.ndarray:
+        self._tokens += ids
+        return np.stack([self.table[t] for t in ids])
+
+    def truncate(self, n_tokens: int) -> None:
+        del self._tokens[n_tokens:]
+
+
+TARGET_CHAIN = np.array(
+    [[0.1, 0.6, 0.2, 0.1], [0.3, 0.1, 0.5, 0.1], [0.25, 0.25, 0.25, 0.25], [0.7, 0.1, 0.1, 0.1]]
+)
+DRAFT_CHAIN = np.array(
+    [[0.4, 0.1, 0.1, 0.4], [0.1, 0.6, 0.1, 0.2], [0.1, 0.1, 0.1, 0.7], [0.25, 0.25, 0.25, 0.25]]
+)
+
+
+def _chain_joint(table: np.ndarray, start: int, n: int) -> np.ndarray:
+    """The exact distribution of the next `n` tokens after `start`, as an array indexed by them."""
+    joint = table[start]
+    for _ in range(n - 1):
+        joint = np.einsum("...i,ij->...ij", joint, table)
+    return joint
+
+
+def test_speculative_sampling_outputs_the_targets_distribution() -> None:
+    target = MarkovLM(TARGET_CHAIN)
+    draft_lm = MarkovLM(DRAFT_CHAIN)
+    drafter = ModelDrafter(draft_lm, [0], name="markov")  # type: ignore[arg-type]
+    rng = np.random.default_rng(7)
+    n, counts = 20_000, np.zeros((4, 4, 4))
+    drafted = accepted = 0
+    for _ in range(n):
+        drafter.start = None
+        out = sampled_speculative(
+            target,  # type: ignore[arg-type]
+            [0],
+            drafter,
+            3,
+            temperature=1.0,
+            rng=rng,
+            gamma=2,
+        )
+        counts[tuple(out.tokens)] += 1
+        drafted += out.stats.drafted
+        accepted += out.stats.accepted
+    freq = counts / n
+    want = _chain_joint(TARGET_CHAIN, 0, 3)
+    assert np.abs(freq - want).sum() / 2 < 0.03  # total variation over the 64 sequences
+    # the test can tell: the drafter's own sequences are far from the target's
+    assert np.abs(_chain_joint(DRAFT_CHAIN, 0, 3) - want).sum() / 2 > 0.3
+    assert drafted > 0 and 0 < accepted < drafted  # drafts were checked, some were kept
+    # with a drafter that always agrees (the target's own chain), every draft is kept
+    same = ModelDrafter(MarkovLM(TARGET_CHAIN), [0], name="same")  # type: ignore[arg-type]
+    out = sampled_speculative(target, [0], same, 40, temperature=1.0, rng=rng)  # type: ignore[arg-type]
+    assert out.stats.accepted == out.stats.drafted > 0
+
+
+def test_speculative_sampling_near_zero_temperature_is_greedy_speculative(
+    target: LlamaCppLogitsModel,
+) -> None:
+    prompt = target.tokenize(PROMPT)
+    drafter = NGramDrafter(target.tokenize(PASSAGE), vocab=target.n_vocab)
+    greedy = greedy_speculative(target, prompt, drafter, 40)
+    cold = sampled_speculative(
+        target, prompt, drafter, 40, temperature=1e-4, rng=np.random.default_rng(0)
+    )
+    assert cold.tokens == greedy.tokens and cold.stats.accepted == greedy.stats.accepted
+    assert cold.stats.accepted > 10  # the passage is copied: most of it drafted and kept
+    # at temperature 1 the same seed gives the same answer, another seed may not
+    a, b = (
+        sampled_speculative(
+            target, prompt, drafter, 40, temperature=1.0, rng=np.random.default_rng(s)
+        )
+        for s in (1, 1)
+    )
+    assert a.tokens == b.tokens
+    with pytest.raises(ValueError, match="temperature > 0"):
+        sampled_speculative(
+            target, prompt, drafter, 5, temperature=0.0, rng=np.random.default_rng()
+        )
 
 
 REPORT = " ".join(
