@@ -147,6 +147,10 @@ class AnswerSettings(BaseModel):
     """Every prompt ends with a line on the form the answer should start with, read from the
     question's wording (`docqa.answer.forms`: a number with its unit, yes/no, the chosen
     option, the items of a list). Off by default until measured."""
+    follow_references: bool = False
+    """RAG: when the question names a figure, table, section or appendix ("Figure 3", "Table
+    2", "Section 3.3"), the chunks holding its caption or heading join the reranked candidates
+    (`docqa.references`), and the best of each leads the passages."""
     table_view: Literal["parsed", "aligned", "captioned"] = "parsed"
     """How the prompt shows a passage's Markdown tables. `parsed`: as the parser wrote them (a
     currency sign is a column of its own, and a period's header sits over that sign column, not

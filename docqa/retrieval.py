@@ -27,10 +27,11 @@ from typing import Any, Protocol
 
 from docqa.citations.verifiers import OnnxCrossEncoder
 from docqa.models import ModelRegistry
+from docqa.references import anchors, find_references
 from docqa.search import Searcher
 from docqa.types import SearchHit
 
-__all__ = ["CrossEncoderReranker", "PairScorer", "Retriever", "lost_in_the_middle"]
+__all__ = ["CrossEncoderReranker", "PairScorer", "Retriever", "lost_in_the_middle", "named_first"]
 
 
 class PairScorer(Protocol):
@@ -104,13 +105,79 @@ class Retriever:
         candidates: int = 30,
         rerank: bool = True,
         search_query: str | None = None,
+        references: bool = False,
     ) -> list[SearchHit]:
         """The `k` best chunks, best first: hybrid top `candidates` reranked (or hybrid top `k`
         when `rerank` is False). `search_query`: what the hybrid search reads instead of
         `query` (an expanded question: a hypothetical answer passage appended, say); the reranker
-        reads `query`."""
+        reads `query`. `references`: the chunks holding a figure, table or section the query
+        names (its caption or heading, `docqa.references`) join the candidates, marked with
+        `SearchHit.reference`; the best of each comes back even when it ranks below `k`."""
         searched = search_query or query
+        named = self.referenced(query, doc_ids) if references else []
         if not rerank:
-            return self.searcher.run(searched, k=k, doc_ids=doc_ids, mode="hybrid")
+            hits = self.searcher.run(searched, k=k, doc_ids=doc_ids, mode="hybrid")
+            return _with_references(_merge(hits, named), named, k)
         hits = self.searcher.run(searched, k=max(k, candidates), doc_ids=doc_ids, mode="hybrid")
-        return self.reranker.rerank(query, hits, top_k=k)
+        pool = _merge(hits, named)
+        return _with_references(self.reranker.rerank(query, pool), named, k)
+
+    def referenced(
+        self, query: str, doc_ids: Sequence[str] | None = None, per_reference: int = 3
+    ) -> list[SearchHit]:
+        """For each figure, table or section `query` names, up to `per_reference` chunks that
+        hold it (found by BM25 on its name, then checked for its caption or heading)."""
+        found: list[SearchHit] = []
+        for ref in find_references(query):
+            hits = self.searcher.run(ref.text, k=_REFERENCE_POOL, doc_ids=doc_ids, mode="sparse")
+            held = [h for h in hits if anchors(ref, h.text, h.heading)][:per_reference]
+            found += [h.model_copy(update={"reference": ref.text}) for h in held]
+        return found
+
+
+_REFERENCE_POOL = 50
+"""BM25 hits read for a reference's caption or heading: a figure's name is in every sentence
+that mentions it, and its caption ranks among them."""
+
+
+def _key(hit: SearchHit) -> tuple[str, int]:
+    return (hit.doc_id, hit.chunk_index)
+
+
+def _merge(hits: Sequence[SearchHit], named: Sequence[SearchHit]) -> list[SearchHit]:
+    """`hits` with the chunks of `named` marked, then the named chunks that were not among them."""
+    marks = {_key(h): h.reference for h in named}
+    merged = [h.model_copy(update={"reference": marks.get(_key(h))}) for h in hits]
+    seen = {_key(h) for h in hits}
+    for h in named:
+        if _key(h) not in seen:
+            seen.add(_key(h))
+            merged.append(h)
+    return merged
+
+
+def _with_references(
+    ranked: Sequence[SearchHit], named: Sequence[SearchHit], k: int
+) -> list[SearchHit]:
+    """The top `k` of `ranked`, then the best-ranked chunk of each reference not among them."""
+    marks = {_key(h): h.reference for h in named}
+    ranked = [h.model_copy(update={"reference": marks.get(_key(h))}) for h in ranked]
+    top = list(ranked[:k])
+    have = {h.reference for h in top if h.reference}
+    for h in ranked[k:]:
+        if h.reference and h.reference not in have:
+            have.add(h.reference)
+            top.append(h)
+    return top
+
+
+def named_first(hits: Sequence[SearchHit]) -> list[SearchHit]:
+    """For each figure, table or section the question names (`SearchHit.reference`), its
+    best-ranked chunk, in rank order: what leads a prompt's passages."""
+    seen: set[str] = set()
+    first: list[SearchHit] = []
+    for h in hits:
+        if h.reference and h.reference not in seen:
+            seen.add(h.reference)
+            first.append(h)
+    return first

@@ -174,6 +174,10 @@ class SearchHit(BaseModel):
     boxes: list[Box] = Field(default_factory=list)
     context: str | None = None
     """`Chunk.context` (None for chunks indexed before it existed)."""
+    reference: str | None = None
+    """The figure, table or section the question names that this chunk holds ("Figure 3":
+    its caption or heading; `docqa.references`), when retrieval followed the question's
+    references."""
 
     @property
     def search_text(self) -> str:

@@ -60,6 +60,7 @@ METHODS = (
     "hybrid",
     "rerank-text",
     "rerank",
+    "rerank+refs",
     "rerank@50",
     "rerank+qx-search",
     "rerank+qx",
@@ -70,8 +71,9 @@ METHODS = (
     "prompt",
     "prompt-pages",
     "prompt+hyde",
+    "prompt+refs",
 )
-PROMPTS = ("prompt", "prompt-pages", "prompt+hyde")
+PROMPTS = ("prompt", "prompt-pages", "prompt+hyde", "prompt+refs")
 HYDE = ("dense+hyde", "hybrid+hyde", "rerank+hyde", "prompt+hyde")
 """Methods that search with the question plus the answering model's hypothetical passage
 (`eval.hyde`); the reranker reads the question alone."""
@@ -145,6 +147,7 @@ def evaluate(
     from docqa.answer.strategies import rag_prompt
     from docqa.config import AnswerSettings, Settings
     from docqa.query import expand_query
+    from docqa.retrieval import named_first
     from docqa.runtime import Runtime
     from docqa.types import SearchHit
     from eval.hyde import hyde_query, hypothetical_passage
@@ -165,6 +168,13 @@ def evaluate(
         return [(p, p) for p in sorted(best, key=lambda p: -best[p])[:k]]
 
     by_pages = answer.model_copy(update={"passages": "pages"})
+    with_refs = answer.model_copy(update={"follow_references": True})
+
+    def with_named(q: str, d: list[str]) -> list[SearchHit]:
+        """Reranked hits with the chunks of the figures, tables and sections `q` names first."""
+        hits = retriever.run(q, k=k, doc_ids=d, candidates=candidates, references=True)
+        named = named_first(hits)
+        return named + [h for h in hits if h not in named]
 
     hyde: dict[str, str] = {}  # question -> question + hypothetical passage
 
@@ -192,6 +202,7 @@ def evaluate(
             )
         ),
         "rerank": lambda q, d: spans(retriever.run(q, k=k, doc_ids=d, candidates=candidates)),
+        "rerank+refs": lambda q, d: spans(with_named(q, d)),
         "rerank@50": lambda q, d: spans(retriever.run(q, k=k, doc_ids=d, candidates=BIG_POOL)),
         "rerank+qx-search": lambda q, d: spans(
             retriever.reranker.rerank(
@@ -212,6 +223,7 @@ def evaluate(
         ),
         "prompt": prompt_pages,
         "prompt-pages": lambda q, d: prompt_pages(q, d, by_pages),
+        "prompt+refs": lambda q, d: prompt_pages(q, d, with_refs),
     }
     runs = {m: runs[m] for m in methods}
     warm = "warm-up query about revenue"

@@ -32,7 +32,7 @@ from docqa.answer.prompts import (
 from docqa.answer.tables import table_lead
 from docqa.config import AnswerSettings
 from docqa.generation import ChatMessage, Generator
-from docqa.retrieval import Retriever, lost_in_the_middle
+from docqa.retrieval import Retriever, lost_in_the_middle, named_first
 from docqa.store.base import Store
 from docqa.types import Document, Passage, SearchHit, Strategy
 
@@ -137,7 +137,10 @@ def rag_prompt(
         candidates=settings.candidates,
         rerank=settings.rerank,
         search_query=search_query,
+        references=settings.follow_references,
     )
+    named = named_first(hits)
+    hits = named + [h for h in hits if h not in named]
     select: Callable[..., Selection] = (
         partial(
             select_pages,
@@ -172,6 +175,7 @@ def rag_prompt(
         if hits
         else "the search found no passage"
     ]
+    notes += [f"{h.reference} is on p. {h.page}: its passage goes first" for h in named]
     return Prompt(
         strategy="rag",
         messages=rag_messages(
