@@ -151,6 +151,29 @@ def greedy_decode(
     return SpeculativeOutput(out, reason, stats, margins)
 
 
+def _close_step(
+    target: LogitsModel,
+    base: int,
+    accepted: int,
+    step: list[int],
+    stats: SpeculativeStats,
+    on_tokens: Callable[[list[int]], None] | None,
+) -> None:
+    """After a verification pass from cache length `base`: count the accepted drafts, hand on
+    the step's tokens, and drop the rejected drafts from the target's cache (it keeps the
+    step's first token and the accepted ones)."""
+    stats.accepted += accepted
+    if on_tokens:
+        on_tokens(step)
+    target.truncate(base + 1 + accepted)
+
+
+def _grown(k: int, accepted: int, drafted: int, gamma_max: int) -> int:
+    """The grow rule's next draft length: +2 after a fully accepted draft (up to `gamma_max`),
+    else one more than the accepted count."""
+    return min(gamma_max, k + 2) if accepted == drafted else max(1, accepted + 1)
+
+
 def greedy_speculative(
     target: LogitsModel,
     prompt: Sequence[int],
@@ -246,19 +269,15 @@ def greedy_speculative(
             if len(out) >= max_tokens:
                 finished = True
                 break
-        stats.accepted += accepted
         if planner is not None and draft:
             planner.record_draft(len(draft), accepted, took)
-        if on_tokens:
-            on_tokens(step)
-        target.truncate(base + 1 + accepted)
+        _close_step(target, base, accepted, step, stats, on_tokens)
         if finished:
             reason = "stop" if len(out) < max_tokens else "length"
             break
         row = rows[accepted]
-        if planner is not None or not draft:  # the planner sets the next length itself
-            continue
-        k = min(gamma_max, k + 2) if accepted == len(draft) else max(1, accepted + 1)
+        if planner is None and draft:  # the planner sets the next length itself
+            k = _grown(k, accepted, len(draft), gamma_max)
     stats.tokens, stats.seconds = len(out), time.perf_counter() - t0
     return SpeculativeOutput(out, reason, stats, margins)
 
@@ -488,15 +507,12 @@ def sampled_speculative(
             if len(out) >= max_tokens:
                 finished = True
                 break
-        stats.accepted += accepted
-        if on_tokens:
-            on_tokens(step)
-        target.truncate(base + 1 + accepted)
+        _close_step(target, base, accepted, step, stats, on_tokens)
         if finished:
             reason = "stop" if len(out) < max_tokens else "length"
             break
         row = rows[accepted]
         if draft:
-            k = min(gamma_max, k + 2) if accepted == len(draft) else max(1, accepted + 1)
+            k = _grown(k, accepted, len(draft), gamma_max)
     stats.tokens, stats.seconds = len(out), time.perf_counter() - t0
     return SpeculativeOutput(out, reason, stats)

@@ -3,22 +3,16 @@ that holds one, and retrieval that follows them (a real Edge store, MiniLM, BM25
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
+from one_document import one_document_searcher
 
 from docqa.answer.strategies import rag_prompt
 from docqa.config import AnswerSettings, Settings
-from docqa.embedding import load_embedder
 from docqa.models import ModelRegistry, package_dir
 from docqa.references import Reference, anchors, find_references
 from docqa.retrieval import CrossEncoderReranker, Retriever, named_first
-from docqa.search import Searcher
-from docqa.sparse import Bm25Encoder
-from docqa.store.base import Store
-from docqa.store.factory import open_store
-from docqa.types import Chunk, DocStatus, Document
 
 
 @pytest.mark.parametrize(
@@ -89,30 +83,8 @@ DOC = "paper"
 @pytest.fixture(scope="module")
 def retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
     settings = Settings(home=tmp_path_factory.mktemp("home"))
-    registry = ModelRegistry(settings.cache_dir)
-    embedder = load_embedder(settings.embedding, registry)
-    bm25 = Bm25Encoder()
-    store: Store = open_store(settings, dim=384)
-    doc = Document(
-        doc_id=DOC,
-        path="library/paper.pdf",
-        filename="paper.pdf",
-        sha256="0" * 64,
-        status=DocStatus.indexing,
-        generation=uuid.uuid4().hex,
-        pages=len(TEXTS),
-        chunks=len(TEXTS),
-    )
-    store.put_document(doc)
-    chunks = [
-        Chunk(doc_id=DOC, index=i, text=t, page_start=i + 1, page_end=i + 1, kind="text")
-        for i, t in enumerate(TEXTS)
-    ]
-    store.add_chunks(
-        chunks, embedder.embed_documents(TEXTS).tolist(), bm25.documents(TEXTS), doc.generation
-    )
-    store.publish(doc)
-    yield Retriever(Searcher(store, embedder, bm25), CrossEncoderReranker.from_registry(registry))
+    searcher, store = one_document_searcher(settings, DOC, "paper.pdf", TEXTS)
+    yield Retriever(searcher, CrossEncoderReranker.from_registry(ModelRegistry(settings.cache_dir)))
     store.close()
 
 

