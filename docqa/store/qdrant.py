@@ -31,6 +31,9 @@ CONTENT: tuple[Collection, ...] = ("chunks", "pages")
 DENSE = "dense"
 SPARSE = "bm25"
 RRF_K = 60
+TIE_MARGIN = 16
+"""Hits fetched past a search's cut, so that chunks tied with the last one kept are among
+them when ties are broken (`QdrantStore.search`)."""
 """Reciprocal rank fusion constant: score = sum 1 / (k + rank). 60 is the value of the RRF
 paper; Qdrant's server default (2) lets a single list's top hit outrank agreement of both."""
 
@@ -297,12 +300,20 @@ class QdrantStore:
         where: dict[str, Condition] = {"visible": True}
         if doc_ids is not None:
             where["doc_id"] = AnyOf(tuple(doc_ids))
+        # Equal scores are common (RRF gives the same score to chunks ranked alike in the two
+        # lists; BM25 ties on repeated text) and the engine returns tied points in no fixed
+        # order: the same question could get other candidates, so other passages. Fetch past the
+        # cut and break ties by document and position: a search always returns the same hits.
         rows = self._backend.query(
-            where, limit=k, dense=query_dense, sparse=query_sparse, prefetch=max(prefetch, k)
+            where,
+            limit=k + max(k, TIE_MARGIN),
+            dense=query_dense,
+            sparse=query_sparse,
+            prefetch=max(prefetch, k),
         )
         hits = [_hit(score, payload) for score, payload in rows]
-        hits.sort(key=lambda h: h.score, reverse=True)
-        return hits
+        hits.sort(key=lambda h: (-h.score, h.doc_id, h.chunk_index))
+        return hits[:k]
 
     def get_pages(self, doc_id: str) -> list[Page]:
         rows = self._backend.scroll("pages", {"doc_id": doc_id, "visible": True})

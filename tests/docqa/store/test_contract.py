@@ -303,6 +303,23 @@ def test_doc_ids_filter(store: Store) -> None:
     assert store.search(near(f"annual:{ANNUAL[1]}"), None, k=10, doc_ids=[]) == []
 
 
+def test_tied_scores_come_back_in_document_and_chunk_order(store: Store) -> None:
+    # two documents with the same chunks: BM25 scores each copy alike, and RRF does too
+    write(store, "zeta", ANNUAL)
+    write(store, "alpha", ANNUAL)
+    query = BM25.query("zirconium cladding revenue dividend")
+    for mode in ("sparse", "hybrid"):
+        dense = None if mode == "sparse" else near("neither")
+        hits = store.search(dense, query, k=4, mode=mode)  # type: ignore[arg-type]
+        again = store.search(dense, query, k=4, mode=mode)  # type: ignore[arg-type]
+        assert hits == again, mode
+        for a, b in zip(hits, hits[1:], strict=False):
+            if a.score == b.score:  # a tie: the first document's, then the earlier chunk
+                assert (a.doc_id, a.chunk_index) < (b.doc_id, b.chunk_index), mode
+    (first,) = store.search(None, query, k=1, mode="sparse")
+    assert first.doc_id == "alpha"  # tied with its copy in "zeta"
+
+
 def test_search_with_one_vector_or_none(store: Store) -> None:
     write(store, "annual", ANNUAL)
     stopwords = BM25.query("the of and")
