@@ -7,6 +7,7 @@ crash tests kill a child process with SIGKILL.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -313,7 +314,7 @@ def test_tied_scores_come_back_in_document_and_chunk_order(store: Store) -> None
         hits = store.search(dense, query, k=4, mode=mode)  # type: ignore[arg-type]
         again = store.search(dense, query, k=4, mode=mode)  # type: ignore[arg-type]
         assert hits == again, mode
-        for a, b in zip(hits, hits[1:], strict=False):
+        for a, b in itertools.pairwise(hits):
             if a.score == b.score:  # a tie: the first document's, then the earlier chunk
                 assert (a.doc_id, a.chunk_index) < (b.doc_id, b.chunk_index), mode
     (first,) = store.search(None, query, k=1, mode="sparse")
