@@ -353,6 +353,12 @@ class OnnxCrossEncoder:
         self.tokenizer.enable_truncation(
             max_length=max_length, stride=stride, strategy="only_second"
         )
+        # a query is cut to half the window: windows of the passage need room beside it (the
+        # truncation above only cuts the passage, and fails when the query alone fills it)
+        self._query_tokens = max_length // 2
+        self._query_tokenizer = Tokenizer.from_file(str(tok_file))
+        self._query_tokenizer.no_padding()
+        self._query_tokenizer.no_truncation()
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
@@ -367,11 +373,20 @@ class OnnxCrossEncoder:
         """The registry's `reranker` model (sha256-checked before first load)."""
         return cls(Path(registry.path("reranker")), **kwargs)
 
+    def _fit_query(self, query: str) -> str:
+        """`query`, cut after its first `max_length // 2` tokens (a sentence that long is
+        judged by its beginning)."""
+        enc = self._query_tokenizer.encode(query, add_special_tokens=False)
+        if len(enc.ids) <= self._query_tokens:
+            return query
+        return query[: enc.offsets[self._query_tokens - 1][1]]
+
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """Best-window logit of each (query, passage) pair."""
+        """Best-window logit of each (query, passage) pair; a query longer than half the window
+        is read up to there."""
         windows: list[tuple[int, list[int], list[int]]] = []
         for i, (q, p) in enumerate(pairs):
-            enc = self.tokenizer.encode(q, p)
+            enc = self.tokenizer.encode(self._fit_query(q), p)
             for e in [enc, *enc.overflowing]:
                 windows.append((i, e.ids, e.type_ids))
         best = [-math.inf] * len(pairs)

@@ -59,6 +59,19 @@ def test_long_passage_is_read_in_windows(reranker: RerankerVerifier) -> None:
     assert reranker.score(query, [Passage(n=1, text=filler)]).score < 0.01
 
 
+def test_a_sentence_longer_than_the_window_is_read_from_its_start(
+    reranker: RerankerVerifier,
+) -> None:
+    # an answer sentence of ~400 tokens (a model that runs on without a full stop): the pair
+    # tokenizer could only cut the passage, and failed when the sentence alone filled the window
+    sentence = "Best Buy's revenue was $46.3 billion in fiscal 2023, " + "and then " * 200
+    (long,) = reranker.logits([(sentence, RELEVANT.text)])
+    (start,) = reranker.logits([(sentence[: sentence.index("and then") + 40], RELEVANT.text)])
+    assert long > 0 and abs(long - start) < 3.0  # judged by its beginning, which matches
+    (score,) = reranker.score_batch([(sentence, [RELEVANT])])
+    assert 0.0 <= score.score <= 1.0
+
+
 def test_missing_model_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="reranker file missing"):
         RerankerVerifier(tmp_path)
