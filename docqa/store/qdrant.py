@@ -31,11 +31,11 @@ CONTENT: tuple[Collection, ...] = ("chunks", "pages")
 DENSE = "dense"
 SPARSE = "bm25"
 RRF_K = 60
+"""Reciprocal rank fusion constant: score = sum 1 / (k + rank). 60 is the value of the RRF
+paper; Qdrant's server default (2) lets a single list's top hit outrank agreement of both."""
 TIE_MARGIN = 16
 """Hits fetched past a search's cut, so that chunks tied with the last one kept are among
 them when ties are broken (`QdrantStore.search`)."""
-"""Reciprocal rank fusion constant: score = sum 1 / (k + rank). 60 is the value of the RRF
-paper; Qdrant's server default (2) lets a single list's top hit outrank agreement of both."""
 
 IndexKind = Literal["keyword", "bool"]
 INDEXES: dict[Collection, dict[str, IndexKind]] = {
