@@ -241,6 +241,11 @@ class AnswerSettings(BaseModel):
     kv_cache_max_gb: float = 8.0
     """Least recently used states are deleted beyond this size."""
 
+    @property
+    def align_tables(self) -> bool:
+        """Prompts show tables aligned (`table_view` is `aligned` or `captioned`)."""
+        return self.table_view != "parsed"
+
 
 class GenerationSettings(BaseModel):
     """The answering model. docqa never falls back to another model or service: a configured

@@ -76,8 +76,8 @@ class Reference(BaseModel):
 
 def find_references(question: str) -> list[Reference]:
     """The figures, tables, sections and appendices `question` names, in order, each once
-    ("Tables 1 and 2" names two). A single letter is a label only after "Appendix" or in upper
-    case ("Table A")."""
+    ("Tables 1 and 2" names two). A letter is a label only as a single upper-case one ("Table
+    A", "Appendix B")."""
     found: list[Reference] = []
     for m in _MENTION.finditer(question):
         word = m.group(1).lower().rstrip(".")

@@ -31,7 +31,14 @@ from docqa.references import anchors, find_references
 from docqa.search import Searcher
 from docqa.types import SearchHit
 
-__all__ = ["CrossEncoderReranker", "PairScorer", "Retriever", "lost_in_the_middle", "named_first"]
+__all__ = [
+    "CrossEncoderReranker",
+    "PairScorer",
+    "Retriever",
+    "lead_with_named",
+    "lost_in_the_middle",
+    "named_first",
+]
 
 
 class PairScorer(Protocol):
@@ -117,10 +124,10 @@ class Retriever:
         named = self.referenced(query, doc_ids) if references else []
         if not rerank:
             hits = self.searcher.run(searched, k=k, doc_ids=doc_ids, mode="hybrid")
-            return _with_references(_merge(hits, named), named, k)
+            return _top(_merge(hits, named), k)
         hits = self.searcher.run(searched, k=max(k, candidates), doc_ids=doc_ids, mode="hybrid")
-        pool = _merge(hits, named)
-        return _with_references(self.reranker.rerank(query, pool), named, k)
+        # the reranker keeps each hit's `reference` (it only sets the score)
+        return _top(self.reranker.rerank(query, _merge(hits, named)), k)
 
     def referenced(
         self, query: str, doc_ids: Sequence[str] | None = None, per_reference: int = 3
@@ -146,6 +153,8 @@ def _key(hit: SearchHit) -> tuple[str, int]:
 
 def _merge(hits: Sequence[SearchHit], named: Sequence[SearchHit]) -> list[SearchHit]:
     """`hits` with the chunks of `named` marked, then the named chunks that were not among them."""
+    if not named:
+        return list(hits)
     marks = {_key(h): h.reference for h in named}
     merged = [h.model_copy(update={"reference": marks.get(_key(h))}) for h in hits]
     seen = {_key(h) for h in hits}
@@ -156,12 +165,8 @@ def _merge(hits: Sequence[SearchHit], named: Sequence[SearchHit]) -> list[Search
     return merged
 
 
-def _with_references(
-    ranked: Sequence[SearchHit], named: Sequence[SearchHit], k: int
-) -> list[SearchHit]:
+def _top(ranked: Sequence[SearchHit], k: int) -> list[SearchHit]:
     """The top `k` of `ranked`, then the best-ranked chunk of each reference not among them."""
-    marks = {_key(h): h.reference for h in named}
-    ranked = [h.model_copy(update={"reference": marks.get(_key(h))}) for h in ranked]
     top = list(ranked[:k])
     have = {h.reference for h in top if h.reference}
     for h in ranked[k:]:
@@ -181,3 +186,9 @@ def named_first(hits: Sequence[SearchHit]) -> list[SearchHit]:
             seen.add(h.reference)
             first.append(h)
     return first
+
+
+def lead_with_named(hits: Sequence[SearchHit]) -> list[SearchHit]:
+    """`hits` reordered: `named_first(hits)`, then the others in rank order."""
+    first = named_first(hits)
+    return first + [h for h in hits if not any(h is f for f in first)]

@@ -147,7 +147,7 @@ def evaluate(
     from docqa.answer.strategies import rag_prompt
     from docqa.config import AnswerSettings, Settings
     from docqa.query import expand_query
-    from docqa.retrieval import named_first
+    from docqa.retrieval import lead_with_named
     from docqa.runtime import Runtime
     from docqa.types import SearchHit
     from eval.hyde import hyde_query, hypothetical_passage
@@ -172,9 +172,9 @@ def evaluate(
 
     def with_named(q: str, d: list[str]) -> list[SearchHit]:
         """Reranked hits with the chunks of the figures, tables and sections `q` names first."""
-        hits = retriever.run(q, k=k, doc_ids=d, candidates=candidates, references=True)
-        named = named_first(hits)
-        return named + [h for h in hits if h not in named]
+        return lead_with_named(
+            retriever.run(q, k=k, doc_ids=d, candidates=candidates, references=True)
+        )
 
     hyde: dict[str, str] = {}  # question -> question + hypothetical passage
 

@@ -327,7 +327,7 @@ class Answerer:
             self.generator,
             self._reserve(),
             form=self.settings.answer.form_hints,
-            align_tables=self.settings.answer.table_view != "parsed",
+            align_tables=self.settings.answer.align_tables,
         )
 
     def _reserve(self) -> int:

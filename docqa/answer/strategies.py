@@ -32,7 +32,7 @@ from docqa.answer.prompts import (
 from docqa.answer.tables import table_lead
 from docqa.config import AnswerSettings
 from docqa.generation import ChatMessage, Generator
-from docqa.retrieval import Retriever, lost_in_the_middle, named_first
+from docqa.retrieval import Retriever, lead_with_named, lost_in_the_middle, named_first
 from docqa.store.base import Store
 from docqa.types import Document, Passage, SearchHit, Strategy
 
@@ -140,7 +140,7 @@ def rag_prompt(
         references=settings.follow_references,
     )
     named = named_first(hits)
-    hits = named + [h for h in hits if h not in named]
+    hits = lead_with_named(hits)
     select: Callable[..., Selection] = (
         partial(
             select_pages,
@@ -182,7 +182,7 @@ def rag_prompt(
             question,
             passages,
             form=settings.form_hints,
-            align_tables=settings.table_view != "parsed",
+            align_tables=settings.align_tables,
         ),
         passages=passages,
         context_tokens=sel.tokens,

@@ -385,8 +385,11 @@ class OnnxCrossEncoder:
         """Best-window logit of each (query, passage) pair; a query longer than half the window
         is read up to there."""
         windows: list[tuple[int, list[int], list[int]]] = []
+        fitted: dict[str, str] = {}  # a query is usually the same for every pair: cut it once
         for i, (q, p) in enumerate(pairs):
-            enc = self.tokenizer.encode(self._fit_query(q), p)
+            if q not in fitted:
+                fitted[q] = self._fit_query(q)
+            enc = self.tokenizer.encode(fitted[q], p)
             for e in [enc, *enc.overflowing]:
                 windows.append((i, e.ids, e.type_ids))
         best = [-math.inf] * len(pairs)

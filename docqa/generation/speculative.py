@@ -354,32 +354,32 @@ class ModelDrafter:
         row: Logits = self.lm.extend(own[keep:])[-1]
         return row
 
-    def propose_sampled(
-        self, context: Sequence[int], k: int, temperature: float, rng: np.random.Generator
-    ) -> tuple[list[int], list[Probs]]:
-        row = self._first_row(context)
-        draft: list[int] = []
-        qs: list[Probs] = []
-        while len(draft) < k:
-            q = softmax(np.asarray(row, dtype=np.float64) / temperature)
-            tok = int(rng.choice(len(q), p=q))
-            draft.append(tok)
-            qs.append(q)
-            if tok in self.lm.eos_token_ids or len(draft) == k:
-                break
-            row = self.lm.extend([tok])[0]
-        return draft, qs
-
-    def propose(self, context: Sequence[int], k: int) -> list[int]:
+    def _draft(self, context: Sequence[int], k: int, pick: Callable[[Logits], int]) -> list[int]:
+        """Up to `k` tokens after `context`, each chosen by `pick` from the drafter's logits;
+        an end-of-generation token ends the draft."""
         row = self._first_row(context)
         draft: list[int] = []
         while len(draft) < k:
-            tok = int(np.argmax(row))
+            tok = pick(row)
             draft.append(tok)
             if tok in self.lm.eos_token_ids or len(draft) == k:
                 break
             row = self.lm.extend([tok])[0]
         return draft
+
+    def propose_sampled(
+        self, context: Sequence[int], k: int, temperature: float, rng: np.random.Generator
+    ) -> tuple[list[int], list[Probs]]:
+        qs: list[Probs] = []
+
+        def sample(row: Logits) -> int:
+            qs.append(softmax(np.asarray(row, dtype=np.float64) / temperature))
+            return _sample(qs[-1], rng)
+
+        return self._draft(context, k, sample), qs
+
+    def propose(self, context: Sequence[int], k: int) -> list[int]:
+        return self._draft(context, k, lambda row: int(np.argmax(row)))
 
 
 def _one_hot(token: int, size: int) -> Probs:
