@@ -9,6 +9,14 @@ target's own tokens wherever its logits do not depend on the batch shape; on lla
 is scored in one batch, whose logits can differ slightly from one-by-one scoring, so answers
 may part at a close top-2 margin (`docqa.generation.speculative`).
 
+Where they part, one difference early in an answer makes every later token differ. So the
+target's plain greedy answer is also decoded one token at a time on the token-level model (its
+top-1 minus top-2 logit at each token: the margin) and then scored again in blocks of
+`answer.draft_tokens`, as verification scores drafts: the share of its tokens that block
+scoring picks too (`block_agreement`), the margins where it does not, and the largest change of
+a margin between the two ways of scoring. A flip at a clear margin would be a bug; a flip at a
+margin smaller than that change is the batch shape.
+
     python -m eval.spec_agreement --home eval/out/dev-home --docs ULTABEAUTY_2023Q4_EARNINGS.pdf
 """
 
@@ -19,11 +27,28 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from docqa.config import Settings
-from docqa.generation.base import common_prefix_length
+from docqa.generation.base import LogitsModel, common_prefix_length
+from docqa.generation.speculative import greedy_decode
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
 from eval.bench_retrieval import DEFAULT_DOCS, split_of
+
+
+def block_scoring(
+    lm: LogitsModel, prompt: list[int], tokens: list[int], block: int
+) -> tuple[list[int], list[float]]:
+    """The target's greedy choice and margin for each of `tokens` when the answer so far is
+    scored in blocks of `block` tokens after `prompt` (the first from the prompt's last row)."""
+    row = lm.prefill(prompt)
+    rows = [row]
+    for a in range(0, len(tokens) - 1, block):
+        rows.extend(lm.extend(tokens[a : min(a + block, len(tokens) - 1)]))
+    picks = [int(np.argmax(r)) for r in rows[: len(tokens)]]
+    margins = [float(np.diff(np.partition(r, -2)[-2:])[0]) for r in rows[: len(tokens)]]
+    return picks, margins
 
 
 def main() -> None:
@@ -39,9 +64,12 @@ def main() -> None:
         for q in map(json.loads, (a.corpus / "qa.jsonl").read_text().splitlines())
         if q["doc"] in names
     ]
-    rt = Runtime(Settings(home=a.home))
+    settings = Settings(home=a.home)
+    rt = Runtime(settings)
     lm = rt.logits_model
     assert lm is not None, "speculative decoding needs the llama.cpp backend"
+    block = settings.answer.draft_tokens
+    limit = settings.generation.max_answer_tokens
     rows: list[dict[str, Any]] = []
     for q in questions:
         doc = resolve_document(rt.store, q["doc"])
@@ -50,6 +78,11 @@ def main() -> None:
         want, got = lm.tokenize(plain.answer), lm.tokenize(spec.answer)
         same = common_prefix_length(want, got)
         rep = spec.speculative
+        # the same prompt on the token-level model: one by one, then in blocks
+        full = rt.answerer.long_context_tokens(q["question"], [doc])
+        ref = greedy_decode(lm, full, limit)
+        picks, block_margins = block_scoring(lm, full, ref.tokens, block)
+        flips = [i for i, (x, y) in enumerate(zip(picks, ref.tokens, strict=True)) if x != y]
         rows.append(
             {
                 "id": q["id"],
@@ -60,10 +93,27 @@ def main() -> None:
                 "identical": want == got,
                 "drafted": rep.drafted if rep else 0,
                 "accepted": rep.accepted if rep else 0,
+                "rechecks": rep.rechecks if rep else 0,
                 "plain_decode_tokens_per_second": round(
                     plain.tokens.completion / max(plain.timings.generation, 1e-9), 2
                 ),
                 "speculative_decode_tokens_per_second": rep.decode_tokens_per_second if rep else 0,
+                "greedy_tokens": len(ref.tokens),
+                "first_difference_margin": (
+                    round(ref.margins[same], 4)
+                    if same < min(len(want), len(got)) and same < len(ref.margins)
+                    else None
+                ),
+                "block_agreement": round(1 - len(flips) / max(len(ref.tokens), 1), 4),
+                "block_flips": [{"at": i, "margin": round(ref.margins[i], 4)} for i in flips],
+                "min_margin": round(min(ref.margins), 4) if ref.margins else None,
+                "max_margin_change": round(
+                    max(
+                        (abs(x - y) for x, y in zip(ref.margins, block_margins, strict=True)),
+                        default=0.0,
+                    ),
+                    4,
+                ),
             }
         )
         print(json.dumps(rows[-1]), flush=True)
@@ -72,6 +122,16 @@ def main() -> None:
         "questions": len(rows),
         "identical": sum(r["identical"] for r in rows),
         "token_agreement": round(sum(r["agreeing_prefix"] for r in rows) / max(total, 1), 4),
+        "block_agreement": round(
+            1
+            - sum(len(r["block_flips"]) for r in rows)
+            / max(sum(r["greedy_tokens"] for r in rows), 1),
+            4,
+        ),
+        "block_flips_at_margin_over_0.5": sum(
+            f["margin"] > 0.5 for r in rows for f in r["block_flips"]
+        ),
+        "max_margin_change": max((r["max_margin_change"] for r in rows), default=0.0),
         "acceptance": round(
             sum(r["accepted"] for r in rows) / max(sum(r["drafted"] for r in rows), 1), 4
         ),

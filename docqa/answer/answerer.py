@@ -602,6 +602,7 @@ class Answerer:
                     if self.settings.answer.draft_policy == "cost"
                     else None
                 ),
+                recheck_margin=self.settings.answer.recheck_margin,
                 on_tokens=on_tokens,
             )
         text = lm.detokenize(out.tokens)
@@ -624,6 +625,7 @@ class Answerer:
             passes=st.passes,
             decode_tokens_per_second=round(st.tokens_per_second, 2),
             draft_seconds=round(st.draft_seconds, 3),
+            rechecks=st.rechecks,
         )
         spec = replace(prompt, strategy="speculative")
         shown = normalize_page_citations(text) if prompt.page_citations else text
@@ -657,6 +659,14 @@ class Answerer:
             )
         name = "self" if kind == "self" else self.settings.answer.drafter_model
         return ModelDrafter(model, self.generator.chat_tokens(drafts.messages), name)
+
+    def long_context_tokens(self, question: str, docs: Sequence[Document]) -> list[int]:
+        """The tokens `long-context` and `speculative` decode after for `question` about `docs`
+        (chat template applied): for measuring the target on its own (`eval.spec_agreement`)."""
+        if not isinstance(self.generator, ChatTokens):
+            raise AnswerError(f"{self.generator.name} does not expose its prompt's tokens")
+        prompt = self._long_context_prompt(question.strip(), docs)
+        return self.generator.chat_tokens(prompt.messages)
 
     # -- the Answer -----------------------------------------------------------------------
 

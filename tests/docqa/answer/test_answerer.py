@@ -35,6 +35,7 @@ from docqa.generation import (
     load_generator,
 )
 from docqa.generation.base import ChatTokens
+from docqa.generation.speculative import greedy_decode
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
 from docqa.types import Answer, Passage
@@ -375,6 +376,12 @@ def test_speculative_gives_the_long_context_answer_with_its_drafter_figures(rt: 
     assert normalize_page_citations("".join(pieces)) == sp.answer  # streamed as decided
     assert sp.tokens.completion == lc.tokens.completion and sp.tokens.cached > 0
     assert [c.page for c in sp.citations] == [c.page for c in lc.citations]
+    # the prompt's tokens, decoded on the token-level model alone, give that answer too
+    lm = rt.logits_model
+    assert lm is not None
+    ids = rt.answerer.long_context_tokens(question, [doc])
+    alone = greedy_decode(lm, ids, lc.tokens.completion)
+    assert normalize_page_citations(lm.detokenize(alone.tokens)).strip() == lc.answer
     rep = sp.speculative
     assert rep is not None and rep.drafter == "ngram" and lc.speculative is None
     assert 0 <= rep.accepted <= rep.drafted and rep.decode_tokens_per_second > 0
