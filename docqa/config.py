@@ -206,6 +206,12 @@ class AnswerSettings(BaseModel):
     (`docqa.generation.draft_planner`): the length with the most expected tokens per second
     from the target's measured pass times, the drafter's time and its acceptance so far,
     which drafts nothing where a pass over many tokens costs as much as decoding them."""
+    recheck_margin: float = Field(default=0.0, ge=0.0)
+    """Greedy `speculative`: a verification row whose top-1 minus top-2 logit is below this is
+    not trusted; the last kept token is scored again alone, as plain long-context decoding
+    scores it (`speculative.greedy_speculative`). On llama.cpp's AVX-512 kernels a batch's
+    logits differ from one token's, so a close call read from a batch can part the answer
+    from long context's. 0: off."""
     rapid_eta: float = Field(default=0.0, ge=0.0)
     """`speculative` at `generation.temperature` > 0 (speculative sampling): RAPID's eta, how far
     the target's distribution leans towards the tokens the drafter (reading the retrieved

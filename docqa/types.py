@@ -381,6 +381,8 @@ class SpeculativeReport(BaseModel):
     """Forward passes of the target after the prompt (plain decoding: one per token)."""
     decode_tokens_per_second: float
     draft_seconds: float
+    rechecks: int = 0
+    """Close calls of a verification pass scored again alone (`answer.recheck_margin`)."""
 
 
 class Operand(BaseModel):

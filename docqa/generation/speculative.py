@@ -5,9 +5,12 @@ The target holds its whole context (for RAPID: the document) in its KV cache. A 
 longest prefix it agrees with plus its own next token, so every step yields at least one token
 and, when the drafts are good, many for the price of one pass.
 
-- `greedy_speculative`: greedy mode. The output is the target's own greedy output (token for
-  token wherever the target's logits do not depend on how many tokens a pass scores; on
-  llama.cpp batched and one-by-one rows agree to ~1e-5, so only exact near-ties could differ).
+- `greedy_speculative`: greedy mode. The output is the target's own greedy output, token for
+  token wherever the target's logits do not depend on how many tokens a pass scores
+  (transformers). llama.cpp's AVX-512 kernels score a batch differently from one token (a
+  margin moved by up to 0.36 logit on the 1.5B, 0.8 on SmolLM2), so a close call can go the
+  other way and the answer part from plain decoding there; `recheck_margin` scores such calls
+  again alone.
 - Drafters (`Drafter`): `NGramDrafter` (prompt lookup: what followed the latest occurrence of the
   last few tokens in a source text, e.g. the retrieved passages and the document; no model) and
   `ModelDrafter` (a second `LogitsModel` decoding greedily from its own short context: the 0.5B
@@ -96,6 +99,8 @@ class SpeculativeStats:
     """Decoding, after the prompt's prefill."""
     draft_seconds: float = 0.0
     """Of which in the drafter."""
+    rechecks: int = 0
+    """Close calls scored again alone (`recheck_margin`)."""
 
     @property
     def acceptance_rate(self) -> float:
@@ -184,6 +189,7 @@ def greedy_speculative(
     gamma: int = 10,
     gamma_max: int = 16,
     planner: DraftPlanner | None = None,
+    recheck_margin: float = 0.0,
     on_tokens: Callable[[list[int]], None] | None = None,
 ) -> SpeculativeOutput:
     """Greedy speculative decoding of up to `max_tokens` after `prompt` (the target's cache is
@@ -193,7 +199,13 @@ def greedy_speculative(
     Draft length: with a `planner` (`DraftPlanner`), each step drafts what its measured costs
     and acceptance say pays, possibly nothing; without one it starts at `gamma`, grows by 2
     after a fully accepted draft (up to `gamma_max`) and falls to one more than the accepted
-    count after a rejection."""
+    count after a rejection.
+
+    `recheck_margin`: a choice read from a row of a multi-token pass whose top-1 minus top-2
+    logit is below it is not trusted. The step ends before it, and the last kept token is
+    scored again alone, as plain decoding scores it. Where a batch's logits differ from one
+    token's (llama.cpp's AVX-512 kernels), this keeps close calls as plain decoding makes
+    them, for one extra single-token pass per close call."""
     stop = target.eos_token_ids if stop is None else stop
     prompt = list(prompt)
     stats = SpeculativeStats(drafter=drafter.name)
@@ -257,7 +269,7 @@ def greedy_speculative(
         finished = False
         for i, d in enumerate(draft):
             best = int(np.argmax(rows[i]))
-            if best != d:
+            if best != d or _margin(rows[i]) < recheck_margin:
                 break
             if d in stop:  # the target would stop here: the drafted end token is not output
                 finished = True
@@ -276,6 +288,12 @@ def greedy_speculative(
             reason = "stop" if len(out) < max_tokens else "length"
             break
         row = rows[accepted]
+        if draft and _margin(row) < recheck_margin:
+            # a close call read from a batch: score the last kept token again, alone
+            target.truncate(target.n_past - 1)
+            row = target.extend([step[-1]])[0]
+            stats.passes += 1
+            stats.rechecks += 1
         if planner is None and draft:  # the planner sets the next length itself
             k = _grown(k, accepted, len(draft), gamma_max)
     stats.tokens, stats.seconds = len(out), time.perf_counter() - t0

@@ -268,6 +268,49 @@ class MarkovLM:
         del self._tokens[n_tokens:]
 
 
+class BatchShapedLM(MarkovLM):
+    """A `MarkovLM` whose rows from a pass over several tokens lean toward token `lean` by `by`
+    logits, as llama.cpp's batched kernels differ from its one-token kernels."""
+
+    def __init__(self, table: np.ndarray, lean: int, by: float) -> None:
+        super().__init__(table)
+        self.lean, self.by = lean, by
+
+    def extend(self, ids: list[int]) -> np.ndarray:
+        rows = super().extend(ids)
+        if len(ids) > 1:
+            rows = rows.copy()
+            rows[:, self.lean] += self.by
+        return rows
+
+
+class _Cycle:
+    """Drafts the cycle 0, 1, 2, 0, 1, 2, ...: what the batched rows of `CLOSE_CALL` prefer."""
+
+    name = "cycle"
+
+    def propose(self, context: list[int], k: int) -> list[int]:
+        return [(context[-1] + 1 + i) % 3 for i in range(k)]
+
+
+CLOSE_CALL = np.array(
+    [[0.1, 0.7, 0.1, 0.1], [0.1, 0.1, 0.7, 0.1], [0.38, 0.11, 0.11, 0.40], [0.7, 0.1, 0.1, 0.1]]
+)
+"""After token 2, token 3 leads token 0 by log(0.40 / 0.38) = 0.05 logit: a close call."""
+
+
+def test_a_close_call_read_from_a_batch_is_scored_again_alone() -> None:
+    lm = BatchShapedLM(CLOSE_CALL, lean=0, by=0.3)  # a batch turns the close call to 0
+    want = greedy_decode(lm, [0], 24).tokens  # type: ignore[arg-type]
+    assert want[:4] == [1, 2, 3, 0]
+    loose = greedy_speculative(lm, [0], _Cycle(), 24, gamma=4)  # type: ignore[arg-type]
+    assert loose.tokens != want and loose.stats.rechecks == 0
+    out = greedy_speculative(lm, [0], _Cycle(), 24, gamma=4, recheck_margin=0.5)  # type: ignore[arg-type]
+    assert out.tokens == want
+    assert out.stats.rechecks > 0 and out.stats.accepted > 0
+    assert out.stats.passes < len(want)  # still fewer passes than tokens
+
+
 TARGET_CHAIN = np.array(
     [[0.1, 0.6, 0.2, 0.1], [0.3, 0.1, 0.5, 0.1], [0.25, 0.25, 0.25, 0.25], [0.7, 0.1, 0.1, 0.1]]
 )
