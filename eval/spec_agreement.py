@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from docqa.answer.prompts import normalize_page_citations
 from docqa.config import Settings
 from docqa.generation.base import LogitsModel, common_prefix_length
 from docqa.generation.speculative import greedy_decode
@@ -51,18 +52,35 @@ def block_scoring(
     return picks, margins
 
 
+def _common_chars(a: str, b: str) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+def parting_token(lm: LogitsModel, tokens: list[int], chars: int) -> int:
+    """The index of the token of `tokens` (a raw answer, citations as `[p. N]`) that holds
+    character `chars` of its shown text (citations as `[N]`): where a parting found in the
+    shown answers lies in the raw tokens, whose margins are known."""
+    for k in range(len(tokens)):
+        if len(normalize_page_citations(lm.detokenize(tokens[: k + 1]))) > chars:
+            return k
+    return len(tokens)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--home", type=Path, required=True, help="a DOCQA home with the documents")
     ap.add_argument("--corpus", type=Path, default=DEFAULT_DOCS, help="folder with qa.jsonl")
     ap.add_argument("--docs", required=True, help="comma-separated file names of the documents")
     ap.add_argument("--out", type=Path, default=Path("eval/out/spec-agreement.json"))
+    ap.add_argument("--ids", help="comma-separated question ids (default: all on the documents)")
     a = ap.parse_args()
     names = {n.strip() for n in a.docs.split(",") if n.strip()}
     questions = [
         q
         for q in map(json.loads, (a.corpus / "qa.jsonl").read_text().splitlines())
-        if q["doc"] in names
+        if q["doc"] in names and (not a.ids or q["id"] in a.ids.split(","))
     ]
     settings = Settings(home=a.home)
     rt = Runtime(settings)
@@ -83,6 +101,11 @@ def main() -> None:
         ref = greedy_decode(lm, full, limit)
         picks, block_margins = block_scoring(lm, full, ref.tokens, block)
         flips = [i for i, (x, y) in enumerate(zip(picks, ref.tokens, strict=True)) if x != y]
+        shown = normalize_page_citations(lm.detokenize(ref.tokens)).strip()
+        parted = None
+        if plain.answer != spec.answer:
+            at = parting_token(lm, ref.tokens, _common_chars(plain.answer, spec.answer))
+            parted = round(ref.margins[at], 4) if at < len(ref.margins) else None
         rows.append(
             {
                 "id": q["id"],
@@ -99,11 +122,10 @@ def main() -> None:
                 ),
                 "speculative_decode_tokens_per_second": rep.decode_tokens_per_second if rep else 0,
                 "greedy_tokens": len(ref.tokens),
-                "first_difference_margin": (
-                    round(ref.margins[same], 4)
-                    if same < min(len(want), len(got)) and same < len(ref.margins)
-                    else None
-                ),
+                "plain_is_the_greedy_answer": shown == plain.answer,
+                "first_difference_margin": parted,
+                "plain_answer": plain.answer,
+                "speculative_answer": spec.answer,
                 "block_agreement": round(1 - len(flips) / max(len(ref.tokens), 1), 4),
                 "block_flips": [{"at": i, "margin": round(ref.margins[i], 4)} for i in flips],
                 "min_margin": round(min(ref.margins), 4) if ref.margins else None,
