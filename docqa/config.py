@@ -89,7 +89,9 @@ class IngestSettings(BaseModel):
     parse_workers: int = 1
     """Processes parsing PDFs while the main process embeds (a pipeline over both cores)."""
     queue_pages: int = 64
-    """Pages parsed ahead of the embedder at most: bounds memory on very long documents."""
+    """Messages a parser may have unsent, a page costing two (its start, then its text): about
+    half as many pages parsed ahead of the embedder. Bounds the parser's memory on very long
+    documents (a parsed page is ~8 KB); 4096 was measured (README) and not adopted."""
     page_timeout: float = Field(default=120.0, ge=0)
     """Seconds one page may take to parse (OCR and tables included) before its parser process
     is stopped and the page fails ("parsing took longer than ..."); the document goes on from
