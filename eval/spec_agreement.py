@@ -32,7 +32,7 @@ import numpy as np
 from docqa.answer.prompts import normalize_page_citations
 from docqa.config import Settings
 from docqa.generation.base import LogitsModel, common_prefix_length
-from docqa.generation.speculative import greedy_decode
+from docqa.generation.speculative import greedy_decode, top2_margin
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
 from eval.bench_retrieval import DEFAULT_DOCS, split_of
@@ -48,14 +48,8 @@ def block_scoring(
     for a in range(0, len(tokens) - 1, block):
         rows.extend(lm.extend(tokens[a : min(a + block, len(tokens) - 1)]))
     picks = [int(np.argmax(r)) for r in rows[: len(tokens)]]
-    margins = [float(np.diff(np.partition(r, -2)[-2:])[0]) for r in rows[: len(tokens)]]
+    margins = [top2_margin(r) for r in rows[: len(tokens)]]
     return picks, margins
-
-
-def _common_chars(a: str, b: str) -> int:
-    return next(
-        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
-    )
 
 
 def parting_token(lm: LogitsModel, tokens: list[int], chars: int) -> int:
@@ -104,7 +98,7 @@ def main() -> None:
         shown = normalize_page_citations(lm.detokenize(ref.tokens)).strip()
         parted = None
         if plain.answer != spec.answer:
-            at = parting_token(lm, ref.tokens, _common_chars(plain.answer, spec.answer))
+            at = parting_token(lm, ref.tokens, common_prefix_length(plain.answer, spec.answer))
             parted = round(ref.margins[at], 4) if at < len(ref.margins) else None
         rows.append(
             {

@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length"]
 Logits = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 
 class GenerationError(RuntimeError):
@@ -190,8 +191,8 @@ class LogitsModel(Protocol):
     def load_state_file(self, path: Path) -> None: ...
 
 
-def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens `a` and `b` share (KV-cache reuse).
+def common_prefix_length(a: Sequence[T], b: Sequence[T]) -> int:
+    """How many leading tokens `a` and `b` share (KV-cache reuse), or characters of two texts.
 
     >>> common_prefix_length([1, 2, 3], [1, 2, 4, 5])
     2

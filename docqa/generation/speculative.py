@@ -57,6 +57,7 @@ __all__ = [
     "rapid_target",
     "sampled_speculative",
     "softmax",
+    "top2_margin",
 ]
 
 Probs = npt.NDArray[np.float64]
@@ -121,7 +122,8 @@ class SpeculativeOutput:
     """The target's top-1 minus top-2 logit at each generated token (how clear its choice was)."""
 
 
-def _margin(row: Logits) -> float:
+def top2_margin(row: Logits) -> float:
+    """The top-1 minus the top-2 logit of `row`: how clear a greedy choice is."""
     top2 = np.partition(row, -2)[-2:]
     return float(top2[1] - top2[0])
 
@@ -147,7 +149,7 @@ def greedy_decode(
             reason = "stop"
             break
         out.append(tok)
-        margins.append(_margin(row))
+        margins.append(top2_margin(row))
         if len(out) == max_tokens:
             break
         row = target.extend([tok])[0]
@@ -234,7 +236,7 @@ def greedy_speculative(
             reason = "stop"
             break
         out.append(tok)
-        margins.append(_margin(row))
+        margins.append(top2_margin(row))
         settle_shadow()
         step = [tok]
         if len(out) >= max_tokens:
@@ -269,14 +271,14 @@ def greedy_speculative(
         finished = False
         for i, d in enumerate(draft):
             best = int(np.argmax(rows[i]))
-            if best != d or _margin(rows[i]) < recheck_margin:
+            if best != d or top2_margin(rows[i]) < recheck_margin:
                 break
             if d in stop:  # the target would stop here: the drafted end token is not output
                 finished = True
                 break
             accepted += 1
             out.append(d)
-            margins.append(_margin(rows[i]))
+            margins.append(top2_margin(rows[i]))
             step.append(d)
             if len(out) >= max_tokens:
                 finished = True
@@ -288,7 +290,7 @@ def greedy_speculative(
             reason = "stop" if len(out) < max_tokens else "length"
             break
         row = rows[accepted]
-        if draft and _margin(row) < recheck_margin:
+        if draft and top2_margin(row) < recheck_margin:
             # a close call read from a batch: score the last kept token again, alone
             target.truncate(target.n_past - 1)
             row = target.extend([step[-1]])[0]
