@@ -153,6 +153,9 @@ class AnswerSettings(BaseModel):
     """RAG: when the question names a figure, table, section or appendix ("Figure 3", "Table
     2", "Section 3.3"), the chunks holding its caption or heading join the reranked candidates
     (`docqa.references`), and the best of each leads the passages."""
+    question_first: bool = False
+    """RAG: the question is also put before the passages, not only after them, so the model
+    reads them knowing what it looks for (`prompts.rag_messages`). Off until measured."""
     table_view: Literal["parsed", "aligned", "captioned"] = "parsed"
     """How the prompt shows a passage's Markdown tables. `parsed`: as the parser wrote them (a
     currency sign is a column of its own, and a period's header sits over that sign column, not

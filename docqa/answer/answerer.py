@@ -337,8 +337,10 @@ class Answerer:
     def _rag(self, question: str, scope: list[Document] | None) -> Prompt:
         # the passages get what the model's context leaves beside the instructions, the
         # question and the answer (a small n_ctx would otherwise overflow with the budget)
-        form = self.settings.answer.form_hints
-        bare = self.generator.count_chat_tokens(rag_messages(question, [], form=form))
+        cfg = self.settings.answer
+        bare = self.generator.count_chat_tokens(
+            rag_messages(question, [], form=cfg.form_hints, question_first=cfg.question_first)
+        )
         room = allocated_context(self.generator) - bare - self.settings.generation.max_answer_tokens
         return rag_prompt(
             question,

@@ -122,10 +122,19 @@ def numbered_passages(passages: Sequence[Passage], *, align_tables: bool = False
 
 
 def rag_messages(
-    question: str, passages: Sequence[Passage], *, form: bool = False, align_tables: bool = False
+    question: str,
+    passages: Sequence[Passage],
+    *,
+    form: bool = False,
+    align_tables: bool = False,
+    question_first: bool = False,
 ) -> list[ChatMessage]:
+    """`question_first`: the question also opens the user message, so the model reads the
+    passages knowing what it looks for (it still closes it, with the reminders). RAG only: a
+    long-context prompt keeps its shared prefix."""
     block = question_block(question, form=form)
-    user = f"Passages:\n\n{numbered_passages(passages, align_tables=align_tables)}\n\n{block}"
+    body = f"Passages:\n\n{numbered_passages(passages, align_tables=align_tables)}\n\n{block}"
+    user = f"Question: {question.strip()}\n\n{body}" if question_first else body
     return [
         ChatMessage(role="system", content=RAG_SYSTEM),
         ChatMessage(role="user", content=user),

@@ -183,6 +183,7 @@ def rag_prompt(
             passages,
             form=settings.form_hints,
             align_tables=settings.align_tables,
+            question_first=settings.question_first,
         ),
         passages=passages,
         context_tokens=sel.tokens,

@@ -31,6 +31,16 @@ def test_rag_prompt_numbers_and_labels_passages_and_ends_with_the_question() -> 
     assert "Question: What was revenue?\nEnd each sentence" in user and user.endswith("like [1].")
 
 
+def test_question_first_opens_the_rag_prompt_and_still_closes_it() -> None:
+    passages = [Passage(n=1, text="Revenue was $5.", page=3, path="report.pdf")]
+    plain = rag_messages("What was revenue?", passages)[1].content
+    first = rag_messages("What was revenue?", passages, question_first=True)[1].content
+    assert not plain.startswith("Question:")
+    assert first.startswith("Question: What was revenue?\n\nPassages:")
+    assert first.index("[1] (report.pdf") > first.index("What was revenue?")
+    assert first.endswith(plain) and first.count("Question: What was revenue?") == 2
+
+
 def test_long_context_prefix_is_the_same_for_every_question() -> None:
     pages = [Page(doc_id="d", page=i, text=f"page {i} text", width=1, height=1) for i in (1, 2)]
     a = long_context_messages("Who?", "Report", pages)[1].content
