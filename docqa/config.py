@@ -76,6 +76,11 @@ class IngestSettings(BaseModel):
     ocr_threads: int | None = Field(default=None, ge=1)
     """Threads each parser process OCRs with (ONNX Runtime's intra-op threads); None: one
     per core (ONNX Runtime's default)."""
+    ocr_figures: float | None = Field(default=None, gt=0.0, le=1.0)
+    """On pages that have a text layer, OCR each image covering at least this share of the page
+    (a chart or a scanned table pasted into a report), unless the layer already holds text
+    inside it; the figure's text becomes an OCR block headed by its caption
+    (`ingest.parse.figure_blocks`). None (the default): off, only textless pages are OCR'd."""
     page_images: bool = True
     image_dpi: int = 100
     image_format: Literal["png", "webp"] = "png"

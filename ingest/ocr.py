@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pymupdf
 
+_pymupdf: Any = pymupdf  # partly annotated: its untyped calls go through Any
 _engine: Any = None
 _engine_threads: int | None = None
 _engine_lock = threading.Lock()
@@ -89,26 +90,38 @@ def ocr_page(
     dpi: int = 150,
     angle_classifier: bool = False,
     threads: int | None = None,
+    clip: tuple[float, float, float, float] | None = None,
 ) -> list[OcrLine]:
     """Render `page` at `dpi` and OCR it (`ocr_image`); boxes are scaled back to PDF points.
 
     The rendering shows the page as displayed (with its /Rotate applied), so boxes are in the
     coordinate system of `page.rect`, the same one `ingest.parse` uses for text blocks.
+    `clip`: render and read only this rect of an unrotated page (a figure); the boxes are still
+    the page's.
     """
-    pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
+    if clip is not None and page.rotation:
+        raise ValueError("a clip is read on unrotated pages only")
+    area: Any = _pymupdf.Rect(clip) & page.rect if clip is not None else page.rect
+    if area.is_empty:
+        return []
+    pix = (
+        page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
+        if clip is None  # a rotated page renders as displayed only without a clip
+        else page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False, clip=area)
+    )
     height, width, channels = int(pix.h), int(pix.w), int(pix.n)
     image = np.frombuffer(pix.samples, dtype=np.uint8).reshape(height, width, channels)
-    rect = page.rect
     # pixel -> point; derived from the actual pixmap size (dpi rounding) rather than 72 / dpi
-    scale = float(rect.width) / width if width else 72.0 / dpi
+    scale = float(area.width) / width if width else 72.0 / dpi
     lines = ocr_image(image[:, :, :3], scale, angle_classifier, threads)
-    right, bottom = float(rect.width), float(rect.height)
+    dx, dy = float(area.x0), float(area.y0)
+    right, bottom = float(area.x1), float(area.y1)
     return [
         line._replace(
-            x0=max(0.0, line.x0),
-            y0=max(0.0, line.y0),
-            x1=min(right, line.x1),
-            y1=min(bottom, line.y1),
+            x0=max(dx, line.x0 + dx),
+            y0=max(dy, line.y0 + dy),
+            x1=min(right, line.x1 + dx),
+            y1=min(bottom, line.y1 + dy),
         )
         for line in lines
     ]

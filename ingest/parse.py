@@ -899,6 +899,115 @@ def _ocr_blocks(lines: list[OcrLine], page_no: int) -> list[Block]:
     return [blocks[i] for i in reading_order(boxes)]
 
 
+_CAPTION = re.compile(
+    r"^\s*(?:[Ff]ig(?:ure)?|FIG(?:URE)?|[Cc]hart|CHART|[Ee]xhibit|EXHIBIT|[Gg]raph|[Dd]iagram|[Pp]late)"
+    r"\.?\s*(?:\d+|[IVX]+\b|[A-Z]\b)"
+)
+_MIN_FIGURE_PIXELS = 64
+"""An image stored with fewer pixels on a side is a rule, a bullet or an icon, not a figure."""
+_LAYER_CHARS_IN_FIGURE = 200
+"""A figure whose rect already holds this many characters of the text layer is not read again:
+a scan with its own OCR layer, or a page printed over a background picture."""
+
+
+def figure_rects(page: Any, min_share: float) -> list[Rect]:
+    """The rects of the images on `page` worth reading: each covers at least `min_share` of the
+    page and has at least `_MIN_FIGURE_PIXELS` pixels a side; overlapping placements are
+    merged. Rotated pages give none (their images are not read)."""
+    if page.rotation:
+        return []
+    bounds = page.rect
+    width, height = float(bounds.width), float(bounds.height)
+    rects: list[Rect] = []
+    for info in page.get_image_info():
+        if min(int(info.get("width", 0)), int(info.get("height", 0))) < _MIN_FIGURE_PIXELS:
+            continue
+        x0, y0, x1, y1 = (float(v) for v in info["bbox"])
+        x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(width, x1), min(height, y1)
+        if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) < min_share * width * height:
+            continue
+        rects.append((x0, y0, x1, y1))
+    merged: list[Rect] = []
+    for r in sorted(rects):
+        overlapping = [m for m in merged if _overlap(m, r)]
+        merged = [m for m in merged if m not in overlapping] + [union_rects([*overlapping, r])]
+    return merged
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def _centre_in(rect: Rect, container: Rect) -> bool:
+    x, y = (rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2
+    return container[0] <= x <= container[2] and container[1] <= y <= container[3]
+
+
+def _caption(figure: Rect, text_blocks: Sequence[_TextBlock], gap: float = 36.0) -> str | None:
+    """The first line of the caption just below (or else just above) `figure`: a text block
+    that overlaps it across, starts within `gap` points of its edge and reads "Figure 3",
+    "Fig. 2", "Chart 1", "Exhibit 4" ..."""
+    below: list[tuple[float, str]] = []
+    above: list[tuple[float, str]] = []
+    for tb in text_blocks:
+        r = tb.rect
+        if not tb.lines or min(r[2], figure[2]) <= max(r[0], figure[0]):
+            continue
+        first = tb.lines[0].text.strip()
+        if not _CAPTION.match(first):
+            continue
+        if -gap / 4 <= r[1] - figure[3] <= gap:
+            below.append((r[1] - figure[3], first))
+        elif -gap / 4 <= figure[1] - r[3] <= gap:
+            above.append((figure[1] - r[3], first))
+    for found in (below, above):
+        if found:
+            return min(found)[1][:200]
+    return None
+
+
+def figure_blocks(
+    page: Any,
+    page_no: int,
+    text_blocks: Sequence[_TextBlock],
+    settings: IngestSettings,
+) -> list[Block]:
+    """OCR blocks for the figures of a page that has a text layer (`IngestSettings.ocr_figures`):
+    each image of `figure_rects` whose rect the layer has not already written in is rendered at
+    `ocr_dpi` and read; lines the layer already holds (labels drawn as text over a picture) and
+    low-confidence reads are dropped. A block's text is the figure's caption line, when one is
+    found, then its lines in rows; its box is the figure's."""
+    if settings.ocr_figures is None:
+        return []
+    layer = [ln for tb in text_blocks for ln in tb.lines]
+    blocks: list[Block] = []
+    for fig in figure_rects(page, settings.ocr_figures):
+        if sum(ln.chars for ln in layer if _centre_in(ln.rect, fig)) >= _LAYER_CHARS_IN_FIGURE:
+            continue
+        dpi = render_dpi(fig[2] - fig[0], fig[3] - fig[1], settings.ocr_dpi)
+        lines = [
+            ln
+            for ln in ocr_page(
+                page, dpi, settings.ocr_angle_classifier, settings.ocr_threads, clip=fig
+            )
+            if ln.score >= 0.5
+            and _non_space(ln.text) >= 2
+            and not any(_centre_in((ln.x0, ln.y0, ln.x1, ln.y1), t.rect) for t in layer)
+        ]
+        if not lines:
+            continue
+        text = _join_rows([((ln.x0, ln.y0, ln.x1, ln.y1), ln.text) for ln in lines])
+        caption = _caption(fig, text_blocks)
+        blocks.append(
+            Block(
+                kind="ocr",
+                text=f"{caption}\n{text}" if caption else text,
+                box=_box(page_no, fig),
+            )
+        )
+    return blocks
+
+
 def _save_image(
     page: Any, blob_dir: Path, doc_id: str, page_no: int, dpi: int, fmt: Literal["png", "webp"]
 ) -> str:
@@ -1013,6 +1122,15 @@ def parse_page(
                 )
                 for tb in text_blocks
             ]
+
+    if not used_ocr and text_blocks and settings.ocr_figures is not None and settings.ocr != "off":
+        try:
+            if figures := figure_blocks(page, page_no, text_blocks, settings):
+                both = blocks + figures
+                order = reading_order([(b.box.x0, b.box.y0, b.box.x1, b.box.y1) for b in both])
+                blocks = [both[i] for i in order]
+        except Exception as exc:
+            warn("figure OCR", exc)
 
     # MuPDF reads a damaged content stream up to the damage and only warns ("zlib error",
     # "cannot load content stream part 2/3"): a page left empty by that is unreadable, not blank

@@ -129,6 +129,41 @@ def image_only_pdf(path: Path) -> Path:
     return path
 
 
+FIGURE_LINES = ["Ferry passengers 2024", "North route 48,210", "South route 17,905"]
+FIGURE_CAPTION = "Figure 2: Passengers by route"
+
+
+def _picture_of(lines: list[str], width: float, height: float, size: float = 16) -> Any:
+    """A grey image of `lines` (no text layer), as a chart pasted into a report is."""
+    scratch = _pymupdf.open()
+    page = scratch.new_page(width=width, height=height)
+    for i, text in enumerate(lines):
+        page.insert_text((12, 28 + i * (size + 10)), text, fontsize=size)
+    pix = page.get_pixmap(dpi=150, colorspace=_pymupdf.csGRAY)
+    scratch.close()
+    return pix
+
+
+def figure_pdf(path: Path, *, layer_over_figure: bool = False) -> Path:
+    """Page 1: a paragraph, a picture of FIGURE_LINES (a third of the page) with FIGURE_CAPTION
+    under it, a closing paragraph, and a 20 x 20 pt icon. `layer_over_figure`: the text layer
+    also writes 300 characters over the picture (a scan with its own OCR layer)."""
+    doc = _pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.insert_text((72, 90), "The ferry service carried more people this year.", fontsize=11)
+    figure = _pymupdf.Rect(72, 120, 432, 300)
+    page.insert_image(figure, pixmap=_picture_of(FIGURE_LINES, 360, 180))
+    page.insert_text((72, 318), FIGURE_CAPTION, fontsize=10)
+    page.insert_text((72, 360), "Both routes run every hour in summer.", fontsize=11)
+    page.insert_image(_pymupdf.Rect(500, 60, 520, 80), pixmap=_picture_of(["i"], 20, 20, 8))
+    if layer_over_figure:
+        words = "ledger entry " * 25
+        page.insert_textbox(figure, words, fontsize=9, render_mode=3)  # invisible, like OCR
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
 def two_column_pdf(path: Path) -> Path:
     """A full-width title over two columns of two paragraphs each."""
     doc = _pymupdf.open()

@@ -374,6 +374,44 @@ def test_ocr_threads_reach_the_engine_and_read_the_same_text(files: dict[str, Pa
     assert one.page.text == default.page.text and one.page.ocr
 
 
+FIGURES = IngestSettings(page_images=False, ocr_figures=0.05)
+
+
+def test_a_figure_on_a_text_page_is_read_with_its_caption(tmp_path: Path) -> None:
+    path = pdfs.figure_pdf(tmp_path / "figure.pdf")
+    (plain,) = parse_all(path)
+    assert not plain.page.ocr and "48,210" not in plain.page.text  # a picture: no text
+    (page,) = parse_all(path, FIGURES)
+    assert not page.page.ocr  # the page keeps its text layer
+    (figure,) = [b for b in page.blocks if b.kind == "ocr"]  # the icon is not read
+    assert figure.text.startswith(pdfs.FIGURE_CAPTION + "\n")
+    read = figure.text.replace(" ", "")  # OCR may drop a space between words
+    assert all(line.replace(" ", "") in read for line in pdfs.FIGURE_LINES)
+    assert (figure.box.x0, figure.box.y0, figure.box.x1, figure.box.y1) == (72, 120, 432, 300)
+    # in reading order: after the opening paragraph, before the closing one
+    texts = [b.text for b in page.blocks]
+    assert texts.index(figure.text) == 1 and "Both routes" in texts[-1]
+    assert [b.text for b in page.blocks if b.kind == "text"] == [b.text for b in plain.blocks]
+
+
+def test_a_figure_the_text_layer_already_covers_is_not_read_again(tmp_path: Path) -> None:
+    path = pdfs.figure_pdf(tmp_path / "layered.pdf", layer_over_figure=True)
+    (page,) = parse_all(path, FIGURES)
+    assert not [b for b in page.blocks if b.kind == "ocr"] and "ledger entry" in page.page.text
+
+
+def test_figures_smaller_than_the_share_are_not_read(tmp_path: Path) -> None:
+    path = pdfs.figure_pdf(tmp_path / "figure.pdf")
+    doc: Any = open_pdf(path)
+    try:
+        assert parse.figure_rects(doc[0], 0.05) == [(72.0, 120.0, 432.0, 300.0)]
+        assert parse.figure_rects(doc[0], 0.2) == []  # it covers 360 x 180 of 612 x 792: 13%
+    finally:
+        doc.close()
+    (page,) = parse_all(path, IngestSettings(page_images=False, ocr_figures=0.2))
+    assert not [b for b in page.blocks if b.kind == "ocr"]
+
+
 def test_ocr_off_leaves_image_page_empty(files: dict[str, Path]) -> None:
     (page,) = parse_all(files["image"], IngestSettings(page_images=False, ocr="off"))
     assert not page.page.ocr and page.blocks == [] and page.page.text == ""
