@@ -204,6 +204,17 @@ def test_rag_prompt_lists_the_pages_of_every_candidate_but_passes_only_the_selec
     assert all(p.score is None for p in unranked.passages)  # RRF scores are not comparable
 
 
+def test_rag_prompt_with_question_first_opens_with_the_question(rt: Runtime) -> None:
+    question = "What was Northwind's revenue in 2024?"
+    settings = AnswerSettings(min_passages=1, max_passages=1)
+    plain = rag_prompt(question, rt.retriever, _words, settings)
+    first = rag_prompt(
+        question, rt.retriever, _words, settings.model_copy(update={"question_first": True})
+    )
+    assert [p.text for p in first.passages] == [p.text for p in plain.passages]
+    assert first.messages[1].content == f"Question: {question}\n\n" + plain.messages[1].content
+
+
 def test_rag_prompt_by_pages_gives_each_retrieved_page_whole_from_the_store(rt: Runtime) -> None:
     question = "What was Northwind's revenue in 2024?"
     doc = resolve_document(rt.store, REPORT)
