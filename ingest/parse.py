@@ -929,8 +929,10 @@ def figure_rects(page: Any, min_share: float) -> list[Rect]:
         rects.append((x0, y0, x1, y1))
     merged: list[Rect] = []
     for r in sorted(rects):
-        overlapping = [m for m in merged if _overlap(m, r)]
-        merged = [m for m in merged if m not in overlapping] + [union_rects([*overlapping, r])]
+        while overlapping := [m for m in merged if _overlap(m, r)]:  # a union may meet more
+            merged = [m for m in merged if m not in overlapping]
+            r = union_rects([*overlapping, r])
+        merged.append(r)
     return merged
 
 
@@ -1054,8 +1056,10 @@ def parse_page(
     Text layer -> paragraphs with boxes and heading flags; ruled tables -> one Markdown block
     each (their text is not repeated in the paragraphs); pages with (almost) no text layer, or
     every page with `ocr="always"`, -> OCR blocks instead (OCR reads the whole rendered page, so
-    it replaces the text layer rather than adding to it). A step that fails leaves a warning and
-    the rest of the page; `ParseError("page_unreadable")` only when nothing could be read: the
+    it replaces the text layer rather than adding to it); with `ocr_figures`, the large images
+    of a page that has a text layer are OCR'd too, each as one more block (`figure_blocks`).
+    A step that fails leaves a warning and the rest of the page;
+    `ParseError("page_unreadable")` only when nothing could be read: the
     page cannot be loaded, its text layer cannot be extracted (and OCR found nothing), or it
     came out empty while MuPDF reported damage reading it (a corrupt content stream).
     """

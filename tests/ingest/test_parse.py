@@ -400,6 +400,18 @@ def test_a_figure_the_text_layer_already_covers_is_not_read_again(tmp_path: Path
     assert not [b for b in page.blocks if b.kind == "ocr"] and "ledger entry" in page.page.text
 
 
+def test_a_failed_figure_read_is_a_warning_and_the_page_keeps_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: Any, **kwargs: Any) -> list[Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(parse, "ocr_page", boom)
+    (page,) = parse_all(pdfs.figure_pdf(tmp_path / "figure.pdf"), FIGURES)
+    assert page.warnings == ["page 1: figure OCR failed: boom"]
+    assert "Both routes" in page.page.text and not [b for b in page.blocks if b.kind == "ocr"]
+
+
 def test_figures_smaller_than_the_share_are_not_read(tmp_path: Path) -> None:
     path = pdfs.figure_pdf(tmp_path / "figure.pdf")
     doc: Any = open_pdf(path)
@@ -410,6 +422,18 @@ def test_figures_smaller_than_the_share_are_not_read(tmp_path: Path) -> None:
         doc.close()
     (page,) = parse_all(path, IngestSettings(page_images=False, ocr_figures=0.2))
     assert not [b for b in page.blocks if b.kind == "ocr"]
+
+
+def test_overlapping_images_are_read_as_one_figure(tmp_path: Path) -> None:
+    doc: Any = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    # the first two do not touch; the third overlaps both, so all three are one figure
+    for shade, rect in enumerate(((72, 100, 272, 300), (400, 100, 600, 300), (250, 120, 430, 300))):
+        pix = pymupdf.Pixmap(pymupdf.csGRAY, pymupdf.IRect(0, 0, 100, 100), False)
+        pix.clear_with(100 + 50 * shade)  # three different images
+        page.insert_image(pymupdf.Rect(*rect), pixmap=pix)
+    assert parse.figure_rects(page, 0.05) == [(72.0, 100.0, 600.0, 300.0)]
+    doc.close()
 
 
 def test_ocr_off_leaves_image_page_empty(files: dict[str, Path]) -> None:
