@@ -104,10 +104,9 @@ def ocr_page(
     area: Any = _pymupdf.Rect(clip) & page.rect if clip is not None else page.rect
     if area.is_empty:
         return []
-    pix = (
-        page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
-        if clip is None  # a rotated page renders as displayed only without a clip
-        else page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False, clip=area)
+    # without a clip, a rotated page renders as displayed
+    pix = page.get_pixmap(
+        dpi=dpi, colorspace=pymupdf.csRGB, alpha=False, clip=None if clip is None else area
     )
     height, width, channels = int(pix.h), int(pix.w), int(pix.n)
     image = np.frombuffer(pix.samples, dtype=np.uint8).reshape(height, width, channels)

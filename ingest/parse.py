@@ -940,11 +940,6 @@ def _overlap(a: Rect, b: Rect) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
-def _centre_in(rect: Rect, container: Rect) -> bool:
-    x, y = (rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2
-    return container[0] <= x <= container[2] and container[1] <= y <= container[3]
-
-
 def _caption(figure: Rect, text_blocks: Sequence[_TextBlock], gap: float = 36.0) -> str | None:
     """The first line of the caption just below (or else just above) `figure`: a text block
     that overlaps it across, starts within `gap` points of its edge and reads "Figure 3",
@@ -984,7 +979,7 @@ def figure_blocks(
     layer = [ln for tb in text_blocks for ln in tb.lines]
     blocks: list[Block] = []
     for fig in figure_rects(page, settings.ocr_figures):
-        if sum(ln.chars for ln in layer if _centre_in(ln.rect, fig)) >= _LAYER_CHARS_IN_FIGURE:
+        if sum(ln.chars for ln in layer if _inside(ln.rect, fig, 0.0)) >= _LAYER_CHARS_IN_FIGURE:
             continue
         dpi = render_dpi(fig[2] - fig[0], fig[3] - fig[1], settings.ocr_dpi)
         lines = [
@@ -994,7 +989,7 @@ def figure_blocks(
             )
             if ln.score >= 0.5
             and _non_space(ln.text) >= 2
-            and not any(_centre_in((ln.x0, ln.y0, ln.x1, ln.y1), t.rect) for t in layer)
+            and not any(_inside((ln.x0, ln.y0, ln.x1, ln.y1), t.rect, 0.0) for t in layer)
         ]
         if not lines:
             continue
