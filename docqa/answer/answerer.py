@@ -52,7 +52,7 @@ from docqa.answer.strategies import (
     rag_prompt,
 )
 from docqa.answer.visual import visual_caveat
-from docqa.citations.checker import CitationChecker
+from docqa.citations.checker import CitationChecker, shown_citations
 from docqa.citations.split import split_answer
 from docqa.citations.terms import ground_terms
 from docqa.config import Settings
@@ -230,7 +230,7 @@ class Answerer:
             lc_docs = self._long_context_scope(scope)
             prompt = self._long_context_prompt(question, lc_docs)
             self._long_context_signals(signals, prompt, len(lc_docs))
-            drafts = self._rag(question, scope)
+            drafts = self.rag_prompt(question, scope)
             run = self._speculate(prompt, drafts, start, on_text, on_status)
             reasons = [f"asked for speculative ({self.settings.answer.drafter} drafter)"]
             return self._finish(question, choice, [run], reasons, scope, start, signals)
@@ -334,7 +334,9 @@ class Answerer:
         cfg = self.settings.answer
         return cfg.long_context_reserve or self.settings.generation.max_answer_tokens
 
-    def _rag(self, question: str, scope: list[Document] | None) -> Prompt:
+    def rag_prompt(self, question: str, scope: list[Document] | None) -> Prompt:
+        """The RAG prompt `ask` gives the model for `question` over `scope` (None: every
+        document). Search is deterministic, so the same store gives the same passages."""
         # the passages get what the model's context leaves beside the instructions, the
         # question and the answer (a small n_ctx would otherwise overflow with the budget)
         cfg = self.settings.answer
@@ -364,7 +366,7 @@ class Answerer:
         answer when it states the computed result, else gives the computed answer; `replace`
         gives the computed answer whenever the computation holds. A computation that did not
         become the answer is a run of its own before it (its time and tokens count)."""
-        prompt = self._rag(question, scope)
+        prompt = self.rag_prompt(question, scope)
         mode = self.settings.answer.compute
         if mode == "off" or not needs_computation(question) or not prompt.passages:
             return [self._generate(prompt, start, on_text, on_status)]
@@ -838,11 +840,13 @@ class Answerer:
                 AnswerSentence(text=piece.text, citations=piece.citations, claim=not abstained)
                 for piece in split_answer(run.text)
             ]
-        cited: list[int] = []
-        for s in sentences:
-            for n in s.repaired_citations if s.repaired_citations is not None else s.citations:
-                if n in by_n and n not in cited:
-                    cited.append(n)
+        needed_only = self.settings.citations.needed_only
+        shown = (
+            [n for chk in report.sentences for n in shown_citations(chk, needed_only=needed_only)]
+            if report is not None
+            else [n for s in sentences for n in s.citations]
+        )
+        cited = [n for n in dict.fromkeys(shown) if n in by_n]
         citations = []
         for n in cited:
             p = by_n[n]

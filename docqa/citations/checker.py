@@ -67,7 +67,13 @@ from docqa.generation.base import LogitsModel
 from docqa.models import ModelNotFoundError, ModelRegistry
 from docqa.types import CitationReport, Passage, SentenceCheck, Verdict
 
-__all__ = ["CitationChecker", "build_checker", "citation_report", "is_claim"]
+__all__ = [
+    "CitationChecker",
+    "build_checker",
+    "citation_report",
+    "is_claim",
+    "shown_citations",
+]
 
 _Getter = Callable[[str, Sequence[int]], VerifierScore]
 
@@ -133,6 +139,24 @@ def is_claim(sentence: str) -> bool:
     if any(p.search(text) for p in _NON_CLAIM):
         return False
     return bool(content_stems(text) or extract_quantities(text))
+
+
+def shown_citations(check: SentenceCheck, *, needed_only: bool = False) -> list[int]:
+    """The passages a checked sentence points its reader to: its repair when the checker made
+    one, else its own citations; with `needed_only`, a supported sentence leaves out those the
+    checker calls not needed (`irrelevant_citations`: not supporting it alone while the others
+    still support it without them).
+
+    >>> chk = SentenceCheck(text="x", citations=[1, 2], verdict=Verdict.supported, score=0.9,
+    ...                     irrelevant_citations=[2])
+    >>> shown_citations(chk), shown_citations(chk, needed_only=True)
+    ([1, 2], [1])
+    """
+    if check.repaired_citations is not None:
+        return list(check.repaired_citations)
+    if needed_only and check.verdict == Verdict.supported:
+        return [n for n in check.citations if n not in check.irrelevant_citations]
+    return list(check.citations)
 
 
 class CitationChecker:

@@ -533,6 +533,29 @@ REVENUE = Passage(
 )
 
 
+STAFF = Passage(
+    n=2,
+    page=3,
+    path="northwind.pdf",
+    text="Northwind employs 1,240 people across its 14 warehouses in three countries.",
+)
+
+
+def test_needed_only_lists_the_citations_a_supported_sentence_needs(rt: Runtime) -> None:
+    text = "Revenue rose 10.7% to $503.8 million [1][2]."
+    run = _run_of(text, [REVENUE, STAFF])
+    every = rt.answerer._finish("What was the revenue?", "rag", [run], [], None, 0.0)
+    assert every.sentences[0].verdict == "supported"
+    assert [c.n for c in every.citations] == [1, 2]
+    settings = rt.settings.model_copy(
+        update={"citations": rt.settings.citations.model_copy(update={"needed_only": True})}
+    )
+    answerer = Answerer(settings, rt.store, rt.retriever, rt.generator, checker=rt.checker)
+    needed = answerer._finish("What was the revenue?", "rag", [run], [], None, 0.0)
+    assert [c.n for c in needed.citations] == [1]
+    assert needed.answer == text and needed.sentences[0].citations == [1, 2]
+
+
 def test_drop_removes_the_unsupported_claim_and_keeps_the_rest(rt: Runtime) -> None:
     settings = rt.settings.model_copy(
         update={"citations": rt.settings.citations.model_copy(update={"on_unsupported": "drop"})}
