@@ -154,6 +154,11 @@ class AnswerSettings(BaseModel):
     """Every prompt ends with a line on the form the answer should start with, read from the
     question's wording (`docqa.answer.forms`: a number with its unit, yes/no, the chosen
     option, the items of a list). Off by default until measured."""
+    statements: bool = False
+    """RAG: the chunks on the pages of a filing's primary financial statements (balance sheet,
+    statements of earnings / operations / income / cash flows / equity: `docqa.statements`)
+    join the reranker's candidates, so a question about a company's figures can find the
+    statement that holds them."""
     follow_references: bool = False
     """RAG: when the question names a figure, table, section or appendix ("Figure 3", "Table
     2", "Section 3.3"), the chunks holding its caption or heading join the reranked candidates

@@ -9,7 +9,9 @@
   the prompt (ranks 1, 3, 5, ... from the front, ..., 4, 2 at the back).
 - `Retriever.run(query, k, doc_ids, candidates, rerank)`: `Searcher` hybrid (dense + BM25,
   RRF) top `candidates` -> rerank -> top `k`, best first. Ordering for the prompt is a
-  separate call to `lost_in_the_middle`.
+  separate call to `lost_in_the_middle`. Chunks the search may miss can join the candidates:
+  those holding a figure or section the question names (`references`), and those on the pages
+  of a filing's primary financial statements (`statements`, `docqa.statements`).
 
 Example:
     >>> from docqa.config import Settings
@@ -29,7 +31,8 @@ from docqa.citations.verifiers import OnnxCrossEncoder
 from docqa.models import ModelRegistry
 from docqa.references import anchors, find_references
 from docqa.search import Searcher
-from docqa.types import SearchHit
+from docqa.statements import statement_title
+from docqa.types import Chunk, SearchHit
 
 __all__ = [
     "CrossEncoderReranker",
@@ -103,6 +106,8 @@ class Retriever:
     def __init__(self, searcher: Searcher, reranker: CrossEncoderReranker) -> None:
         self.searcher = searcher
         self.reranker = reranker
+        self._statements: dict[tuple[str, str], list[SearchHit]] = {}
+        """(document, generation) -> its statement pages' chunks (`statement_hits`)."""
 
     def run(
         self,
@@ -113,21 +118,51 @@ class Retriever:
         rerank: bool = True,
         search_query: str | None = None,
         references: bool = False,
+        statements: bool = False,
     ) -> list[SearchHit]:
         """The `k` best chunks, best first: hybrid top `candidates` reranked (or hybrid top `k`
         when `rerank` is False). `search_query`: what the hybrid search reads instead of
         `query` (an expanded question: a hypothetical answer passage appended, say); the reranker
         reads `query`. `references`: the chunks holding a figure, table or section the query
         names (its caption or heading, `docqa.references`) join the candidates, marked with
-        `SearchHit.reference`; the best of each comes back even when it ranks below `k`."""
+        `SearchHit.reference`; the best of each comes back even when it ranks below `k`.
+        `statements` (with `rerank`): the chunks on the pages of primary financial statements
+        (`statement_hits`) join the candidates, and the reranker ranks them with the others."""
         searched = search_query or query
         named = self.referenced(query, doc_ids) if references else []
         if not rerank:
             hits = self.searcher.run(searched, k=k, doc_ids=doc_ids, mode="hybrid")
             return _top(_merge(hits, named), k)
         hits = self.searcher.run(searched, k=max(k, candidates), doc_ids=doc_ids, mode="hybrid")
+        pool = _merge(hits, named)
+        if statements:
+            scope = list(doc_ids) if doc_ids else list(dict.fromkeys(h.doc_id for h in hits))
+            have = {_key(h) for h in pool}
+            pool += [h for h in self.statement_hits(scope) if _key(h) not in have]
         # the reranker keeps each hit's `reference` (it only sets the score)
-        return _top(self.reranker.rerank(query, _merge(hits, named)), k)
+        return _top(self.reranker.rerank(query, pool), k)
+
+    def statement_hits(self, doc_ids: Sequence[str]) -> list[SearchHit]:
+        """Every chunk on a page of a primary financial statement of the visible documents
+        `doc_ids` (`docqa.statements.statement_title`), as search hits of score 0. Read from
+        the store once per document version."""
+        store = self.searcher.store
+        found: list[SearchHit] = []
+        for doc_id in doc_ids:
+            doc = store.get_document(doc_id)
+            if doc is None or not doc.status.visible:
+                continue
+            key = (doc_id, doc.generation)
+            if key not in self._statements:
+                pages = {p.page for p in store.get_pages(doc_id) if statement_title(p.text)}
+                chunks = [
+                    c
+                    for c in store.get_chunks(doc_id)
+                    if any(c.page_start <= n <= c.page_end for n in pages)
+                ]
+                self._statements[key] = [_chunk_hit(c, doc.path) for c in chunks]
+            found += self._statements[key]
+        return found
 
     def referenced(
         self, query: str, doc_ids: Sequence[str] | None = None, per_reference: int = 3
@@ -149,6 +184,22 @@ that mentions it, and its caption ranks among them."""
 
 def _key(hit: SearchHit) -> tuple[str, int]:
     return (hit.doc_id, hit.chunk_index)
+
+
+def _chunk_hit(chunk: Chunk, path: str) -> SearchHit:
+    return SearchHit(
+        doc_id=chunk.doc_id,
+        path=path,
+        page=chunk.page_start,
+        page_end=chunk.page_end,
+        score=0.0,
+        kind=chunk.kind,
+        text=chunk.text,
+        chunk_index=chunk.index,
+        heading=chunk.heading,
+        boxes=chunk.boxes,
+        context=chunk.context,
+    )
 
 
 def _merge(hits: Sequence[SearchHit], named: Sequence[SearchHit]) -> list[SearchHit]:

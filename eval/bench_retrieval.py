@@ -28,7 +28,11 @@ Methods (chunks unless said otherwise):
 - `prompt`: the passages `rag_prompt` actually gives the model (passage budget of
   `AnswerSettings`, the answering model's tokenizer), any evidence page among them; with
   `prompt_recall`, the share of a question's evidence pages among them (the eval's figure);
-- `prompt-pages`: the same with `answer.passages = "pages"` (whole pages in the prompt).
+- `prompt-pages`: the same with `answer.passages = "pages"` (whole pages in the prompt);
+- `rerank+refs`, `prompt+refs`: the chunks holding a figure, table or section the question
+  names join the candidates (`answer.follow_references`);
+- `rerank+statements`, `prompt+statements`: the chunks on the pages of the document's primary
+  financial statements join the candidates (`answer.statements`, `docqa.statements`).
 
 Every figure is reported for all questions and for two fixed halves, split by a hash of the
 question id (`split_of`): `tune`, on which levers and thresholds may be chosen, and `held-out`,
@@ -61,6 +65,7 @@ METHODS = (
     "rerank-text",
     "rerank",
     "rerank+refs",
+    "rerank+statements",
     "rerank@50",
     "rerank+qx-search",
     "rerank+qx",
@@ -72,8 +77,9 @@ METHODS = (
     "prompt-pages",
     "prompt+hyde",
     "prompt+refs",
+    "prompt+statements",
 )
-PROMPTS = ("prompt", "prompt-pages", "prompt+hyde", "prompt+refs")
+PROMPTS = ("prompt", "prompt-pages", "prompt+hyde", "prompt+refs", "prompt+statements")
 HYDE = ("dense+hyde", "hybrid+hyde", "rerank+hyde", "prompt+hyde")
 """Methods that search with the question plus the answering model's hypothetical passage
 (`eval.hyde`); the reranker reads the question alone."""
@@ -169,6 +175,7 @@ def evaluate(
 
     by_pages = answer.model_copy(update={"passages": "pages"})
     with_refs = answer.model_copy(update={"follow_references": True})
+    with_statements = answer.model_copy(update={"statements": True})
 
     def with_named(q: str, d: list[str]) -> list[SearchHit]:
         """Reranked hits with the chunks of the figures, tables and sections `q` names first."""
@@ -203,6 +210,9 @@ def evaluate(
         ),
         "rerank": lambda q, d: spans(retriever.run(q, k=k, doc_ids=d, candidates=candidates)),
         "rerank+refs": lambda q, d: spans(with_named(q, d)),
+        "rerank+statements": lambda q, d: spans(
+            retriever.run(q, k=k, doc_ids=d, candidates=candidates, statements=True)
+        ),
         "rerank@50": lambda q, d: spans(retriever.run(q, k=k, doc_ids=d, candidates=BIG_POOL)),
         "rerank+qx-search": lambda q, d: spans(
             retriever.reranker.rerank(
@@ -224,6 +234,7 @@ def evaluate(
         "prompt": prompt_pages,
         "prompt-pages": lambda q, d: prompt_pages(q, d, by_pages),
         "prompt+refs": lambda q, d: prompt_pages(q, d, with_refs),
+        "prompt+statements": lambda q, d: prompt_pages(q, d, with_statements),
     }
     runs = {m: runs[m] for m in methods}
     warm = "warm-up query about revenue"

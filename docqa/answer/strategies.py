@@ -138,6 +138,7 @@ def rag_prompt(
         rerank=settings.rerank,
         search_query=search_query,
         references=settings.follow_references,
+        statements=settings.statements,
     )
     named = named_first(hits)
     hits = lead_with_named(hits)

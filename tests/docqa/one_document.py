@@ -1,5 +1,6 @@
 """A real Edge store holding one document whose page i+1 is chunk i (texts given), with the
-MiniLM embedder and BM25 over it: the corpus of the retrieval tests."""
+MiniLM embedder and BM25 over it: the corpus of the retrieval tests. Each page's stored text
+is its chunk's."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
 from docqa.store.factory import open_store
-from docqa.types import Chunk, DocStatus, Document
+from docqa.types import Chunk, DocStatus, Document, Page
 
 
 def one_document_searcher(
@@ -39,6 +40,11 @@ def one_document_searcher(
         Chunk(doc_id=doc_id, index=i, text=t, page_start=i + 1, page_end=i + 1, kind="text")
         for i, t in enumerate(texts)
     ]
+    pages = [
+        Page(doc_id=doc_id, page=i + 1, text=t, width=612.0, height=792.0)
+        for i, t in enumerate(texts)
+    ]
+    store.add_pages(pages, doc.generation)
     dense = embedder.embed_documents(list(texts)).tolist()
     store.add_chunks(chunks, dense, bm25.documents(list(texts)), doc.generation)
     store.publish(doc)

@@ -7,7 +7,8 @@ The corpus is one document whose page i+1 holds chunk i; chunk 0 repeats the que
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from one_document import one_document_searcher
@@ -130,3 +131,76 @@ def test_search_query_picks_the_candidates_the_question_reranks_them(
     # its score is the reranker's judgement of the question, not of the search text
     (direct,) = reranker.rerank(QUERY, [steered], top_k=1)
     assert steered.score == direct.score
+
+
+BALANCE_SHEET = "Consolidated Balance Sheets\n($ in millions)\nAssets 2023 2022\n" + "\n".join(
+    f"{item} {1000 + 37 * i:,} {900 + 41 * i:,}"
+    for i, item in enumerate(
+        [
+            "Cash and cash equivalents",
+            "Receivables, net",
+            "Merchandise inventories",
+            "Other current assets",
+            "Total current assets",
+            "Property and equipment, net",
+            "Operating lease assets",
+            "Goodwill",
+            "Other assets",
+            "Total assets",
+            "Accounts payable",
+            "Unredeemed gift card liabilities",
+            "Deferred revenue",
+            "Accrued liabilities",
+            "Total current liabilities",
+            "Long-term debt",
+            "Total equity",
+            "Total liabilities and equity",
+            "Common stock",
+            "Retained earnings",
+        ]
+    )
+)
+
+
+class _Recording(CrossEncoderReranker):
+    """The real reranker, keeping the pages of each pool it ranks."""
+
+    def __init__(self, real: CrossEncoderReranker) -> None:
+        super().__init__(real.model)
+        self.pools: list[list[int]] = []
+
+    def rerank(
+        self, query: str, hits: Sequence[SearchHit], top_k: int | None = None
+    ) -> list[SearchHit]:
+        self.pools.append([h.page for h in hits])
+        return super().rerank(query, hits, top_k)
+
+
+def test_statement_pages_join_the_pool_the_reranker_ranks(
+    settings: Settings, reranker: CrossEncoderReranker, tmp_path: Path
+) -> None:
+    question = "What was the amount of goodwill at the end of 2023?"
+    prose = "Goodwill: what the amount of goodwill at the end of 2023 means, and how it is tested."
+    texts = [prose, *OTHERS, BALANCE_SHEET]
+    own = settings.model_copy(update={"home": tmp_path})  # one process per store folder
+    searcher, store = one_document_searcher(own, "stmts", "filing.pdf", texts)
+    try:
+        recording = _Recording(reranker)
+        retriever = Retriever(searcher, recording)
+        sheet = len(texts)
+        assert [h.page for h in retriever.statement_hits(["stmts"])] == [sheet]
+        # a pool of one: the search alone finds the prose; the statement joins it when asked
+        assert [h.page for h in retriever.run(question, k=1, doc_ids=["stmts"], candidates=1)] == [
+            1
+        ]
+        (best,) = retriever.run(question, k=1, doc_ids=["stmts"], candidates=1, statements=True)
+        assert recording.pools[-2:] == [[1], [1, sheet]]
+        # the reranker ranked both (on such a question it prefers the prose that repeats it)
+        pool = retriever.statement_hits(["stmts"]) + searcher.run(question, k=1, doc_ids=["stmts"])
+        assert best == reranker.rerank(question, pool)[0]
+        # a search over every document takes the statements of the documents it found
+        retriever.run(question, k=1, candidates=1, statements=True)
+        assert recording.pools[-1] == [1, sheet]
+        assert retriever.statement_hits(["no-such-document"]) == []
+    finally:
+        store.close()
