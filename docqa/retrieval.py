@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from docqa.citations.verifiers import OnnxCrossEncoder
 from docqa.models import ModelRegistry
@@ -35,9 +35,11 @@ from docqa.statements import statement_title
 from docqa.types import Chunk, SearchHit
 
 __all__ = [
+    "STATEMENTS",
     "CrossEncoderReranker",
     "PairScorer",
     "Retriever",
+    "StatementUse",
     "lead_with_named",
     "lost_in_the_middle",
     "named_first",
@@ -118,7 +120,7 @@ class Retriever:
         rerank: bool = True,
         search_query: str | None = None,
         references: bool = False,
-        statements: bool = False,
+        statements: StatementUse = "off",
     ) -> list[SearchHit]:
         """The `k` best chunks, best first: hybrid top `candidates` reranked (or hybrid top `k`
         when `rerank` is False). `search_query`: what the hybrid search reads instead of
@@ -126,19 +128,25 @@ class Retriever:
         reads `query`. `references`: the chunks holding a figure, table or section the query
         names (its caption or heading, `docqa.references`) join the candidates, marked with
         `SearchHit.reference`; the best of each comes back even when it ranks below `k`.
-        `statements` (with `rerank`): the chunks on the pages of primary financial statements
-        (`statement_hits`) join the candidates, and the reranker ranks them with the others."""
+        `statements` (with `rerank`): `pool`: the chunks on the pages of primary financial
+        statements (`statement_hits`) join the candidates, and the reranker ranks them with the
+        others; `lead`: as `pool`, and they are marked as one reference (`STATEMENTS`), so the
+        best of them comes back even below `k`."""
         searched = search_query or query
         named = self.referenced(query, doc_ids) if references else []
         if not rerank:
             hits = self.searcher.run(searched, k=k, doc_ids=doc_ids, mode="hybrid")
             return _top(_merge(hits, named), k)
         hits = self.searcher.run(searched, k=max(k, candidates), doc_ids=doc_ids, mode="hybrid")
-        pool = _merge(hits, named)
-        if statements:
+        if statements != "off":
             scope = list(doc_ids) if doc_ids else list(dict.fromkeys(h.doc_id for h in hits))
-            have = {_key(h) for h in pool}
-            pool += [h for h in self.statement_hits(scope) if _key(h) not in have]
+            found = self.statement_hits(scope)
+            if statements == "lead":
+                named += [h.model_copy(update={"reference": STATEMENTS}) for h in found]
+            else:
+                have = {_key(h) for h in hits}
+                hits += [h for h in found if _key(h) not in have]
+        pool = _merge(hits, named)
         # the reranker keeps each hit's `reference` (it only sets the score)
         return _top(self.reranker.rerank(query, pool), k)
 
@@ -176,6 +184,12 @@ class Retriever:
             found += [h.model_copy(update={"reference": ref.text}) for h in held]
         return found
 
+
+STATEMENTS = "A financial statement"
+"""The reference that marks statement chunks with `statements = "lead"` (`SearchHit.reference`):
+the best of them leads the passages, "A financial statement is on p. 39"."""
+
+StatementUse = Literal["off", "pool", "lead"]
 
 _REFERENCE_POOL = 50
 """BM25 hits read for a reference's caption or heading: a figure's name is in every sentence

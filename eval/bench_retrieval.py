@@ -32,7 +32,8 @@ Methods (chunks unless said otherwise):
 - `rerank+refs`, `prompt+refs`: the chunks holding a figure, table or section the question
   names join the candidates (`answer.follow_references`);
 - `rerank+statements`, `prompt+statements`: the chunks on the pages of the document's primary
-  financial statements join the candidates (`answer.statements`, `docqa.statements`).
+  financial statements join the candidates (`answer.statements = "pool"`, `docqa.statements`);
+  `prompt+statements-lead`: the best of them leads the passages (`answer.statements = "lead"`).
 
 Every figure is reported for all questions and for two fixed halves, split by a hash of the
 question id (`split_of`): `tune`, on which levers and thresholds may be chosen, and `held-out`,
@@ -78,8 +79,16 @@ METHODS = (
     "prompt+hyde",
     "prompt+refs",
     "prompt+statements",
+    "prompt+statements-lead",
 )
-PROMPTS = ("prompt", "prompt-pages", "prompt+hyde", "prompt+refs", "prompt+statements")
+PROMPTS = (
+    "prompt",
+    "prompt-pages",
+    "prompt+hyde",
+    "prompt+refs",
+    "prompt+statements",
+    "prompt+statements-lead",
+)
 HYDE = ("dense+hyde", "hybrid+hyde", "rerank+hyde", "prompt+hyde")
 """Methods that search with the question plus the answering model's hypothetical passage
 (`eval.hyde`); the reranker reads the question alone."""
@@ -175,7 +184,8 @@ def evaluate(
 
     by_pages = answer.model_copy(update={"passages": "pages"})
     with_refs = answer.model_copy(update={"follow_references": True})
-    with_statements = answer.model_copy(update={"statements": True})
+    with_statements = answer.model_copy(update={"statements": "pool"})
+    leading_statements = answer.model_copy(update={"statements": "lead"})
 
     def with_named(q: str, d: list[str]) -> list[SearchHit]:
         """Reranked hits with the chunks of the figures, tables and sections `q` names first."""
@@ -211,7 +221,7 @@ def evaluate(
         "rerank": lambda q, d: spans(retriever.run(q, k=k, doc_ids=d, candidates=candidates)),
         "rerank+refs": lambda q, d: spans(with_named(q, d)),
         "rerank+statements": lambda q, d: spans(
-            retriever.run(q, k=k, doc_ids=d, candidates=candidates, statements=True)
+            retriever.run(q, k=k, doc_ids=d, candidates=candidates, statements="pool")
         ),
         "rerank@50": lambda q, d: spans(retriever.run(q, k=k, doc_ids=d, candidates=BIG_POOL)),
         "rerank+qx-search": lambda q, d: spans(
@@ -235,6 +245,7 @@ def evaluate(
         "prompt-pages": lambda q, d: prompt_pages(q, d, by_pages),
         "prompt+refs": lambda q, d: prompt_pages(q, d, with_refs),
         "prompt+statements": lambda q, d: prompt_pages(q, d, with_statements),
+        "prompt+statements-lead": lambda q, d: prompt_pages(q, d, leading_statements),
     }
     runs = {m: runs[m] for m in methods}
     warm = "warm-up query about revenue"

@@ -15,7 +15,13 @@ from one_document import one_document_searcher
 
 from docqa.config import Settings
 from docqa.models import ModelRegistry, package_dir
-from docqa.retrieval import CrossEncoderReranker, Retriever, lost_in_the_middle
+from docqa.retrieval import (
+    STATEMENTS,
+    CrossEncoderReranker,
+    Retriever,
+    lead_with_named,
+    lost_in_the_middle,
+)
 from docqa.search import Searcher
 from docqa.types import SearchHit
 
@@ -193,14 +199,19 @@ def test_statement_pages_join_the_pool_the_reranker_ranks(
         assert [h.page for h in retriever.run(question, k=1, doc_ids=["stmts"], candidates=1)] == [
             1
         ]
-        (best,) = retriever.run(question, k=1, doc_ids=["stmts"], candidates=1, statements=True)
+        (best,) = retriever.run(question, k=1, doc_ids=["stmts"], candidates=1, statements="pool")
         assert recording.pools[-2:] == [[1], [1, sheet]]
         # the reranker ranked both (on such a question it prefers the prose that repeats it)
         pool = retriever.statement_hits(["stmts"]) + searcher.run(question, k=1, doc_ids=["stmts"])
         assert best == reranker.rerank(question, pool)[0]
         # a search over every document takes the statements of the documents it found
-        retriever.run(question, k=1, candidates=1, statements=True)
+        retriever.run(question, k=1, candidates=1, statements="pool")
         assert recording.pools[-1] == [1, sheet]
         assert retriever.statement_hits(["no-such-document"]) == []
+        # `lead`: the best statement chunk comes back below the top k, marked to lead
+        top, lead = retriever.run(question, k=1, doc_ids=["stmts"], candidates=1, statements="lead")
+        assert (top.page, top.reference) == (1, None)
+        assert (lead.page, lead.reference) == (sheet, STATEMENTS)
+        assert [h.page for h in lead_with_named([top, lead])] == [sheet, 1]
     finally:
         store.close()
