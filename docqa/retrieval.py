@@ -108,8 +108,8 @@ class Retriever:
     def __init__(self, searcher: Searcher, reranker: CrossEncoderReranker) -> None:
         self.searcher = searcher
         self.reranker = reranker
-        self._statements: dict[tuple[str, str], list[SearchHit]] = {}
-        """(document, generation) -> its statement pages' chunks (`statement_hits`)."""
+        self._statements: dict[str, tuple[str, list[SearchHit]]] = {}
+        """document -> (the generation read, its statement pages' chunks): `statement_hits`."""
 
     def run(
         self,
@@ -153,23 +153,24 @@ class Retriever:
     def statement_hits(self, doc_ids: Sequence[str]) -> list[SearchHit]:
         """Every chunk on a page of a primary financial statement of the visible documents
         `doc_ids` (`docqa.statements.statement_title`), as search hits of score 0. Read from
-        the store once per document version."""
+        the store once per document version (a re-ingested document is read again)."""
         store = self.searcher.store
         found: list[SearchHit] = []
         for doc_id in doc_ids:
             doc = store.get_document(doc_id)
             if doc is None or not doc.status.visible:
                 continue
-            key = (doc_id, doc.generation)
-            if key not in self._statements:
+            known = self._statements.get(doc_id)
+            if known is None or known[0] != doc.generation:
                 pages = {p.page for p in store.get_pages(doc_id) if statement_title(p.text)}
                 chunks = [
                     c
                     for c in store.get_chunks(doc_id)
                     if any(c.page_start <= n <= c.page_end for n in pages)
                 ]
-                self._statements[key] = [_chunk_hit(c, doc.path) for c in chunks]
-            found += self._statements[key]
+                known = (doc.generation, [_chunk_hit(c, doc.path) for c in chunks])
+                self._statements[doc_id] = known
+            found += known[1]
         return found
 
     def referenced(

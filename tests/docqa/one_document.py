@@ -23,8 +23,16 @@ def one_document_searcher(
     """The searcher over a fresh store with `texts` as document `doc_id`, and the store (for
     the caller to close)."""
     embedder = load_embedder(settings.embedding, ModelRegistry(settings.cache_dir))
-    bm25 = Bm25Encoder()
     store: Store = open_store(settings, dim=384)
+    searcher = Searcher(store, embedder, Bm25Encoder())
+    publish_texts(searcher, doc_id, filename, texts)
+    return searcher, store
+
+
+def publish_texts(searcher: Searcher, doc_id: str, filename: str, texts: Sequence[str]) -> None:
+    """Store `texts` as a new generation of document `doc_id` (page i+1 is chunk i) and make it
+    the visible one."""
+    store = searcher.store
     doc = Document(
         doc_id=doc_id,
         path=f"library/{filename}",
@@ -45,7 +53,6 @@ def one_document_searcher(
         for i, t in enumerate(texts)
     ]
     store.add_pages(pages, doc.generation)
-    dense = embedder.embed_documents(list(texts)).tolist()
-    store.add_chunks(chunks, dense, bm25.documents(list(texts)), doc.generation)
+    dense = searcher.embedder.embed_documents(list(texts)).tolist()
+    store.add_chunks(chunks, dense, searcher.bm25.documents(list(texts)), doc.generation)
     store.publish(doc)
-    return Searcher(store, embedder, bm25), store

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from one_document import one_document_searcher
+from one_document import one_document_searcher, publish_texts
 
 from docqa.config import Settings
 from docqa.models import ModelRegistry, package_dir
@@ -213,5 +213,8 @@ def test_statement_pages_join_the_pool_the_reranker_ranks(
         assert (top.page, top.reference) == (1, None)
         assert (lead.page, lead.reference) == (sheet, STATEMENTS)
         assert [h.page for h in lead_with_named([top, lead])] == [sheet, 1]
+        # a new version of the document is read again: here it has no statement left
+        publish_texts(searcher, "stmts", "filing.pdf", [prose, *OTHERS])
+        assert retriever.statement_hits(["stmts"]) == []
     finally:
         store.close()
