@@ -40,6 +40,7 @@ __all__ = [
     "PairScorer",
     "Retriever",
     "StatementUse",
+    "chunk_hit",
     "lead_with_named",
     "lost_in_the_middle",
     "named_first",
@@ -168,7 +169,7 @@ class Retriever:
                     for c in store.get_chunks(doc_id)
                     if any(c.page_start <= n <= c.page_end for n in pages)
                 ]
-                known = (doc.generation, [_chunk_hit(c, doc.path) for c in chunks])
+                known = (doc.generation, [chunk_hit(c, doc.path) for c in chunks])
                 self._statements[doc_id] = known
             found += known[1]
         return found
@@ -201,7 +202,9 @@ def _key(hit: SearchHit) -> tuple[str, int]:
     return (hit.doc_id, hit.chunk_index)
 
 
-def _chunk_hit(chunk: Chunk, path: str) -> SearchHit:
+def chunk_hit(chunk: Chunk, path: str) -> SearchHit:
+    """A stored chunk of the document at `path` as a search hit of score 0 (for a pool the
+    reranker scores)."""
     return SearchHit(
         doc_id=chunk.doc_id,
         path=path,

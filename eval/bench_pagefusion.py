@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from docqa.types import Chunk, SearchHit
+from docqa.retrieval import chunk_hit
+from docqa.types import SearchHit
 from eval.bench_retrieval import DEFAULT_DOCS, covers, ingest, load_questions, split_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,22 +72,6 @@ VARIANTS = (
         )
     ),
 )
-
-
-def as_hit(c: Chunk, path: str) -> SearchHit:
-    return SearchHit(
-        doc_id=c.doc_id,
-        path=path,
-        page=c.page_start,
-        page_end=c.page_end,
-        score=0.0,
-        kind=c.kind,
-        text=c.text,
-        chunk_index=c.index,
-        heading=c.heading,
-        boxes=c.boxes,
-        context=c.context,
-    )
 
 
 def fuse(reranked: Sequence[SearchHit], page_order: Sequence[int], v: Variant) -> list[SearchHit]:
@@ -127,7 +112,7 @@ def evaluate(
         stored = sorted(rt.store.get_pages(did), key=lambda p: p.page)
         vectors = np.asarray(long.embed_documents([p.text or "" for p in stored]))
         pages[did] = ([p.page for p in stored], vectors)
-        chunks[did] = [as_hit(c, name) for c in rt.store.get_chunks(did)]
+        chunks[did] = [chunk_hit(c, name) for c in rt.store.get_chunks(did)]
     embed_s = time.perf_counter() - t0
     if progress:
         print(f"{sum(len(p) for p, _ in pages.values())} pages in {embed_s:.0f} s", file=sys.stderr)
