@@ -81,14 +81,9 @@ METHODS = (
     "prompt+statements",
     "prompt+statements-lead",
 )
-PROMPTS = (
-    "prompt",
-    "prompt-pages",
-    "prompt+hyde",
-    "prompt+refs",
-    "prompt+statements",
-    "prompt+statements-lead",
-)
+PROMPTS = tuple(m for m in METHODS if m.startswith("prompt"))
+"""Methods that build the RAG prompt (`rag_prompt`): their evidence share and tokens are
+reported too."""
 HYDE = ("dense+hyde", "hybrid+hyde", "rerank+hyde", "prompt+hyde")
 """Methods that search with the question plus the answering model's hypothetical passage
 (`eval.hyde`); the reranker reads the question alone."""
