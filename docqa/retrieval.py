@@ -36,6 +36,7 @@ from docqa.types import Chunk, SearchHit
 
 __all__ = [
     "STATEMENTS",
+    "STATEMENT_DOCUMENTS",
     "CrossEncoderReranker",
     "PairScorer",
     "Retriever",
@@ -132,7 +133,8 @@ class Retriever:
         `statements` (with `rerank`): `pool`: the chunks on the pages of primary financial
         statements (`statement_hits`) join the candidates, and the reranker ranks them with the
         others; `lead`: as `pool`, and they are marked as one reference (`STATEMENTS`), so the
-        best of them comes back even below `k`."""
+        best of them comes back even below `k`. Only the statements of the documents of the
+        best hybrid hits count (`STATEMENT_DOCUMENTS`)."""
         searched = search_query or query
         named = self.referenced(query, doc_ids) if references else []
         if not rerank:
@@ -140,7 +142,9 @@ class Retriever:
             return _top(_merge(hits, named), k)
         hits = self.searcher.run(searched, k=max(k, candidates), doc_ids=doc_ids, mode="hybrid")
         if statements != "off":
-            scope = list(doc_ids) if doc_ids else list(dict.fromkeys(h.doc_id for h in hits))
+            # the statements of the documents the search points to, a few at most: each filing
+            # adds ~25 chunks for the reranker to read
+            scope = list(dict.fromkeys(h.doc_id for h in hits))[:STATEMENT_DOCUMENTS]
             found = self.statement_hits(scope)
             if statements == "lead":
                 named += [h.model_copy(update={"reference": STATEMENTS}) for h in found]
@@ -192,6 +196,11 @@ STATEMENTS = "A financial statement"
 the best of them leads the passages, "A financial statement is on p. 39"."""
 
 StatementUse = Literal["off", "pool", "lead"]
+
+STATEMENT_DOCUMENTS = 3
+"""With `statements`, the documents whose statement pages join the pool: those of the best
+hybrid hits, at most this many (a filing's statements are ~25 chunks, ~0.3 s of reranking on
+2 cores)."""
 
 _REFERENCE_POOL = 50
 """BM25 hits read for a reference's caption or heading: a figure's name is in every sentence

@@ -33,7 +33,8 @@ Methods (chunks unless said otherwise):
   names join the candidates (`answer.follow_references`);
 - `rerank+statements`, `prompt+statements`: the chunks on the pages of the document's primary
   financial statements join the candidates (`answer.statements = "pool"`, `docqa.statements`);
-  `prompt+statements-lead`: the best of them leads the passages (`answer.statements = "lead"`).
+  `prompt+statements-lead`: the best of them leads the passages (`answer.statements = "lead"`);
+  `prompt+refs+statements-lead`: both levers at once.
 
 Every figure is reported for all questions and for two fixed halves, split by a hash of the
 question id (`split_of`): `tune`, on which levers and thresholds may be chosen, and `held-out`,
@@ -80,6 +81,7 @@ METHODS = (
     "prompt+refs",
     "prompt+statements",
     "prompt+statements-lead",
+    "prompt+refs+statements-lead",
 )
 PROMPTS = tuple(m for m in METHODS if m.startswith("prompt"))
 """Methods that build the RAG prompt (`rag_prompt`): their evidence share and tokens are
@@ -181,6 +183,7 @@ def evaluate(
     with_refs = answer.model_copy(update={"follow_references": True})
     with_statements = answer.model_copy(update={"statements": "pool"})
     leading_statements = answer.model_copy(update={"statements": "lead"})
+    both = answer.model_copy(update={"statements": "lead", "follow_references": True})
 
     def with_named(q: str, d: list[str]) -> list[SearchHit]:
         """Reranked hits with the chunks of the figures, tables and sections `q` names first."""
@@ -241,6 +244,7 @@ def evaluate(
         "prompt+refs": lambda q, d: prompt_pages(q, d, with_refs),
         "prompt+statements": lambda q, d: prompt_pages(q, d, with_statements),
         "prompt+statements-lead": lambda q, d: prompt_pages(q, d, leading_statements),
+        "prompt+refs+statements-lead": lambda q, d: prompt_pages(q, d, both),
     }
     runs = {m: runs[m] for m in methods}
     warm = "warm-up query about revenue"

@@ -16,6 +16,7 @@ from one_document import one_document_searcher, publish_texts
 from docqa.config import Settings
 from docqa.models import ModelRegistry, package_dir
 from docqa.retrieval import (
+    STATEMENT_DOCUMENTS,
     STATEMENTS,
     CrossEncoderReranker,
     Retriever,
@@ -174,11 +175,13 @@ class _Recording(CrossEncoderReranker):
     def __init__(self, real: CrossEncoderReranker) -> None:
         super().__init__(real.model)
         self.pools: list[list[int]] = []
+        self.sources: list[list[tuple[str, int]]] = []
 
     def rerank(
         self, query: str, hits: Sequence[SearchHit], top_k: int | None = None
     ) -> list[SearchHit]:
         self.pools.append([h.page for h in hits])
+        self.sources.append([(h.doc_id, h.page) for h in hits])
         return super().rerank(query, hits, top_k)
 
 
@@ -216,5 +219,29 @@ def test_statement_pages_join_the_pool_the_reranker_ranks(
         # a new version of the document is read again: here it has no statement left
         publish_texts(searcher, "stmts", "filing.pdf", [prose, *OTHERS])
         assert retriever.statement_hits(["stmts"]) == []
+    finally:
+        store.close()
+
+
+def test_statements_join_from_the_few_documents_the_search_points_to(
+    settings: Settings, reranker: CrossEncoderReranker, tmp_path: Path
+) -> None:
+    own = settings.model_copy(update={"home": tmp_path})
+    n = STATEMENT_DOCUMENTS + 2
+    prose = [
+        f"Our store strategy in region {i}: how the stores and the strategy grow." for i in range(n)
+    ]
+    searcher, store = one_document_searcher(own, "f0", "f0.pdf", [prose[0], BALANCE_SHEET])
+    try:
+        for i in range(1, n):
+            publish_texts(searcher, f"f{i}", f"f{i}.pdf", [prose[i], BALANCE_SHEET])
+        recording = _Recording(reranker)
+        retriever = Retriever(searcher, recording)
+        hits = searcher.run("store strategy", k=n)
+        assert sorted(h.text for h in hits) == sorted(prose)  # every filing's prose, no sheet
+        retriever.run("store strategy", k=1, candidates=n, statements="pool")
+        first = list(dict.fromkeys(h.doc_id for h in hits))[:STATEMENT_DOCUMENTS]
+        assert recording.pools[-1] == [1] * n + [2] * STATEMENT_DOCUMENTS
+        assert recording.sources[-1][n:] == [(d, 2) for d in first]
     finally:
         store.close()
