@@ -6,8 +6,10 @@ flows. Those pages are tables of numbers whose line items share few words with t
 while the notes and the MD&A restate the same words in prose and win the hybrid search. The
 pages are easy to name, though: each opens with the statement's title on a line of its own
 ("Consolidated Balance Sheets", "Consolidated Statements of Cash Flows"), the names US GAAP and
-IFRS give them. `statement_title` reads a page's title; the retriever can add those pages'
-chunks to the reranker's candidates (`docqa.retrieval.Retriever.run`, `answer.statements`).
+IFRS give them (a quarterly report's "Condensed ...", a second page's "(Continued)", a
+release's "(Unaudited)" too). `statement_title` reads a page's title; the retriever can add
+those pages' chunks to the reranker's candidates (`docqa.retrieval.Retriever.run`,
+`answer.statements`).
 
     >>> statement_title("Table of Contents\\nConsolidated Statements of Operations\\n" + "1 " * 40)
     'Consolidated Statements of Operations'
@@ -22,12 +24,14 @@ import re
 __all__ = ["MIN_NUMBERS", "TITLE_LINES", "statement_title"]
 
 _TITLE = re.compile(
-    r"(?:consolidated\s+|combined\s+)?"
+    r"(?:condensed\s+)?(?:consolidated\s+|combined\s+)?"
     r"(?:balance\s+sheets?"
     r"|statements?\s+of\s+(?:consolidated\s+)?"
     r"(?:financial\s+position|operations|income|earnings|cash\s+flows?"
     r"|comprehensive\s+(?:income|loss|earnings)(?:\s*\(loss\))?"
-    r"|(?:changes\s+in\s+)?(?:stockholders|shareholders)['’]?\s+equity(?:\s*\(deficit\))?))",
+    r"|(?:changes\s+in\s+)?(?:stockholders|shareholders)['’]?\s+equity(?:\s*\(deficit\))?))"
+    # a statement over two pages says so on the second; an earnings release, that it is unaudited
+    r"(?:\s*(?:\(\s*(?:continued|unaudited)\s*\)|[,\-–—]\s*continued))*",
     re.I,
 )
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

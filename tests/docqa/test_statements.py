@@ -22,6 +22,9 @@ FIGURES = "\n".join(f"Line item {i} {1000 + i:,} {2000 + i:,}" for i in range(MI
         "Consolidated Statements of Changes in Shareholders' Equity",
         "Statements of Stockholders’ Equity (Deficit)",
         "Combined Statements of Income",
+        "Consolidated Statements of Cash Flows (Continued)",
+        "Consolidated Statements of Cash Flows — continued",
+        "Condensed Consolidated Balance Sheets (Unaudited)",
     ],
 )
 def test_a_statement_title_under_a_running_header_names_the_page(title: str) -> None:
