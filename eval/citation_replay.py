@@ -34,7 +34,7 @@ from typing import Any
 from docqa.citations.checker import shown_citations
 from docqa.types import Passage, SentenceCheck, Verdict
 from eval.bench_retrieval import split_of
-from eval.scoring import citation_page_scores
+from eval.scoring import citation_page_scores, pages_of
 
 Policy = Callable[[SentenceCheck], list[int]]
 
@@ -59,15 +59,10 @@ POLICIES: dict[str, Policy] = {"as-is": as_is, "needed": needed, "supported-only
 def cited_pages(
     checks: Iterable[SentenceCheck], passages: Sequence[Passage], policy: Policy
 ) -> list[int]:
-    """The pages (each of a passage's pages) the sentences' citations point to under `policy`."""
+    """The pages (each of a passage's pages, `pages_of`) the sentences' citations point to
+    under `policy`, sorted."""
     by_n = {p.n: p for p in passages}
-    pages: set[int] = set()
-    for check in checks:
-        for n in policy(check):
-            p = by_n.get(n)
-            if p is not None and p.page is not None:
-                pages.update(range(p.page, (p.page_end or p.page) + 1))
-    return sorted(pages)
+    return sorted(pages_of(by_n[n] for check in checks for n in policy(check) if n in by_n))
 
 
 def summarize(rows: Sequence[dict[str, Any]], policy: str) -> dict[str, Any]:
@@ -117,10 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             doc = resolve_document(rt.store, r["doc"])
             prompt = rt.answerer.rag_prompt(r["question"], [doc])
             ranked = sorted(prompt.passages, key=lambda p: p.rank or 0)
-            pages = [
-                pg for p in ranked for pg in range(p.page or 0, (p.page_end or p.page or 0) + 1)
-            ]
-            if list(dict.fromkeys(pages)) != r["retrieved_pages"]:
+            if pages_of(ranked, doc=r["doc"]) != r["retrieved_pages"]:
                 moved.append(r["item_id"])
                 continue
             report = None if r["abstained"] else checker.check(r["answer"], prompt.passages)
