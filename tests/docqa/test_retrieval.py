@@ -170,19 +170,22 @@ BALANCE_SHEET = "Consolidated Balance Sheets\n($ in millions)\nAssets 2023 2022\
 
 
 class _Recording(CrossEncoderReranker):
-    """The real reranker, keeping the pages of each pool it ranks."""
+    """The real reranker, keeping the document and page of each hit of each pool it ranks."""
 
     def __init__(self, real: CrossEncoderReranker) -> None:
         super().__init__(real.model)
-        self.pools: list[list[int]] = []
-        self.sources: list[list[tuple[str, int]]] = []
+        self.pools: list[list[tuple[str, int]]] = []
+        """(document, page) of each hit of each pool."""
 
     def rerank(
         self, query: str, hits: Sequence[SearchHit], top_k: int | None = None
     ) -> list[SearchHit]:
-        self.pools.append([h.page for h in hits])
-        self.sources.append([(h.doc_id, h.page) for h in hits])
+        self.pools.append([(h.doc_id, h.page) for h in hits])
         return super().rerank(query, hits, top_k)
+
+    def pages(self, pool: int) -> list[int]:
+        """The pages of pool `pool` (an index into `pools`)."""
+        return [page for _, page in self.pools[pool]]
 
 
 def test_statement_pages_join_the_pool_the_reranker_ranks(
@@ -203,13 +206,13 @@ def test_statement_pages_join_the_pool_the_reranker_ranks(
             1
         ]
         (best,) = retriever.run(question, k=1, doc_ids=["stmts"], candidates=1, statements="pool")
-        assert recording.pools[-2:] == [[1], [1, sheet]]
+        assert [recording.pages(-2), recording.pages(-1)] == [[1], [1, sheet]]
         # the reranker ranked both (on such a question it prefers the prose that repeats it)
         pool = retriever.statement_hits(["stmts"]) + searcher.run(question, k=1, doc_ids=["stmts"])
         assert best == reranker.rerank(question, pool)[0]
         # a search over every document takes the statements of the documents it found
         retriever.run(question, k=1, candidates=1, statements="pool")
-        assert recording.pools[-1] == [1, sheet]
+        assert recording.pages(-1) == [1, sheet]
         assert retriever.statement_hits(["no-such-document"]) == []
         # `lead`: the best statement chunk comes back below the top k, marked to lead
         top, lead = retriever.run(question, k=1, doc_ids=["stmts"], candidates=1, statements="lead")
@@ -241,7 +244,7 @@ def test_statements_join_from_the_few_documents_the_search_points_to(
         assert sorted(h.text for h in hits) == sorted(prose)  # every filing's prose, no sheet
         retriever.run("store strategy", k=1, candidates=n, statements="pool")
         first = list(dict.fromkeys(h.doc_id for h in hits))[:STATEMENT_DOCUMENTS]
-        assert recording.pools[-1] == [1] * n + [2] * STATEMENT_DOCUMENTS
-        assert recording.sources[-1][n:] == [(d, 2) for d in first]
+        assert recording.pages(-1) == [1] * n + [2] * STATEMENT_DOCUMENTS
+        assert recording.pools[-1][n:] == [(d, 2) for d in first]
     finally:
         store.close()
