@@ -143,6 +143,12 @@ class AnswerSettings(BaseModel):
     withdraw more right answers of models that compute. `python -m eval.abstain_signal`
     measures the rule on eval records (tune / held-out): on the dev questions (2026-12-05) it
     withdrew 3 wrong answers and no right one."""
+    premise_check: bool = True
+    """Every strategy but closed book answers "not found" at once, without searching or
+    generating, when the question names a year, a page or a numbered figure or table that no
+    document in scope mentions (`docqa.answer.premise`), and the answer says which
+    (`Answer.caveats`). Replayed on the dev questions (2026-12-06, `eval/results/premise/`):
+    3 more unanswerable questions abstained, no answerable one flagged."""
     abstain_probability: float | None = Field(default=None, gt=0.0, le=1.0)
     """Answer "not found" instead of an answer when the model gave at least this probability to
     starting with that reply (`Answer.abstain_probability`, its first token). None (the

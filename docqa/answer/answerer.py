@@ -33,6 +33,7 @@ import numpy as np
 from docqa.answer.compute import Calculator, Computed, noted_prompt
 from docqa.answer.formula import apply_to_report, confirming_figure, needs_computation
 from docqa.answer.kvcache import DocumentKVCache
+from docqa.answer.premise import Mentions, Premise, absent_premises, premise_caveat, premises
 from docqa.answer.prompts import (
     ABSTAIN,
     RESTATE,
@@ -81,6 +82,7 @@ from docqa.types import (
     Route,
     RouteSignals,
     SpeculativeReport,
+    Strategy,
     StrategyChoice,
     TermGrounding,
     Timings,
@@ -90,6 +92,10 @@ from docqa.types import (
 __all__ = ["AnswerError", "Answerer"]
 
 TextSink = Callable[[str], None]
+
+MAX_PREMISE_DOCUMENTS = 50
+"""`answer.premise_check` reads every document in scope once (then keeps what it mentions): a
+question over a larger library is not checked."""
 
 
 def _terms(question: str, run: _Run) -> TermGrounding | None:
@@ -182,6 +188,8 @@ class Answerer:
         self.lm = logits_model
         self.kv_cache = kv_cache
         self.drafter_model = drafter_model
+        self._mentions: dict[str, tuple[str, Mentions]] = {}
+        """doc_id -> (generation, what that version mentions): `answer.premise_check`."""
 
     # -- public ---------------------------------------------------------------------------
 
@@ -205,6 +213,8 @@ class Answerer:
         signals = RouteSignals(
             window=allocated_context(self.generator), scope=question_scope(question)
         )
+        if choice != "closed-book" and (absent := self._absent_premises(question, scope)):
+            return self._premise_abstention(question, choice, absent, scope, start, on_status)
         if choice == "closed-book":
             run = self._generate(
                 closed_book_prompt(question, form=self.settings.answer.form_hints),
@@ -235,6 +245,62 @@ class Answerer:
             reasons = [f"asked for speculative ({self.settings.answer.drafter} drafter)"]
             return self._finish(question, choice, [run], reasons, scope, start, signals)
         return self._auto(question, scope, start, on_text, on_status, signals)
+
+    # -- premises -------------------------------------------------------------------------
+
+    def _absent_premises(self, question: str, scope: list[Document] | None) -> list[Premise]:
+        """The question's premises no document in scope mentions (`answer.premise_check`);
+        a library-wide question over more than `MAX_PREMISE_DOCUMENTS` documents is not
+        checked (each document's pages would be read once first)."""
+        if not self.settings.answer.premise_check or not premises(question):
+            return []
+        docs = self._require_documents(scope)
+        if len(docs) > MAX_PREMISE_DOCUMENTS:
+            return []
+        return absent_premises(question, [self._mentions_of(d) for d in docs])
+
+    def _mentions_of(self, doc: Document) -> Mentions:
+        known = self._mentions.get(doc.doc_id)
+        if known is None or known[0] != doc.generation:
+            pages = self.store.get_pages(doc.doc_id)
+            known = (doc.generation, Mentions.of_pages([p.text for p in pages]))
+            self._mentions[doc.doc_id] = known
+        return known[1]
+
+    def _premise_abstention(
+        self,
+        question: str,
+        choice: StrategyChoice,
+        absent: list[Premise],
+        scope: list[Document] | None,
+        start: float,
+        on_status: TextSink | None,
+    ) -> Answer:
+        """ "Not found", said at once, with the premises that made it so."""
+        docs = self._require_documents(scope)
+        caveat = premise_caveat(absent, len(docs))
+        reason = "not searched: " + ", ".join(f"{p.kind} {p.text!r}" for p in absent)
+        reason += " is in no document in scope (answer.premise_check)"
+        if on_status:
+            on_status(f"Not generating: {caveat}")
+        strategy: Strategy = "long-context" if choice in ("long-context", "speculative") else "rag"
+        nothing = Generation(
+            text=ABSTAIN,
+            prompt_tokens=0,
+            completion_tokens=0,
+            finish_reason="stop",
+            seconds=0.0,
+            time_to_first_token=None,
+        )
+        prompt = Prompt(strategy=strategy, messages=[], passages=[])
+        run = _Run(prompt, nothing, ABSTAIN, 0.0, 0, None, reason)
+        signals = RouteSignals(
+            window=allocated_context(self.generator),
+            scope=question_scope(question),
+            documents=len(docs),
+        )
+        answer = self._finish(question, choice, [run], [reason], scope, start, signals)
+        return answer.model_copy(update={"caveats": [caveat, *answer.caveats]})
 
     # -- routing --------------------------------------------------------------------------
 

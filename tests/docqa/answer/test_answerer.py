@@ -751,3 +751,47 @@ def test_captioned_rag_prompt_puts_the_lines_above_a_table_over_its_pieces(rt: R
     assert all(p.lead is None for p in prompt.passages if p not in tables)
     parsed = rag_prompt(question, rt.retriever, _words, AnswerSettings(min_passages=8))
     assert all(p.lead is None for p in parsed.passages)
+
+
+YEAR_1987 = "What was Northwind's revenue in 1987?"
+
+
+def test_a_question_naming_a_year_no_document_mentions_is_not_found_at_once(rt: Runtime) -> None:
+    statuses: list[str] = []
+    a = rt.answerer.ask(YEAR_1987, strategy="rag", on_status=statuses.append)
+    assert a.abstained and a.answer == ABSTAIN
+    assert a.passages == [] and a.tokens.prompt == 0 and a.tokens.completion == 0
+    assert "'1987'" in a.caveats[0] and "none of the documents mentions it" in a.caveats[0]
+    assert any("answer.premise_check" in r for r in a.route.reasons)
+    assert len(statuses) == 1 and "'1987'" in statuses[0]
+    doc = resolve_document(rt.store, REPORT)
+    for strategy in ("long-context", "speculative", "auto"):
+        b = rt.answerer.ask(YEAR_1987, [doc], strategy)  # type: ignore[arg-type]
+        assert b.abstained and b.tokens.completion == 0, strategy
+        assert "the document never mentions it" in b.caveats[0]
+        assert b.route.requested == strategy
+    # a year the report mentions goes on to the model; so does 1987 with the check off, or
+    # closed book (no document to check against)
+    mentioned = rt.answerer.ask("What was Northwind's revenue in 2024?", [doc], "rag")
+    assert mentioned.tokens.completion > 0 and mentioned.caveats == []
+    off = _answerer(rt, premise_check=False).ask(YEAR_1987, [doc], "rag")
+    assert off.tokens.completion > 0 and off.caveats == []
+    closed = rt.answerer.ask(YEAR_1987, strategy="closed-book")
+    assert closed.tokens.completion > 0 and closed.caveats == []
+
+
+def test_a_new_version_of_a_document_is_read_again_for_its_premises(tmp_path: Path) -> None:
+    from one_document import publish_texts
+
+    rt = _runtime(tmp_path / "home")
+    try:
+        old = "Older adults and technology: a survey fielded in 2013 among adults aged 65+."
+        publish_texts(rt.searcher, "survey", "survey.pdf", [old, "Internet use by age group."])
+        question = "How many seniors went online in 2022?"
+        assert rt.answerer.ask(question, strategy="rag").caveats != []
+        new = "Older adults and technology: the survey fielded again in 2022 among adults 65+."
+        publish_texts(rt.searcher, "survey", "survey.pdf", [new, "Internet use by age group."])
+        again = rt.answerer.ask(question, strategy="rag")
+        assert again.caveats == [] and again.tokens.completion > 0
+    finally:
+        rt.close()
