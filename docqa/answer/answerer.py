@@ -128,6 +128,19 @@ class _Run:
     run's text is its answer)."""
 
 
+def _declined(prompt: Prompt, reason: str) -> _Run:
+    """A run in which docqa answered "not found" itself, for `reason`, generating nothing."""
+    nothing = Generation(
+        text=ABSTAIN,
+        prompt_tokens=0,
+        completion_tokens=0,
+        finish_reason="stop",
+        seconds=0.0,
+        time_to_first_token=None,
+    )
+    return _Run(prompt, nothing, ABSTAIN, 0.0, 0, None, reason)
+
+
 def _quote_box(p: Passage) -> Box | None:
     """The union of the passage's boxes on its page (or, without any there, on the page of its
     first box)."""
@@ -285,16 +298,7 @@ class Answerer:
         if on_status:
             on_status(f"Not generating: {caveat}")
         strategy: Strategy = "long-context" if choice in ("long-context", "speculative") else "rag"
-        nothing = Generation(
-            text=ABSTAIN,
-            prompt_tokens=0,
-            completion_tokens=0,
-            finish_reason="stop",
-            seconds=0.0,
-            time_to_first_token=None,
-        )
-        prompt = Prompt(strategy=strategy, messages=[], passages=[])
-        run = _Run(prompt, nothing, ABSTAIN, 0.0, 0, None, reason)
+        run = _declined(Prompt(strategy=strategy, messages=[], passages=[]), reason)
         signals = RouteSignals(
             window=allocated_context(self.generator),
             scope=question_scope(question),
@@ -563,15 +567,7 @@ class Answerer:
             prompt.notes.append(unsure)
             if on_status:
                 on_status(f"Not generating: {unsure}.")
-            nothing = Generation(
-                text=ABSTAIN,
-                prompt_tokens=0,
-                completion_tokens=0,
-                finish_reason="stop",
-                seconds=0.0,
-                time_to_first_token=None,
-            )
-            return _Run(prompt, nothing, ABSTAIN, 0.0, 0, None, unsure)
+            return _declined(prompt, unsure)
         prefill, cached = 0.0, 0
         if prompt.strategy == "long-context" and self._cache_usable():
             prefill, cached = self._warm(prompt, on_status)
