@@ -143,10 +143,6 @@ class AnswerSettings(BaseModel):
     withdraw more right answers of models that compute. `python -m eval.abstain_signal`
     measures the rule on eval records (tune / held-out): on the dev questions (2026-12-05) it
     withdrew 3 wrong answers and no right one."""
-    reconsider: bool = False
-    """RAG: when the model answers "not found" over the passages it was given, it is asked once
-    to read them again (`prompts.RECONSIDER`); its answer is checked as any other. Measured on
-    the dev questions the model declined (`eval/results/reconsider/`)."""
     premise_check: bool = True
     """Every strategy but closed book answers "not found" at once, without searching or
     generating, when the question names a year, a page or a numbered figure or table that no

@@ -36,7 +36,6 @@ from docqa.answer.kvcache import DocumentKVCache
 from docqa.answer.premise import Mentions, Premise, absent_premises, premise_caveat, premises
 from docqa.answer.prompts import (
     ABSTAIN,
-    RECONSIDER,
     RESTATE,
     is_abstention,
     is_hollow,
@@ -440,7 +439,7 @@ class Answerer:
         prompt = self.rag_prompt(question, scope)
         mode = self.settings.answer.compute
         if mode == "off" or not needs_computation(question) or not prompt.passages:
-            return self._reconsidered(self._generate(prompt, start, on_text, on_status), on_status)
+            return [self._generate(prompt, start, on_text, on_status)]
         doc_ids = [d.doc_id for d in scope] if scope else None
         shares = self.lm is not None and isinstance(self.generator, ChatTokens)
         calc = Calculator(
@@ -820,22 +819,6 @@ class Answerer:
         tokens), so it carries only its own note and no prefill of its own."""
         note = f"asked again: the answer {run.text.strip()[:60]!r} gave passage numbers only"
         return self._ask_again(run, RESTATE, [note], 0.0)
-
-    def _reconsidered(self, run: _Run, on_status: TextSink | None) -> list[_Run]:
-        """`run`, and when the model itself answered "not found" over RAG passages
-        (`answer.reconsider`), the conversation continued once with `RECONSIDER`: the model
-        reads the same passages again (not streamed; its answer is checked as any other)."""
-        if (
-            not self.settings.answer.reconsider
-            or run.unsure is not None
-            or not run.prompt.passages
-            or not is_abstention(run.text)
-        ):
-            return [run]
-        if on_status:
-            on_status("The model found no answer: asking it to read the passages again.")
-        note = "asked again: the model answered 'not found' over the passages (answer.reconsider)"
-        return [run, self._ask_again(run, RECONSIDER, [note], 0.0)]
 
     def _withdraw(self, run: _Run, terms: TermGrounding | None) -> str | None:
         """Why the answer is replaced by "not found", or None: `answer.abstain_probability` (the

@@ -240,14 +240,6 @@ RESTATE = (
 )
 """The follow-up message when an answer is hollow (`is_hollow`)."""
 
-RECONSIDER = (
-    "You replied that the passages do not contain the answer. Read them again. If a passage "
-    "states the answer, or the figures needed to work it out, answer from it in one to four "
-    "short sentences and cite it like [1]. If no passage does, reply exactly: "
-    f'"{ABSTAIN}"'
-)
-"""The follow-up message when the model abstained over RAG passages (`answer.reconsider`)."""
-
 
 def is_hollow(answer: str) -> bool:
     """True when the answer puts citation markers where its content should be: nothing but

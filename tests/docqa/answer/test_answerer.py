@@ -9,7 +9,6 @@ SmolLM2 is too small to follow citation instructions well, so these tests check 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -796,30 +795,3 @@ def test_a_new_version_of_a_document_is_read_again_for_its_premises(tmp_path: Pa
         assert again.caveats == [] and again.tokens.completion > 0
     finally:
         rt.close()
-
-
-def test_a_not_found_over_passages_is_reconsidered_once_when_asked(rt: Runtime) -> None:
-    declined = _run_of(ABSTAIN, [REVENUE])
-    statuses: list[str] = []
-    runs = _answerer(rt, reconsider=True)._reconsidered(declined, statuses.append)
-    assert len(runs) == 2 and runs[0] is declined
-    again = runs[1]
-    # the conversation goes on: the model's "not found", then the request to read again
-    assert [m.role for m in again.prompt.messages] == ["system", "user", "assistant", "user"]
-    assert again.prompt.messages[2].content == ABSTAIN
-    assert again.prompt.messages[3].content.startswith("You replied that the passages")
-    assert again.prompt.passages == [REVENUE] and again.generation.completion_tokens > 0
-    assert statuses == ["The model found no answer: asking it to read the passages again."]
-    a = rt.answerer._finish("What was the revenue?", "rag", runs, [], None, 0.0)
-    assert any("answer.reconsider" in r for r in a.route.reasons)
-    assert a.tokens.completion == declined.generation.completion_tokens + (
-        again.generation.completion_tokens
-    )
-    # not when off, not for an answer, not when docqa itself declined (no passage, or unsure)
-    assert rt.answerer._reconsidered(declined, None) == [declined]
-    on = _answerer(rt, reconsider=True)
-    answered = _run_of("Revenue rose 10.7% to $503.8 million [1].", [REVENUE])
-    assert on._reconsidered(answered, None) == [answered]
-    assert on._reconsidered(_run_of(ABSTAIN, []), None)[-1].text == ABSTAIN
-    unsure = replace(declined, unsure="the search found no passage")
-    assert on._reconsidered(unsure, None) == [unsure]
