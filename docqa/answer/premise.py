@@ -162,4 +162,4 @@ def premise_caveat(absent: Sequence[Premise], documents: int) -> str:
     named = ", ".join(f"'{p.text}'" for p in absent[:3])
     where = "the document never mentions" if documents == 1 else "none of the documents mentions"
     what = "it" if len(absent[:3]) == 1 else "them"
-    return f"The question names {named}, and {where} {what}: docqa did not answer from other text."
+    return f"The question names {named}, but {where} {what}, so docqa did not look for an answer."
