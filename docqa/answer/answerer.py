@@ -289,7 +289,7 @@ class Answerer:
         start: float,
         on_status: TextSink | None,
     ) -> Answer:
-        """ "Not found", said at once, with the premises that made it so."""
+        """The answer "not found", given at once, naming the premises that made it so."""
         docs = self._require_documents(scope)
         caveat = premise_caveat(absent, len(docs))
         reason = "not searched: " + ", ".join(f"{p.kind} {p.text!r}" for p in absent)

@@ -41,8 +41,6 @@ MIN_TEXT_SHARE = 0.9
 MAX_RANGE = 40
 """The longest year range (`2000-2040`) counted as mentioning every year inside it."""
 
-_FIRST, _LAST = 1950, 2049
-
 _Q_YEAR = re.compile(r"(?<![\d.,$])(19[5-9]\d|20[0-4]\d)(?!\d|[.,]\d)")
 _Q_PAGE = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)
 _Q_FIGURE = re.compile(r"\b(?:fig(?:ure)?s?\.?)\s*(\d{1,3})(?!\d)", re.I)
