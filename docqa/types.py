@@ -302,6 +302,10 @@ class AnswerSentence(BaseModel):
     score: float | None = None
     repaired_citations: list[int] | None = None
     claim: bool = True
+    extra_citations: list[int] = Field(default_factory=list)
+    """Of `citations`, those the checker calls not needed: the sentence is supported and the
+    other citations still support it without them (ALCE's irrelevant citation). Front ends show
+    them as extras; `citations.needed_only` leaves them out of `Answer.citations`."""
 
 
 QuestionScope = Literal["fact", "whole-document"]

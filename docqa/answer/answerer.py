@@ -53,7 +53,7 @@ from docqa.answer.strategies import (
     rag_prompt,
 )
 from docqa.answer.visual import visual_caveat
-from docqa.citations.checker import CitationChecker, shown_citations
+from docqa.citations.checker import CitationChecker, extra_citations, shown_citations
 from docqa.citations.split import split_answer
 from docqa.citations.terms import ground_terms
 from docqa.config import Settings
@@ -893,6 +893,7 @@ class Answerer:
                         score=chk.score,
                         repaired_citations=chk.repaired_citations,
                         claim=chk.claim,
+                        extra_citations=extra_citations(chk),
                     )
                 )
                 if chk.quote is not None and chk.quote.passage not in quotes:

@@ -71,6 +71,7 @@ __all__ = [
     "CitationChecker",
     "build_checker",
     "citation_report",
+    "extra_citations",
     "is_claim",
     "shown_citations",
 ]
@@ -157,6 +158,20 @@ def shown_citations(check: SentenceCheck, *, needed_only: bool = False) -> list[
     if needed_only and check.verdict == Verdict.supported:
         return [n for n in check.citations if n not in check.irrelevant_citations]
     return list(check.citations)
+
+
+def extra_citations(check: SentenceCheck) -> list[int]:
+    """The citations of a checked sentence that `shown_citations(needed_only=True)` leaves out:
+    none unless it is supported and not repaired.
+
+    >>> extra_citations(SentenceCheck(text="x", citations=[1, 2], verdict=Verdict.supported,
+    ...                               score=0.9, irrelevant_citations=[2]))
+    [2]
+    """
+    needed = shown_citations(check, needed_only=True)
+    if check.repaired_citations is not None:
+        return []
+    return [n for n in check.citations if n not in needed]
 
 
 class CitationChecker:

@@ -14,11 +14,22 @@ VERDICT_STYLE = {
 }
 
 
+EXTRA_TITLE = "not needed: the sentence's other citations support it without this one"
+
+
+def _cite_html(n: int, extra: bool) -> str:
+    """A citation number; an extra one (`AnswerSentence.extra_citations`) faded, saying why on
+    hover."""
+    if not extra:
+        return f"<sup>[{n}]</sup>"
+    return f'<sup class="docqa-extra" title="{EXTRA_TITLE}" style="opacity:0.45">[{n}]</sup>'
+
+
 def sentence_html(s: AnswerSentence) -> str:
     """One answer sentence marked by its verdict (colour, and the score on hover), with its
-    citation numbers."""
+    citation numbers, the extra ones faded."""
     text = html.escape(s.text)
-    cites = "".join(f"<sup>[{n}]</sup>" for n in s.citations)
+    cites = "".join(_cite_html(n, n in s.extra_citations) for n in s.citations)
     if s.verdict is None or not s.claim:
         return f"<span>{text}{cites}</span>"
     fg, bg, words = VERDICT_STYLE[s.verdict.value]

@@ -547,6 +547,8 @@ def test_needed_only_lists_the_citations_a_supported_sentence_needs(rt: Runtime)
     every = rt.answerer._finish("What was the revenue?", "rag", [run], [], None, 0.0)
     assert every.sentences[0].verdict == "supported"
     assert [c.n for c in every.citations] == [1, 2]
+    # the staff passage says nothing of revenue: an extra citation, listed but marked
+    assert every.sentences[0].extra_citations == [2]
     settings = rt.settings.model_copy(
         update={"citations": rt.settings.citations.model_copy(update={"needed_only": True})}
     )

@@ -42,6 +42,21 @@ def test_sentences_carry_their_verdict_and_score_and_are_escaped() -> None:
     assert "docqa-" not in sentence_html(plain)
 
 
+def test_an_extra_citation_is_faded_and_says_why() -> None:
+    s = AnswerSentence(
+        text="Revenue rose.",
+        citations=[1, 2],
+        verdict=Verdict.supported,
+        score=0.9,
+        extra_citations=[2],
+    )
+    html = sentence_html(s)
+    assert "<sup>[1]</sup>" in html, "the needed citation is drawn as ever"
+    extra = html[html.index('<sup class="docqa-extra"') :]
+    assert extra.startswith('<sup class="docqa-extra" title="not needed') and "[2]</sup>" in extra
+    assert html.count("docqa-extra") == 1
+
+
 def test_markdown_export_keeps_questions_answers_flags_and_quotes() -> None:
     a = Answer(
         question="What was revenue?",
