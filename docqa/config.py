@@ -24,7 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from docqa.types import StrategyChoice
+from docqa.types import StatementUse, StrategyChoice
 
 
 class StoreSettings(BaseModel):
@@ -160,7 +160,7 @@ class AnswerSettings(BaseModel):
     """Every prompt ends with a line on the form the answer should start with, read from the
     question's wording (`docqa.answer.forms`: a number with its unit, yes/no, the chosen
     option, the items of a list). Off by default until measured."""
-    statements: Literal["off", "pool", "lead"] = "off"
+    statements: StatementUse = "off"
     """RAG: `pool`: the chunks on the pages of a filing's primary financial statements (balance
     sheet, statements of earnings / operations / income / cash flows / equity:
     `docqa.statements`) join the reranker's candidates, so a question about a company's figures

@@ -25,14 +25,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from docqa.citations.verifiers import OnnxCrossEncoder
 from docqa.models import ModelRegistry
 from docqa.references import anchors, find_references
 from docqa.search import Searcher
 from docqa.statements import statement_title
-from docqa.types import Chunk, SearchHit
+from docqa.types import Chunk, SearchHit, StatementUse
 
 __all__ = [
     "STATEMENTS",
@@ -40,7 +40,6 @@ __all__ = [
     "CrossEncoderReranker",
     "PairScorer",
     "Retriever",
-    "StatementUse",
     "chunk_hit",
     "lead_with_named",
     "lost_in_the_middle",
@@ -194,8 +193,6 @@ class Retriever:
 STATEMENTS = "A financial statement"
 """The reference that marks statement chunks with `statements = "lead"` (`SearchHit.reference`):
 the best of them leads the passages, "A financial statement is on p. 39"."""
-
-StatementUse = Literal["off", "pool", "lead"]
 
 STATEMENT_DOCUMENTS = 3
 """With `statements`, the documents whose statement pages join the pool: those of the best

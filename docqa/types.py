@@ -274,6 +274,10 @@ Strategy = Literal["rag", "long-context", "speculative", "closed-book"]
 speculatively from drafts (the same answer as long context, sooner), or no context at all."""
 StrategyChoice = Literal["auto", "rag", "long-context", "speculative", "closed-book"]
 
+StatementUse = Literal["off", "pool", "lead"]
+"""How RAG uses a filing's primary financial statements (`answer.statements`,
+`docqa.retrieval.Retriever.run`)."""
+
 
 class Citation(BaseModel):
     """A `[n]` of the answer resolved to where it points: document, page, boxes, quoted span."""

@@ -33,7 +33,7 @@ import numpy as np
 from docqa.answer.compute import Calculator, Computed, noted_prompt
 from docqa.answer.formula import apply_to_report, confirming_figure, needs_computation
 from docqa.answer.kvcache import DocumentKVCache
-from docqa.answer.premise import Mentions, Premise, absent_premises, premise_caveat, premises
+from docqa.answer.premise import Mentions, absent_premises, premise_caveat, premises
 from docqa.answer.prompts import (
     ABSTAIN,
     RESTATE,
@@ -226,8 +226,10 @@ class Answerer:
         signals = RouteSignals(
             window=allocated_context(self.generator), scope=question_scope(question)
         )
-        if choice != "closed-book" and (absent := self._absent_premises(question, scope)):
-            return self._premise_abstention(question, choice, absent, scope, start, on_status)
+        if choice != "closed-book":
+            declined = self._premise_abstention(question, choice, scope, start, on_status, signals)
+            if declined is not None:
+                return declined
         if choice == "closed-book":
             run = self._generate(
                 closed_book_prompt(question, form=self.settings.answer.form_hints),
@@ -261,16 +263,37 @@ class Answerer:
 
     # -- premises -------------------------------------------------------------------------
 
-    def _absent_premises(self, question: str, scope: list[Document] | None) -> list[Premise]:
-        """The question's premises no document in scope mentions (`answer.premise_check`);
-        a library-wide question over more than `MAX_PREMISE_DOCUMENTS` documents is not
+    def _premise_abstention(
+        self,
+        question: str,
+        choice: StrategyChoice,
+        scope: list[Document] | None,
+        start: float,
+        on_status: TextSink | None,
+        signals: RouteSignals,
+    ) -> Answer | None:
+        """The answer "not found", given at once and naming the premises that made it so, when
+        the question names one no document in scope mentions (`answer.premise_check`); else
+        None. A library-wide question over more than `MAX_PREMISE_DOCUMENTS` documents is not
         checked (each document's pages would be read once first)."""
         if not self.settings.answer.premise_check or not premises(question):
-            return []
+            return None
         docs = self._require_documents(scope)
         if len(docs) > MAX_PREMISE_DOCUMENTS:
-            return []
-        return absent_premises(question, [self._mentions_of(d) for d in docs])
+            return None
+        absent = absent_premises(question, [self._mentions_of(d) for d in docs])
+        if not absent:
+            return None
+        caveat = premise_caveat(absent, len(docs))
+        reason = "not searched: " + ", ".join(f"{p.kind} {p.text!r}" for p in absent)
+        reason += " is in no document in scope (answer.premise_check)"
+        if on_status:
+            on_status(f"Not generating: {caveat}")
+        strategy: Strategy = "long-context" if choice in ("long-context", "speculative") else "rag"
+        run = _declined(Prompt(strategy=strategy, messages=[], passages=[]), reason)
+        signals.documents = len(docs)
+        answer = self._finish(question, choice, [run], [reason], scope, start, signals)
+        return answer.model_copy(update={"caveats": [caveat, *answer.caveats]})
 
     def _mentions_of(self, doc: Document) -> Mentions:
         known = self._mentions.get(doc.doc_id)
@@ -279,32 +302,6 @@ class Answerer:
             known = (doc.generation, Mentions.of_pages([p.text for p in pages]))
             self._mentions[doc.doc_id] = known
         return known[1]
-
-    def _premise_abstention(
-        self,
-        question: str,
-        choice: StrategyChoice,
-        absent: list[Premise],
-        scope: list[Document] | None,
-        start: float,
-        on_status: TextSink | None,
-    ) -> Answer:
-        """The answer "not found", given at once, naming the premises that made it so."""
-        docs = self._require_documents(scope)
-        caveat = premise_caveat(absent, len(docs))
-        reason = "not searched: " + ", ".join(f"{p.kind} {p.text!r}" for p in absent)
-        reason += " is in no document in scope (answer.premise_check)"
-        if on_status:
-            on_status(f"Not generating: {caveat}")
-        strategy: Strategy = "long-context" if choice in ("long-context", "speculative") else "rag"
-        run = _declined(Prompt(strategy=strategy, messages=[], passages=[]), reason)
-        signals = RouteSignals(
-            window=allocated_context(self.generator),
-            scope=question_scope(question),
-            documents=len(docs),
-        )
-        answer = self._finish(question, choice, [run], [reason], scope, start, signals)
-        return answer.model_copy(update={"caveats": [caveat, *answer.caveats]})
 
     # -- routing --------------------------------------------------------------------------
 

@@ -43,8 +43,6 @@ MAX_RANGE = 40
 
 _Q_YEAR = re.compile(r"(?<![\d.,$])(19[5-9]\d|20[0-4]\d)(?!\d|[.,]\d)")
 _Q_PAGE = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)
-_Q_FIGURE = re.compile(r"\b(?:fig(?:ure)?s?\.?)\s*(\d{1,3})(?!\d)", re.I)
-_Q_TABLE = re.compile(r"\btables?\s*(\d{1,3})(?!\d)", re.I)
 
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _SHORT_YEAR = re.compile(r"(?:\b(?:FY|CY|F|Q[1-4]|H[12])\s?['’]?|['’])(\d\d)(?![\d%])", re.I)
@@ -53,6 +51,7 @@ _RANGE = re.compile(
 )
 _FIGURE = re.compile(r"\bfig(?:ure)?s?\.?\s*(\d{1,3})(?!\d)", re.I)
 _TABLE = re.compile(r"\btables?\s*(\d{1,3})(?!\d)", re.I)
+"""A numbered figure or table, as a question names it and as a text mentions it."""
 _FOLIO = re.compile(r"^(?:page\s+)?[-–]?\s*(\d{1,5})\s*[-–]?$", re.I)
 
 
@@ -126,15 +125,16 @@ def _century(yy: int) -> int:
 def premises(question: str) -> list[Premise]:
     """The checkable premises `question` names, in the order it names them."""
     found: list[tuple[int, Premise]] = []
+    pages: list[tuple[int, int]] = []
     for m in _Q_PAGE.finditer(question):
         found.append((m.start(), Premise(kind="page", value=int(m.group(1)), text=m.group(0))))
-    pages = [(m.start(), m.end()) for m in _Q_PAGE.finditer(question)]
+        pages.append(m.span())
     for m in _Q_YEAR.finditer(question):
         if not any(a <= m.start() < b for a, b in pages):
             found.append((m.start(), Premise(kind="year", value=int(m.group(1)), text=m.group(0))))
     numbered: tuple[tuple[PremiseKind, re.Pattern[str]], ...] = (
-        ("figure", _Q_FIGURE),
-        ("table", _Q_TABLE),
+        ("figure", _FIGURE),
+        ("table", _TABLE),
     )
     for kind, pattern in numbered:
         for m in pattern.finditer(question):

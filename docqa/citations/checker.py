@@ -168,9 +168,9 @@ def extra_citations(check: SentenceCheck) -> list[int]:
     ...                               score=0.9, irrelevant_citations=[2]))
     [2]
     """
-    needed = shown_citations(check, needed_only=True)
     if check.repaired_citations is not None:
         return []
+    needed = shown_citations(check, needed_only=True)
     return [n for n in check.citations if n not in needed]
 
 
