@@ -2,47 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
+from eval.abstain_signal import outcome
+from eval.premise_replay import premise_rule
+from eval.report import EvalRecord
 
-from eval.premise_replay import replay, tally
 
-
-def _record(answerable: bool, correct: bool, abstained: bool = False) -> dict[str, Any]:
-    # the eval's records hold their flags as strings
-    return {
-        "item_id": "q",
-        "unanswerable": str(not answerable),
-        "correct": str(correct),
-        "abstained": str(abstained),
-    }
+def _record(item: str, answerable: bool, correct: bool, abstained: bool = False) -> EvalRecord:
+    return EvalRecord(
+        item_id=item,
+        strategy="rag",
+        doc="a.pdf",
+        question="?",
+        gold="5",
+        answer="It is 5 [1].",
+        answer_format="Int",
+        unanswerable=not answerable,
+        correct=correct,
+        abstained=abstained,
+    )
 
 
 def test_a_flagged_record_abstains_right_when_unanswerable_and_wrong_when_answerable() -> None:
-    made_up = replay(_record(answerable=False, correct=False), ["2022"])
-    assert made_up["abstained"] is True and made_up["correct"] is True
-    assert made_up["premises_absent"] == ["2022"]
-    lost = replay(_record(answerable=True, correct=True), ["Table 4"])
-    assert lost["abstained"] is True and lost["correct"] is False
-    kept = _record(answerable=True, correct=True)
-    assert replay(kept, []) == kept and replay(kept, []) is not kept
+    made_up = _record("made-up", answerable=False, correct=False)
+    lost = _record("lost", answerable=True, correct=True)
+    kept = _record("kept", answerable=True, correct=True)
+    rule = premise_rule({"made-up": ["2022"], "lost": ["Table 4"], "kept": []})
+    assert rule.fires(made_up) and rule.fires(lost) and not rule.fires(kept)
+    assert outcome([made_up], rule)["right"] == 1
+    assert outcome([lost], rule)["right"] == 0 and outcome([lost], rule)["right_lost"] == 1
+    assert outcome([kept], rule)["right"] == 1
 
 
 def test_the_tally_counts_answerable_and_unanswerable_questions_apart() -> None:
     rows = [
-        _record(answerable=True, correct=True),
-        _record(answerable=True, correct=False, abstained=True),
-        _record(answerable=True, correct=False),
-        _record(answerable=False, correct=True, abstained=True),
-        _record(answerable=False, correct=False),
+        _record("a", answerable=True, correct=True),
+        _record("b", answerable=True, correct=False, abstained=True),
+        _record("c", answerable=True, correct=False),
+        _record("d", answerable=False, correct=True, abstained=True),
+        _record("e", answerable=False, correct=False),
     ]
-    assert tally(rows) == {
-        "questions": 5,
-        "answerable_right": 1,
-        "answerable": 3,
-        "answerable_abstained": 1,
-        "unanswerable_abstained": 1,
-        "unanswerable": 2,
-        "right": 2,
-    }
-    after = [replay(r, ["2022"]) for r in rows]
-    assert tally(after)["unanswerable_abstained"] == 2 and tally(after)["answerable_right"] == 0
+    before = outcome(rows, None)
+    assert (before["n"], before["right"]) == (5, 2)
+    assert (before["answerable"], before["answerable_abstained"]) == (3, 1)
+    assert (before["unanswerable"], before["unanswerable_abstained"]) == (2, 1)
+    after = outcome(rows, premise_rule({r.item_id: ["2022"] for r in rows}))
+    assert after["unanswerable_abstained"] == 2 and after["right"] == 2
+    assert after["right_lost"] == 1 and after["answerable_abstained"] == 3
