@@ -32,7 +32,8 @@ from docqa.models import ModelRegistry
 from docqa.references import anchors, find_references
 from docqa.search import Searcher
 from docqa.statements import statement_title
-from docqa.types import Chunk, SearchHit, StatementUse
+from docqa.store.base import PerVersion
+from docqa.types import Chunk, Document, SearchHit, StatementUse
 
 __all__ = [
     "STATEMENTS",
@@ -109,8 +110,8 @@ class Retriever:
     def __init__(self, searcher: Searcher, reranker: CrossEncoderReranker) -> None:
         self.searcher = searcher
         self.reranker = reranker
-        self._statements: dict[str, tuple[str, list[SearchHit]]] = {}
-        """document -> (the generation read, its statement pages' chunks): `statement_hits`."""
+        self._statements = PerVersion(self._read_statements)
+        """Each document version's statement pages' chunks: `statement_hits`."""
 
     def run(
         self,
@@ -162,20 +163,19 @@ class Retriever:
         found: list[SearchHit] = []
         for doc_id in doc_ids:
             doc = store.get_document(doc_id)
-            if doc is None or not doc.status.visible:
-                continue
-            known = self._statements.get(doc_id)
-            if known is None or known[0] != doc.generation:
-                pages = {p.page for p in store.get_pages(doc_id) if statement_title(p.text)}
-                chunks = [
-                    c
-                    for c in store.get_chunks(doc_id)
-                    if any(c.page_start <= n <= c.page_end for n in pages)
-                ]
-                known = (doc.generation, [chunk_hit(c, doc.path) for c in chunks])
-                self._statements[doc_id] = known
-            found += known[1]
+            if doc is not None and doc.status.visible:
+                found += self._statements.of(doc)
         return found
+
+    def _read_statements(self, doc: Document) -> list[SearchHit]:
+        store = self.searcher.store
+        pages = {p.page for p in store.get_pages(doc.doc_id) if statement_title(p.text)}
+        chunks = [
+            c
+            for c in store.get_chunks(doc.doc_id)
+            if any(c.page_start <= n <= c.page_end for n in pages)
+        ]
+        return [chunk_hit(c, doc.path) for c in chunks]
 
     def referenced(
         self, query: str, doc_ids: Sequence[str] | None = None, per_reference: int = 3

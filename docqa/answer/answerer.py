@@ -69,7 +69,7 @@ from docqa.generation.speculative import (
     sampled_speculative,
 )
 from docqa.retrieval import Retriever
-from docqa.store.base import Store
+from docqa.store.base import PerVersion, Store
 from docqa.types import (
     Answer,
     AnswerSentence,
@@ -201,8 +201,8 @@ class Answerer:
         self.lm = logits_model
         self.kv_cache = kv_cache
         self.drafter_model = drafter_model
-        self._mentions: dict[str, tuple[str, Mentions]] = {}
-        """doc_id -> (generation, what that version mentions): `answer.premise_check`."""
+        self._mentions = PerVersion(self._read_mentions)
+        """What each document version mentions: `answer.premise_check`."""
 
     # -- public ---------------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ class Answerer:
         docs = self._require_documents(scope)
         if len(docs) > MAX_PREMISE_DOCUMENTS:
             return None
-        absent = absent_premises(question, [self._mentions_of(d) for d in docs])
+        absent = absent_premises(question, [self._mentions.of(d) for d in docs])
         if not absent:
             return None
         caveat = premise_caveat(absent, len(docs))
@@ -295,13 +295,8 @@ class Answerer:
         answer = self._finish(question, choice, [run], [reason], scope, start, signals)
         return answer.model_copy(update={"caveats": [caveat, *answer.caveats]})
 
-    def _mentions_of(self, doc: Document) -> Mentions:
-        known = self._mentions.get(doc.doc_id)
-        if known is None or known[0] != doc.generation:
-            pages = self.store.get_pages(doc.doc_id)
-            known = (doc.generation, Mentions.of_pages([p.text for p in pages]))
-            self._mentions[doc.doc_id] = known
-        return known[1]
+    def _read_mentions(self, doc: Document) -> Mentions:
+        return Mentions.of_pages([p.text for p in self.store.get_pages(doc.doc_id)])
 
     # -- routing --------------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from docqa.types import Chunk, Document, Page, SearchHit, SparseVector
 
 SearchMode = Literal["hybrid", "dense", "sparse"]
+T = TypeVar("T")
 
 
 class StoreLockedError(RuntimeError):
@@ -81,3 +82,19 @@ class Store(Protocol):
     def count_pages(self, doc_id: str | None = None, visible_only: bool = True) -> int: ...
 
     def close(self) -> None: ...
+
+
+class PerVersion(Generic[T]):
+    """What was worked out from one version of each document (its pages, its chunks), kept
+    until the document's `generation` changes: a re-ingested document is read again."""
+
+    def __init__(self, make: Callable[[Document], T]) -> None:
+        self._make = make
+        self._known: dict[str, tuple[str, T]] = {}
+
+    def of(self, doc: Document) -> T:
+        known = self._known.get(doc.doc_id)
+        if known is None or known[0] != doc.generation:
+            known = (doc.generation, self._make(doc))
+            self._known[doc.doc_id] = known
+        return known[1]
