@@ -1,7 +1,8 @@
 """What `answer.premise_check` would have done to an eval run, without generating again.
 
     python -m eval.premise_replay --home <DOCQA home with the run's documents>
-                                  --records <run>/answers.jsonl [--out eval/out/premise.json]
+                                  --records <run>/answers.jsonl [MORE/answers.jsonl ...]
+                                  [--out eval/out/premise.json] [--write <replayed>.jsonl]
 
 For each record, the question's premises (a year, a page, a numbered figure or table:
 `docqa.answer.premise`) are looked up in what its document mentions, read from the store. A
@@ -9,7 +10,9 @@ record with a premise its document never mentions becomes an abstention, scored 
 `eval.abstain_signal` scores any abstention rule (`premise_rule`, through `outcome`): right for
 an unanswerable question, wrong for an answerable one. Every other record is kept as it is.
 Printed per split (`bench_retrieval.split_of`): right answers, right answers lost, unanswerable
-and answerable questions abstained, and the flagged questions with their premises.
+and answerable questions abstained, and the flagged questions with their premises. `--write` saves the records as the check would
+have left them (a flagged one abstained and scored again, `eval.report.rescore`), for the tools
+that read records (`eval.fit_router`: the router's fit with the check on every strategy).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from docqa.answer.premise import Mentions, absent_premises
+from docqa.answer.prompts import ABSTAIN
 from docqa.config import Settings
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
 from eval.abstain_signal import Rule, outcome
 from eval.bench_retrieval import split_of
-from eval.report import read_records
+from eval.report import EvalRecord, read_records, rescore, write_records
 
 SPLITS = ("all", "tune", "held-out")
 
@@ -37,13 +41,27 @@ def premise_rule(flagged: Mapping[str, list[str]]) -> Rule:
     return Rule("premise absent", lambda r: 1.0 if flagged.get(r.item_id) else None, 1.0, False)
 
 
+def replayed(records: list[EvalRecord], flagged: Mapping[str, list[str]]) -> list[EvalRecord]:
+    """`records` as the premise check would have left them: a flagged question's record is an
+    abstention, scored again; the others are kept."""
+    return [
+        rescore(r.model_copy(update={"answer": ABSTAIN, "abstained": True, "cited_pages": []}))
+        if flagged.get(r.item_id) and r.error is None and r.skipped is None
+        else r
+        for r in records
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--home", type=Path, required=True, help="a DOCQA home with the documents")
-    ap.add_argument("--records", type=Path, required=True, help="an eval run's answers.jsonl")
+    ap.add_argument(
+        "--records", type=Path, nargs="+", required=True, help="eval runs' answers.jsonl"
+    )
     ap.add_argument("--out", type=Path, default=Path("eval/out/premise-replay.json"))
+    ap.add_argument("--write", type=Path, default=None, help="save the replayed records here")
     a = ap.parse_args()
-    records = read_records(a.records)
+    records = [r for path in a.records for r in read_records(path)]
     rt = Runtime(Settings(home=a.home))
     mentions: dict[str, Mentions] = {}
     flagged: dict[str, list[str]] = {}
@@ -58,7 +76,7 @@ def main() -> None:
     finally:
         rt.close()
     rule = premise_rule(flagged)
-    result: dict[str, Any] = {"records": str(a.records), "flagged": flagged}
+    result: dict[str, Any] = {"records": [str(p) for p in a.records], "flagged": flagged}
     print("| split | | right | right lost | unanswerable abstained | answerable abstained |")
     print("|---|---|---:|---:|---:|---:|")
     for split in SPLITS:
@@ -77,6 +95,8 @@ def main() -> None:
         print(f"- {item} ({split_of(item)}, {kind}, abstained before: {r.abstained}): {absent}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1) + "\n")
+    if a.write is not None:
+        write_records(replayed(records, flagged), a.write)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from docqa.answer.prompts import ABSTAIN
 from eval.abstain_signal import outcome
-from eval.premise_replay import premise_rule
+from eval.premise_replay import premise_rule, replayed
 from eval.report import EvalRecord
 
 
@@ -48,3 +49,16 @@ def test_the_tally_counts_answerable_and_unanswerable_questions_apart() -> None:
     after = outcome(rows, premise_rule({r.item_id: ["2022"] for r in rows}))
     assert after["unanswerable_abstained"] == 2 and after["right"] == 2
     assert after["right_lost"] == 1 and after["answerable_abstained"] == 3
+
+
+def test_replayed_records_abstain_where_flagged_and_are_scored_again() -> None:
+    made_up = _record("made-up", answerable=False, correct=False).model_copy(
+        update={"gold": "Not answerable", "answer_format": "None", "cited_pages": [3]}
+    )
+    lost = _record("lost", answerable=True, correct=True)
+    kept = _record("kept", answerable=True, correct=True)
+    after = replayed([made_up, lost, kept], {"made-up": ["2022"], "lost": ["Table 4"]})
+    assert [r.abstained for r in after] == [True, True, False]
+    assert [r.correct for r in after] == [True, False, True]
+    assert after[0].answer == ABSTAIN and after[0].cited_pages == []
+    assert after[1].score == 0.0 and after[2] == kept
