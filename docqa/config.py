@@ -167,11 +167,6 @@ class AnswerSettings(BaseModel):
     can find the statement that holds them; `lead`: as `pool`, and the best-ranked of them
     leads the passages. Measured 2026-12-06 (`eval/results/statements/`): `pool` put one more
     evidence page in the prompt (0.629 -> 0.645 of 62, held out) for 34% more reranking."""
-    neighbours: int = Field(default=0, ge=0)
-    """RAG: each of the this-many best reranked chunks goes into the prompt joined with the
-    chunks just before and after it in its document, as one passage (a table's header rows, the
-    sentence that names a figure's numbers); the passage budget then counts the joined text.
-    0: off (`Retriever.with_neighbours`; measured in `eval/results/neighbours/`)."""
     follow_references: bool = False
     """RAG: when the question names a figure, table, section or appendix ("Figure 3", "Table
     2", "Section 3.3"), the chunks holding its caption or heading join the reranked candidates

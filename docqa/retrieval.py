@@ -12,8 +12,6 @@
   separate call to `lost_in_the_middle`. Chunks the search may miss can join the candidates:
   those holding a figure or section the question names (`references`), and those on the pages
   of a filing's primary financial statements (`statements`, `docqa.statements`).
-- `Retriever.with_neighbours(hits, top)`: each of the `top` best hits joined with the chunks
-  just before and after it in its document (one passage), the hits it then holds dropped.
 
 Example:
     >>> from docqa.config import Settings
@@ -26,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from docqa.citations.verifiers import OnnxCrossEncoder
@@ -47,7 +45,6 @@ __all__ = [
     "lead_with_named",
     "lost_in_the_middle",
     "named_first",
-    "with_neighbours",
 ]
 
 
@@ -115,10 +112,6 @@ class Retriever:
         self.reranker = reranker
         self._statements = PerVersion(self._read_statements)
         """Each document version's statement pages' chunks: `statement_hits`."""
-        self._chunks = PerVersion(
-            lambda doc: {c.index: c for c in searcher.store.get_chunks(doc.doc_id)}
-        )
-        """Each document version's chunks by index: `with_neighbours`."""
 
     def run(
         self,
@@ -183,18 +176,6 @@ class Retriever:
             if any(c.page_start <= n <= c.page_end for n in pages)
         ]
         return [chunk_hit(c, doc.path) for c in chunks]
-
-    def with_neighbours(self, hits: Sequence[SearchHit], top: int) -> list[SearchHit]:
-        """`hits` (best first) with each of the `top` best joined with its document's chunks
-        just before and after it (`with_neighbours`); chunks come from the store, read once
-        per document version."""
-        store = self.searcher.store
-
-        def chunks(doc_id: str) -> dict[int, Chunk]:
-            doc = store.get_document(doc_id)
-            return self._chunks.of(doc) if doc is not None and doc.status.visible else {}
-
-        return with_neighbours(hits, top, chunks)
 
     def referenced(
         self, query: str, doc_ids: Sequence[str] | None = None, per_reference: int = 3
@@ -268,59 +249,6 @@ def _top(ranked: Sequence[SearchHit], k: int) -> list[SearchHit]:
             have.add(h.reference)
             top.append(h)
     return top
-
-
-def with_neighbours(
-    hits: Sequence[SearchHit], top: int, chunks: Callable[[str], Mapping[int, Chunk]]
-) -> list[SearchHit]:
-    """`hits` (best first), each of the first `top` joined in document order with the chunk
-    just before and the chunk just after it in its document (`chunks`: doc_id -> its chunks by
-    index), as one hit spanning their pages; a later hit that a joined one holds is dropped.
-    The joined hit keeps the hit's rank, score, kind and reference.
-
-    >>> from docqa.types import Chunk, SearchHit
-    >>> cs = {i: Chunk(doc_id="d", index=i, text=f"c{i}", page_start=i, page_end=i, kind="text")
-    ...       for i in range(4)}
-    >>> hs = [SearchHit(doc_id="d", path="p", page=i, page_end=i, score=-i, kind="text",
-    ...                 text=f"c{i}", chunk_index=i) for i in (2, 1, 0)]
-    >>> [(h.text, h.page, h.page_end) for h in with_neighbours(hs, 1, lambda d: cs)]
-    [('c1\\nc2\\nc3', 1, 3), ('c0', 0, 0)]
-    """
-    out: list[SearchHit] = []
-    held: set[tuple[str, int]] = set()
-    joined = 0
-    for h in hits:
-        if _key(h) in held:
-            continue
-        if joined >= top:
-            out.append(h)
-            continue
-        joined += 1
-        own = chunks(h.doc_id)
-        parts = [
-            c
-            for i in (h.chunk_index - 1, h.chunk_index + 1)
-            if (c := own.get(i)) is not None and (h.doc_id, i) not in held
-        ]
-        held.update({_key(h), *((c.doc_id, c.index) for c in parts)})
-        if not parts:
-            out.append(h)
-            continue
-        before = [c for c in parts if c.index < h.chunk_index]
-        after = [c for c in parts if c.index > h.chunk_index]
-        texts = [c.text for c in before] + [h.text] + [c.text for c in after]
-        boxes = [b for c in before for b in c.boxes] + h.boxes + [b for c in after for b in c.boxes]
-        out.append(
-            h.model_copy(
-                update={
-                    "text": "\n".join(texts),
-                    "page": min([h.page, *(c.page_start for c in parts)]),
-                    "page_end": max([h.page_end, *(c.page_end for c in parts)]),
-                    "boxes": boxes,
-                }
-            )
-        )
-    return out
 
 
 def named_first(hits: Sequence[SearchHit]) -> list[SearchHit]:

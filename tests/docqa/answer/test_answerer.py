@@ -231,32 +231,6 @@ def test_rag_prompt_by_pages_gives_each_retrieved_page_whole_from_the_store(rt: 
     assert len(prompt.passages) < len(chunks.passages)  # the report's chunks, grouped
 
 
-def test_rag_prompt_with_neighbours_joins_the_best_chunk_with_those_beside_it(
-    rt: Runtime,
-) -> None:
-    question = "What was Northwind's revenue in 2024?"
-    doc = resolve_document(rt.store, REPORT)
-    settings = AnswerSettings(min_passages=1, max_passages=1)
-    plain = rag_prompt(question, rt.retriever, _words, settings, doc_ids=[doc.doc_id])
-    joined = rag_prompt(
-        question,
-        rt.retriever,
-        _words,
-        settings.model_copy(update={"neighbours": 1}),
-        doc_ids=[doc.doc_id],
-    )
-    (best,) = rt.retriever.run(question, k=1, doc_ids=[doc.doc_id])
-    chunks = {c.index: c for c in rt.store.get_chunks(doc.doc_id)}
-    beside = [chunks[i] for i in (best.chunk_index - 1, best.chunk_index + 1) if i in chunks]
-    assert beside  # the report has more than one chunk
-    (passage,) = joined.passages
-    three = sorted([*beside, chunks[best.chunk_index]], key=lambda c: c.index)
-    assert passage.text == "\n".join(c.text for c in three)
-    assert plain.passages[0].text == best.text != passage.text
-    assert joined.context_tokens > plain.context_tokens  # the budget counts the joined text
-    assert (passage.page, passage.page_end) == (three[0].page_start, three[-1].page_end)
-
-
 def test_long_context_reuses_the_document_state_and_misses_after_a_change(
     rt: Runtime, demo: tuple[Path, Path]
 ) -> None:
