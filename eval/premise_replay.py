@@ -10,9 +10,10 @@ record with a premise its document never mentions becomes an abstention, scored 
 `eval.abstain_signal` scores any abstention rule (`premise_rule`, through `outcome`): right for
 an unanswerable question, wrong for an answerable one. Every other record is kept as it is.
 Printed per split (`bench_retrieval.split_of`): right answers, right answers lost, unanswerable
-and answerable questions abstained, and the flagged questions with their premises. `--write` saves the records as the check would
-have left them (a flagged one abstained and scored again, `eval.report.rescore`), for the tools
-that read records (`eval.fit_router`: the router's fit with the check on every strategy).
+and answerable questions abstained (with several runs, every record counts: a question once per
+strategy), and the flagged questions with their premises. `--write` saves the records as the
+check would have left them (`replayed`), for the tools that read records (`eval.fit_router`:
+the router's fit with the check on every strategy).
 """
 
 from __future__ import annotations
@@ -42,14 +43,45 @@ def premise_rule(flagged: Mapping[str, list[str]]) -> Rule:
 
 
 def replayed(records: list[EvalRecord], flagged: Mapping[str, list[str]]) -> list[EvalRecord]:
-    """`records` as the premise check would have left them: a flagged question's record is an
-    abstention, scored again; the others are kept."""
+    """`records` as the premise check would have left them: a flagged question's record is the
+    abstention the eval runner records when the check declines (nothing retrieved, no tokens,
+    no time, scored again by `eval.report.rescore`); the others are kept."""
     return [
-        rescore(r.model_copy(update={"answer": ABSTAIN, "abstained": True, "cited_pages": []}))
+        rescore(r.model_copy(update=_declined(flagged[r.item_id])))
         if flagged.get(r.item_id) and r.error is None and r.skipped is None
         else r
         for r in records
     ]
+
+
+def _declined(absent: list[str]) -> dict[str, Any]:
+    nothing: dict[str, Any] = dict.fromkeys(
+        (
+            "page_recall_at_k",
+            "citation_page_precision",
+            "citation_page_recall",
+            "ttft",
+            "generation_seconds",
+            "check_seconds",
+            "citation_recall",
+            "citation_precision",
+            "terms",
+            "abstain_probability",
+            "speculative",
+            "computation",
+        )
+    )
+    return nothing | {
+        "answer": ABSTAIN,
+        "abstained": True,
+        "retrieved_pages": [],
+        "candidate_pages": [],
+        "cited_pages": [],
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "seconds": 0.0,
+        "route_reasons": [f"not searched (replayed): {', '.join(absent)} in no document in scope"],
+    }
 
 
 def main() -> None:

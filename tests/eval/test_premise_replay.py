@@ -62,3 +62,6 @@ def test_replayed_records_abstain_where_flagged_and_are_scored_again() -> None:
     assert [r.correct for r in after] == [True, False, True]
     assert after[0].answer == ABSTAIN and after[0].cited_pages == []
     assert after[1].score == 0.0 and after[2] == kept
+    # as the runner records a declined question: nothing read, no tokens, no time
+    assert (after[1].prompt_tokens, after[1].completion_tokens, after[1].seconds) == (0, 0, 0.0)
+    assert after[1].retrieved_pages == [] and "Table 4" in after[1].route_reasons[0]
