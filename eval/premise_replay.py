@@ -29,6 +29,7 @@ from docqa.answer.prompts import ABSTAIN
 from docqa.config import Settings
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
+from docqa.types import RouteSignals
 from eval.abstain_signal import Rule, outcome
 from eval.bench_retrieval import split_of
 from eval.report import EvalRecord, read_records, rescore, write_records
@@ -47,14 +48,18 @@ def replayed(records: list[EvalRecord], flagged: Mapping[str, list[str]]) -> lis
     abstention the eval runner records when the check declines (nothing retrieved, no tokens,
     no time, scored again by `eval.report.rescore`); the others are kept."""
     return [
-        rescore(r.model_copy(update=_declined(flagged[r.item_id])))
+        rescore(r.model_copy(update=_declined(r, flagged[r.item_id])))
         if flagged.get(r.item_id) and r.error is None and r.skipped is None
         else r
         for r in records
     ]
 
 
-def _declined(absent: list[str]) -> dict[str, Any]:
+def _declined(record: EvalRecord, absent: list[str]) -> dict[str, Any]:
+    signals = record.route_signals
+    if signals is not None:  # what the router had not measured yet: the question came first
+        kept = {"documents", "window", "scope"}
+        signals = signals.model_copy(update=dict.fromkeys(set(RouteSignals.model_fields) - kept))
     nothing: dict[str, Any] = dict.fromkeys(
         (
             "page_recall_at_k",
@@ -81,6 +86,7 @@ def _declined(absent: list[str]) -> dict[str, Any]:
         "completion_tokens": 0,
         "seconds": 0.0,
         "route_reasons": [f"not searched (replayed): {', '.join(absent)} in no document in scope"],
+        "route_signals": signals,
     }
 
 

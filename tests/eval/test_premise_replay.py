@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from docqa.answer.prompts import ABSTAIN
+from docqa.types import RouteSignals
 from eval.abstain_signal import outcome
 from eval.premise_replay import premise_rule, replayed
 from eval.report import EvalRecord
@@ -65,3 +66,16 @@ def test_replayed_records_abstain_where_flagged_and_are_scored_again() -> None:
     # as the runner records a declined question: nothing read, no tokens, no time
     assert (after[1].prompt_tokens, after[1].completion_tokens, after[1].seconds) == (0, 0, 0.0)
     assert after[1].retrieved_pages == [] and "Table 4" in after[1].route_reasons[0]
+
+
+def test_a_replayed_record_keeps_only_the_signals_known_before_the_check() -> None:
+    signals = RouteSignals(documents=1, window=32768, scope="fact", document_tokens=9000, fits=True)
+    signals.top_score = 4.2
+    lost = _record("lost", answerable=True, correct=True).model_copy(
+        update={"route_signals": signals}
+    )
+    (after,) = replayed([lost], {"lost": ["2022"]})
+    assert after.route_signals is not None
+    assert (after.route_signals.documents, after.route_signals.scope) == (1, "fact")
+    assert after.route_signals.document_tokens is None and after.route_signals.top_score is None
+    assert lost.route_signals is signals and signals.top_score == 4.2  # the input is kept
