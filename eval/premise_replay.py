@@ -32,7 +32,7 @@ from docqa.search import resolve_document
 from docqa.types import RouteSignals
 from eval.abstain_signal import Rule, outcome
 from eval.bench_retrieval import split_of
-from eval.report import EvalRecord, read_records, rescore, write_records
+from eval.report import EvalRecord, item_fields, read_records, rescore, write_records
 
 SPLITS = ("all", "tune", "held-out")
 
@@ -48,46 +48,33 @@ def replayed(records: list[EvalRecord], flagged: Mapping[str, list[str]]) -> lis
     abstention the eval runner records when the check declines (nothing retrieved, no tokens,
     no time, scored again by `eval.report.rescore`); the others are kept."""
     return [
-        rescore(r.model_copy(update=_declined(r, flagged[r.item_id])))
+        rescore(_declined(r, flagged[r.item_id]))
         if flagged.get(r.item_id) and r.error is None and r.skipped is None
         else r
         for r in records
     ]
 
 
-def _declined(record: EvalRecord, absent: list[str]) -> dict[str, Any]:
+def _declined(record: EvalRecord, absent: list[str]) -> EvalRecord:
+    """The record of the same question and run in which the check declined: its question's
+    fields, how it was run, and an abstention; every other field as a new record has it."""
     signals = record.route_signals
     if signals is not None:  # what the router had not measured yet: the question came first
         kept = {"documents", "window", "scope"}
         signals = signals.model_copy(update=dict.fromkeys(set(RouteSignals.model_fields) - kept))
-    nothing: dict[str, Any] = dict.fromkeys(
-        (
-            "page_recall_at_k",
-            "citation_page_precision",
-            "citation_page_recall",
-            "ttft",
-            "generation_seconds",
-            "check_seconds",
-            "citation_recall",
-            "citation_precision",
-            "terms",
-            "abstain_probability",
-            "speculative",
-            "computation",
-        )
+    return EvalRecord(
+        **item_fields(record),
+        k=record.k,
+        model=record.model,
+        route=record.route,
+        answer=ABSTAIN,
+        abstained=True,
+        prompt_tokens=0,
+        completion_tokens=0,
+        seconds=0.0,
+        route_reasons=[f"not searched (replayed): {', '.join(absent)} in no document in scope"],
+        route_signals=signals,
     )
-    return nothing | {
-        "answer": ABSTAIN,
-        "abstained": True,
-        "retrieved_pages": [],
-        "candidate_pages": [],
-        "cited_pages": [],
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        "seconds": 0.0,
-        "route_reasons": [f"not searched (replayed): {', '.join(absent)} in no document in scope"],
-        "route_signals": signals,
-    }
 
 
 def main() -> None:

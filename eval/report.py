@@ -243,10 +243,35 @@ def make_record(
     return rescore(record)
 
 
+ITEM_FIELDS = frozenset(
+    {
+        "item_id",
+        "strategy",
+        "doc",
+        "question",
+        "gold",
+        "unanswerable",
+        "answer_format",
+        "doc_type",
+        "source",
+        "doc_pages",
+        "doc_tokens",
+        "evidence_pages",
+    }
+)
+"""The fields of a record that come from the question and its document (`_item_fields`); the
+rest are the answer's."""
+
+
+def item_fields(record: EvalRecord) -> dict[str, Any]:
+    """`record`'s `ITEM_FIELDS`: a new record of the same question starts from them."""
+    return record.model_dump(include=set(ITEM_FIELDS))
+
+
 def _item_fields(
     item: QAItem, strategy: str, doc_pages: int | None, doc_tokens: int | None
 ) -> dict[str, Any]:
-    """The fields of a record that come from the question and its document."""
+    """The fields of a record that come from the question and its document (`ITEM_FIELDS`)."""
     return {
         "item_id": item.id,
         "strategy": strategy,

@@ -24,6 +24,7 @@ from docqa.types import (
 from eval.datasets import QAItem
 from eval.report import (
     FAILURE_CATEGORIES,
+    ITEM_FIELDS,
     NOT_MEASURED,
     EvalRecord,
     candidate_pool,
@@ -31,6 +32,7 @@ from eval.report import (
     error_record,
     failure_category,
     group_metrics,
+    item_fields,
     machine_info,
     make_record,
     page_bin,
@@ -651,3 +653,11 @@ def test_the_computation_figures() -> None:
         "accuracy_dropped": 0.5,
         "dropped_reasons": {"an operand not found": 1, "an operand stated in no passage": 1},
     }
+
+
+def test_item_fields_are_what_a_record_takes_from_its_question() -> None:
+    item = QAItem(id="q", doc="d.pdf", question="?", answer="1", answer_format="Int", source="t")
+    failed = error_record(item, "rag", "boom", doc_pages=3)
+    # an error record is its question's fields, the error and the time: nothing else is set
+    assert set(failed.model_dump(exclude_unset=True)) == ITEM_FIELDS | {"error", "seconds"}
+    assert item_fields(failed)["doc_pages"] == 3 and "error" not in item_fields(failed)
