@@ -90,13 +90,13 @@ class IngestSettings(BaseModel):
     """Tokens of that budget kept for each chunk's context line (document title, outline
     section, heading; `ingest/context.py`), which embedding, BM25 and the reranker read before
     the chunk's text. 0 (default): chunks are indexed by their text alone; 32 was measured
-    (eval/bench_retrieval.py, README) without a gain in evidence-page recall, so it stays off."""
+    (eval/bench_retrieval.py, eval/BENCHMARKS.md) without a gain in evidence-page recall, so it stays off."""
     parse_workers: int = 1
     """Processes parsing PDFs while the main process embeds (a pipeline over both cores)."""
     queue_pages: int = 64
     """Messages a parser may have unsent, a page costing two (its start, then its text): about
     half as many pages parsed ahead of the embedder. Bounds the parser's memory on very long
-    documents (a parsed page is ~8 KB); 4096 was measured (README) and not adopted."""
+    documents (a parsed page is ~8 KB); 4096 was measured (eval/BENCHMARKS.md) and not adopted."""
     page_timeout: float = Field(default=120.0, ge=0)
     """Seconds one page may take to parse (OCR and tables included) before its parser process
     is stopped and the page fails ("parsing took longer than ..."); the document goes on from
@@ -126,7 +126,7 @@ class AnswerSettings(BaseModel):
     default since 2026-12-05 (it was -2): on the dev questions no floor put an evidence page in
     more prompts (0.545 -> 0.659 tune, 0.556 -> 0.611 held out, `make bench-budget`) and
     answered 12 of 63 answerable questions instead of 9 (6 / 6 tune / held-out instead of 4 / 5),
-    for ~40% more prompt tokens (README)."""
+    for ~40% more prompt tokens (eval/BENCHMARKS.md)."""
     context_tokens: int = 2048
     """... and while the passages fit in this many prompt tokens: on a CPU every prompt token
     costs prefill time (~1/60 s for the 1.5B)."""
@@ -252,7 +252,7 @@ class AnswerSettings(BaseModel):
     given whenever the computation holds, the model's own only when it fails. `off`: the model
     does the arithmetic itself, the default: on the dev corpus's arithmetic questions the
     1.5B model's formulas and copied figures were too often wrong for the computed answers to
-    help (`make eval-compute`, README). (True / False read as `check` / `off`.)"""
+    help (`make eval-compute`, eval/BENCHMARKS.md). (True / False read as `check` / `off`.)"""
 
     @field_validator("compute", mode="before")
     @classmethod

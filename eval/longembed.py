@@ -16,7 +16,7 @@ Three training-free ways to give one vector to a text of any length (a whole PDF
 
 Which one wins on this project's documents is measured by `python -m eval.bench_longembed`
 (evidence-page recall@5 on the dev corpus), and whether whole-page vectors help chunk retrieval
-by `python -m eval.bench_pagefusion`. They did not (README, Benchmarks): the answering path
+by `python -m eval.bench_pagefusion`. They did not (eval/BENCHMARKS.md): the answering path
 uses chunks alone, so this module lives with the benchmarks, not in the engine.
 
 Example:
