@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -86,15 +87,26 @@ class Store(Protocol):
 
 class PerVersion(Generic[T]):
     """What was worked out from one version of each document (its pages, its chunks), kept
-    until the document's `generation` changes: a re-ingested document is read again."""
+    until the document's `generation` changes: a re-ingested document is read again. At most
+    `limit` documents are kept, the least recently used dropped first, so a long-running
+    service whose documents come and go (deleted, replaced) holds a bounded number."""
 
-    def __init__(self, make: Callable[[Document], T]) -> None:
+    def __init__(self, make: Callable[[Document], T], limit: int = 256) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
         self._make = make
-        self._known: dict[str, tuple[str, T]] = {}
+        self._limit = limit
+        self._known: OrderedDict[str, tuple[str, T]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._known)
 
     def of(self, doc: Document) -> T:
         known = self._known.get(doc.doc_id)
         if known is None or known[0] != doc.generation:
             known = (doc.generation, self._make(doc))
             self._known[doc.doc_id] = known
+        self._known.move_to_end(doc.doc_id)
+        while len(self._known) > self._limit:
+            self._known.popitem(last=False)
         return known[1]
