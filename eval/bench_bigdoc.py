@@ -96,6 +96,29 @@ def mean_pace(tl: Timeline) -> Timeline:
     return Timeline(total=tl.total, events=events, end=tl.end)
 
 
+def replay_work(tl: Timeline, work: list[float]) -> Timeline:
+    """`tl` (docqa's reports on one file) with the ETA `WorkEta` gives when the pages weigh
+    `work`: at each report the work of the first `done` pages is done, paced from the first
+    report. So two page weights are compared on one run's timeline.
+
+    >>> tl = Timeline(total=3, events=[(1.0, 1, None, 0), (2.0, 2, None, 0)], end=4.0)
+    >>> [e[2] for e in replay_work(tl, [1.0, 1.0, 2.0]).events]
+    [None, 2.0]
+    """
+    from ingest.eta import WorkEta
+
+    clock_now = [0.0]
+    eta = WorkEta(lambda: clock_now[0])
+    eta.found(sum(work))
+    events: list[tuple[float, int, float | None, int]] = []
+    reported = 0
+    for t, done, _, rss in tl.events:
+        clock_now[0] = t
+        events.append((t, done, eta.done(sum(work[reported:done])), rss))
+        reported = max(reported, done)
+    return Timeline(total=tl.total, events=events, end=tl.end)
+
+
 def eta_errors(tl: Timeline) -> dict[str, float | None]:
     """Relative ETA errors |shown - true| / true at the checkpoints, and the worst between
     `WORST_BETWEEN` of the pages (None: no event there with an ETA).
@@ -163,6 +186,24 @@ class _Recorder:
     def file_done(self, result: Any) -> None: ...
 
 
+def _page_weights(pdf: Path) -> dict[str, list[float]]:
+    """Each page's work by the weight docqa uses (`text`: the text it shows) and by the one it
+    used until 2026-12-07 (`content`: the whole content stream)."""
+    import pymupdf as _pymupdf
+
+    from ingest.eta import content_bytes, page_work, shown_text_bytes
+
+    pymupdf: Any = _pymupdf
+    doc = pymupdf.open(pdf)
+    try:
+        return {
+            "text": page_work(doc, shown_text_bytes),
+            "content": page_work(doc, content_bytes),
+        }
+    finally:
+        doc.close()
+
+
 def run_one(pdf: Path, home: Path) -> dict[str, Any]:
     """Ingest `pdf` into a fresh store at `home` (this process) and measure it."""
     from docqa.config import Settings
@@ -179,6 +220,7 @@ def run_one(pdf: Path, home: Path) -> dict[str, Any]:
         rt.close()
     (doc,) = report.documents
     tl = recorder.timeline
+    weights = _page_weights(pdf)
     at = {
         f"rss_mb_at_{share:.0%}": round(
             next(e[3] for e in tl.events if e[1] >= share * tl.total) / 2**20
@@ -203,6 +245,10 @@ def run_one(pdf: Path, home: Path) -> dict[str, Any]:
             "docqa": eta_errors(recorder.docqa),
             "window": eta_errors(tl),
             "mean": eta_errors(mean_pace(tl)),
+            **{
+                f"replay_{name}": eta_errors(replay_work(recorder.docqa, work))
+                for name, work in weights.items()
+            },
         },
         "stages": report.stages,
         "timeline": [[round(t, 3), done] for t, done, _, _ in tl.events],
@@ -259,6 +305,16 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['peak_rss_mb']} (at {r['peak_rss_at_s']} s) | {r.get('rss_mb_at_10%')} / {r.get('rss_mb_at_50%')} / "
             f"{r.get('rss_mb_at_100%')} | {errs[0]} | {errs[1]} | {errs[2]} |"
         )
+    print("ETA error at 10% / 50% / worst 10-90%, docqa's reports replayed with each page weight:")
+    for r in rows:
+        e = r["eta_error"]
+        shown = {
+            k: " / ".join(
+                "-" if v is None else f"{100 * v:.0f}%" for v in e[f"replay_{k}"].values()
+            )
+            for k in ("text", "content")
+        }
+        print(f"{r['file']}: shown text {shown['text']}; whole content stream {shown['content']}")
     for r in rows:
         parts = ", ".join(f"{k} {v}" for k, v in r["peak_rss_parts_mb"].items())
         print(f"{r['file']}: RSS at the peak by process (MB): {parts}")

@@ -2,10 +2,13 @@
 
 Pages are not equal work: a page of dense prose yields several full chunks to embed, a page of
 a financial statement fewer, a blank page none, and a scanned page is OCR'd. Before a page is
-parsed, the cheapest sign of its work is the size of its content stream (the drawing
-operators: every glyph shown costs bytes), read from the PDF's object table without decoding
-anything (`page_work`: ~0.1 ms a page, against ~100 ms to parse it). Pages with an image and
-almost no content are scanned pages, which OCR makes costly.
+parsed, the cheapest sign of its work is the text its content stream shows: the bytes of the
+strings in it (what its text operators draw), in the page's streams and the form XObjects it
+draws, read without parsing the page (`page_work`; under a millisecond a page, against ~100 ms
+to parse it). The whole stream's size, the weight until 2026-12-07
+(`content_bytes`), also counts a table's rules and cells, which add no text to embed, so
+prose ran 1.4x slower per unit of work than statements. Pages with an image and almost no
+content are scanned pages, which OCR makes costly.
 
 `WorkEta` turns work done over time into seconds left. It measures the pace from the first
 progress report on, so the start-up (the parser process starting, the first page) does not
@@ -22,32 +25,63 @@ Example:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 PAGE_BASE_WORK = 1024.0
-"""Work of any page besides its content stream (text extraction, its image), in bytes."""
-SCAN_WORK = 50 * 1024.0
-"""Work of a scanned page (an image, almost no content stream), in content-stream bytes:
-measured 2026-12-06, OCR took 1.66 s a page on the dev corpus, while a 10-K page of ~4.7 KB of
-content took ~0.16 s to parse, chunk and embed."""
+"""Work of any page besides the text it shows (rendering its image, finding tables), in bytes."""
+SCAN_WORK = 1.66 / 0.16 * (PAGE_BASE_WORK + 14_700)
+"""Work of a scanned page (an image, almost no content stream): measured 2026-12-06, OCR took
+1.66 s a page on the dev corpus, while a mean page of the Boeing 10-K (14,700 bytes of shown
+text) took ~0.16 s to parse, chunk and embed."""
 SCAN_MAX_CONTENT = 512
 """A page with an image and at most this many content bytes counts as scanned."""
 
+_STRING = re.compile(rb"\((?:[^\\)]|\\.)*\)|<[0-9A-Fa-f\s]*>")
+"""A literal or hex string: in a content stream, what text operators show (and marked-content
+text such as /ActualText)."""
+_INLINE_IMAGE = re.compile(rb"\bBI\b.*?\bID\b.*?\bEI\b", re.S)
+"""An inline image, whose binary data may hold bytes that look like strings."""
 
-def page_work(doc: Any) -> list[float]:
-    """Estimated work of each page of an open PyMuPDF document (relative units, see above).
-    A page whose size cannot be read weighs `PAGE_BASE_WORK`."""
+Size = Callable[[Any, Any], int]
+"""The size of one page's work (an open PyMuPDF document, one of its pages)."""
+
+
+def content_bytes(doc: Any, page: Any) -> int:
+    """The raw (undecoded) size of the page's content streams."""
+    return sum(len(doc.xref_stream_raw(x) or b"") for x in page.get_contents())
+
+
+def shown_text_bytes(doc: Any, page: Any) -> int:
+    """The bytes of the strings in the page's decoded content streams and in the form XObjects
+    it draws, inline images left out (a string's delimiters and a hex string's digits count, so
+    a two-byte font weighs about what it shows)."""
+    streams = [doc.xref_stream(x) or b"" for x in page.get_contents()]
+    streams += [doc.xref_stream(xref) or b"" for xref, *_ in page.get_xobjects()]
+    total = 0
+    for stream in streams:
+        if b"BI" in stream:
+            stream = _INLINE_IMAGE.sub(b"", stream)
+        total += sum(map(len, _STRING.findall(stream)))
+    return total
+
+
+def page_work(doc: Any, size: Size = shown_text_bytes) -> list[float]:
+    """Estimated work of each page of an open PyMuPDF document (relative units, see above):
+    `PAGE_BASE_WORK` plus its `size`, or `SCAN_WORK` for a scanned page. A page whose size
+    cannot be read weighs `PAGE_BASE_WORK`."""
     out: list[float] = []
     for i in range(doc.page_count):
         try:
             page = doc.load_page(i)
-            content = sum(len(doc.xref_stream_raw(x) or b"") for x in page.get_contents())
-            scanned = content <= SCAN_MAX_CONTENT and bool(page.get_images())
+            raw = content_bytes(doc, page)
+            scanned = raw <= SCAN_MAX_CONTENT and bool(page.get_images())
+            work = 0 if scanned else size(doc, page)
         except Exception:  # a damaged page: its parse will say so
-            content, scanned = 0, False
-        out.append(SCAN_WORK if scanned else PAGE_BASE_WORK + content)
+            work, scanned = 0, False
+        out.append(SCAN_WORK if scanned else PAGE_BASE_WORK + work)
     return out
 
 

@@ -9,7 +9,7 @@ import pdfs
 import pymupdf
 import pytest
 
-from eval.bench_bigdoc import Timeline, eta_errors, make_pdfs, mean_pace, run_one
+from eval.bench_bigdoc import Timeline, eta_errors, make_pdfs, mean_pace, replay_work, run_one
 
 
 def page_texts(path: Path) -> list[str]:
@@ -54,13 +54,27 @@ def test_the_mean_pace_estimate_is_right_when_the_pace_is_steady() -> None:
     assert errors["at_50%"] == 0.2 and errors["worst_10-90%"] == 1.0
 
 
+def test_a_replay_is_exact_with_the_true_weights_and_off_with_others() -> None:
+    # pages alternate 1 s and 3 s of work: a weight that knows it is exact, an even one is not
+    work = [1.0 if i % 2 == 0 else 3.0 for i in range(40)]
+    t, events = 0.0, []
+    for done in range(1, 41):
+        t += work[done - 1]
+        events.append((t, done, None, 0))
+    tl = Timeline(total=40, events=events, end=t)
+    exact = eta_errors(replay_work(tl, work))
+    assert exact == {"at_10%": 0.0, "at_50%": 0.0, "worst_10-90%": 0.0}
+    even = eta_errors(replay_work(tl, [1.0] * 40))
+    assert even["worst_10-90%"] is not None and even["worst_10-90%"] > 0.1
+
+
 def test_one_real_ingest_is_measured(tmp_path: Path) -> None:
     pdf = pdfs.text_pdf(tmp_path / "doc.pdf", pages=12)
     row = run_one(pdf, tmp_path / "home")
     assert row["status"] == "indexed" and row["pages"] == 12 and row["chunks"] >= 12
     assert row["seconds"] > 0 and row["pages_per_s"] == pytest.approx(12 / row["seconds"], rel=0.02)
     assert row["peak_rss_mb"] >= row["rss_mb_at_100%"] > 100  # the embedder is loaded
-    assert set(row["eta_error"]) == {"docqa", "window", "mean"}
+    assert set(row["eta_error"]) == {"docqa", "window", "mean", "replay_text", "replay_content"}
     assert len(row["timeline"]) == 12 and row["timeline"][-1][1] == 12
     assert 0 < row["peak_rss_at_s"] <= row["seconds"] + 1
     assert 100 < row["peak_rss_main_mb"] < row["peak_rss_mb"]  # the parser's share is the rest

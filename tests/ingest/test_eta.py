@@ -9,7 +9,7 @@ import pdfs
 import pymupdf
 import pytest
 
-from ingest.eta import PAGE_BASE_WORK, SCAN_WORK, WorkEta, page_work
+from ingest.eta import PAGE_BASE_WORK, SCAN_WORK, WorkEta, content_bytes, page_work
 
 
 def test_page_work_follows_what_a_page_holds(tmp_path: Path) -> None:
@@ -53,3 +53,46 @@ def test_no_eta_while_time_or_work_stands_still() -> None:
     still.found(10.0)
     assert still.done(1.0) is None
     assert still.done(0.0) is None  # time, but no work since the first report
+
+
+def _page(doc: pymupdf.Document, words: int, rules: int) -> None:
+    page = doc.new_page()
+    for i in range(rules):  # a ruled table's cell borders: bytes of drawing, no text
+        page.draw_line((40, 40 + i * 0.7), (560, 40 + i * 0.7))
+    page.insert_textbox((40, 40, 560, 800), " ".join(f"word{i}" for i in range(words)))
+
+
+def test_a_tables_rules_weigh_nothing_and_its_text_what_prose_of_that_length_weighs() -> None:
+    doc = pymupdf.open()
+    _page(doc, words=200, rules=0)
+    _page(doc, words=200, rules=1000)
+    _page(doc, words=20, rules=1000)
+    prose, table, sparse = page_work(doc)
+    # the old weight, the whole content stream, ranks the sparse table above the prose
+    old_prose, _, old_sparse = page_work(doc, content_bytes)
+    assert old_sparse > old_prose
+    assert table == pytest.approx(prose, rel=0.02)
+    assert 0 < sparse - PAGE_BASE_WORK < (prose - PAGE_BASE_WORK) / 5
+
+
+def test_text_drawn_through_a_form_xobject_counts(tmp_path: Path) -> None:
+    source = pymupdf.open()
+    _page(source, words=200, rules=0)
+    doc = pymupdf.open()
+    doc.new_page().show_pdf_page(doc[0].rect, source, 0)  # the page becomes a form XObject
+    (direct,) = page_work(source)
+    (through_form,) = page_work(doc)
+    assert through_form == pytest.approx(direct, rel=0.05)
+
+
+def test_an_inline_images_data_is_not_read_as_text() -> None:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((40, 40), "hello")
+    (alone,) = page_work(doc)
+    data = b"(" + b"x" * 4000 + b")"  # binary data that looks like a string
+    inline = b"q 10 0 0 10 100 100 cm BI /W 4002 /H 1 /CS /G /BPC 8 ID " + data + b" EI Q\n"
+    xref = page.get_contents()[0]
+    doc.update_stream(xref, (doc.xref_stream(xref) or b"") + b"\n" + inline)
+    (with_image,) = page_work(doc)
+    assert with_image == alone
