@@ -12,13 +12,15 @@ measured:
   the RSS at 10%, 50% and 100% of the pages: flat memory means the big file's peak is close to
   the small one's;
 - the ETA at every report, against the time the run actually still took, by three estimators:
-  `docqa`, the ingestor's own (`ingest.eta.WorkEta`: work weighted by content-stream size,
-  paced from the first report; what the CLI bar, the REST job's `seconds_left` and the web UI
-  show since 2026-12-06), `window`, rich's `TimeRemainingColumn` over the pages task (the pace
+  `docqa`, the ingestor's own (`ingest.eta.WorkEta`: each page weighted by the text its
+  content stream shows, paced from the first report; what the CLI bar, the REST job's
+  `seconds_left` and the web UI show since 2026-12-06), `window`, rich's `TimeRemainingColumn` over the pages task (the pace
   of the last 30 s, the CLI bar's until then), and `mean`, the pages left at the mean pace since
   the start (the REST job's `pages_per_second`, the web UI's until then). Reported: the error at 10% and 50% of the pages and the worst error
   between 10% and 90% (past 90% a second of difference is already a large share of what is
-  left).
+  left). docqa's reports are also replayed with two page weights on the same timeline
+  (`replay_work`): `text`, the bytes of the strings each page shows (today's), and `content`,
+  the raw size of its content stream (until 2026-12-07).
 
 Goals (issue: ingest speed): peak RSS under 2 GB on the big file, pages/s no worse than on the
 small one, the ETA within 20% of the truth after the first 10% of pages.
