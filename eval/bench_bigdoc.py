@@ -257,6 +257,11 @@ def run_one(pdf: Path, home: Path) -> dict[str, Any]:
     }
 
 
+def _percentages(errors: dict[str, float | None]) -> str:
+    """`eta_errors` as the tables show them: "12% / 5% / -"."""
+    return " / ".join("-" if v is None else f"{100 * v:.0f}%" for v in errors.values())
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
@@ -298,10 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        errs = [
-            " / ".join("-" if v is None else f"{100 * v:.0f}%" for v in e.values())
-            for e in (r["eta_error"]["docqa"], r["eta_error"]["window"], r["eta_error"]["mean"])
-        ]
+        errs = [_percentages(r["eta_error"][name]) for name in ("docqa", "window", "mean")]
         print(
             f"| {r['file']} | {r['pages']} | {r['seconds']} | {r['pages_per_s']} | "
             f"{r['peak_rss_mb']} (at {r['peak_rss_at_s']} s) | {r.get('rss_mb_at_10%')} / {r.get('rss_mb_at_50%')} / "
@@ -309,13 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     print("ETA error at 10% / 50% / worst 10-90%, docqa's reports replayed with each page weight:")
     for r in rows:
-        e = r["eta_error"]
-        shown = {
-            k: " / ".join(
-                "-" if v is None else f"{100 * v:.0f}%" for v in e[f"replay_{k}"].values()
-            )
-            for k in ("text", "content")
-        }
+        shown = {k: _percentages(r["eta_error"][f"replay_{k}"]) for k in ("text", "content")}
         print(f"{r['file']}: shown text {shown['text']}; whole content stream {shown['content']}")
     for r in rows:
         parts = ", ".join(f"{k} {v}" for k, v in r["peak_rss_parts_mb"].items())

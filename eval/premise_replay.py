@@ -59,9 +59,8 @@ def _declined(record: EvalRecord, absent: list[str]) -> EvalRecord:
     """The record of the same question and run in which the check declined: its question's
     fields, how it was run, and an abstention; every other field as a new record has it."""
     signals = record.route_signals
-    if signals is not None:  # what the router had not measured yet: the question came first
-        kept = {"documents", "window", "scope"}
-        signals = signals.model_copy(update=dict.fromkeys(set(RouteSignals.model_fields) - kept))
+    if signals is not None:  # only what the router knew before the check: the rest not measured
+        signals = RouteSignals(**signals.model_dump(include={"documents", "window", "scope"}))
     return EvalRecord(
         **item_fields(record),
         k=record.k,

@@ -75,7 +75,7 @@ def test_a_tables_rules_weigh_nothing_and_its_text_what_prose_of_that_length_wei
     assert 0 < sparse - PAGE_BASE_WORK < (prose - PAGE_BASE_WORK) / 5
 
 
-def test_text_drawn_through_a_form_xobject_counts(tmp_path: Path) -> None:
+def test_text_drawn_through_a_form_xobject_counts() -> None:
     source = pymupdf.open()
     _page(source, words=200, rules=0)
     doc = pymupdf.open()
