@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -25,6 +25,9 @@ from docqa.models import ModelRegistry
 
 Vectors = npt.NDArray[np.float32]
 Precision = Literal["float32", "bfloat16"]
+Threads = int | Callable[[], int] | None
+"""Threads for one embedding call: a number, or a function asked before each model batch (how
+many cores are free at that moment); None: the embedder's own setting."""
 
 
 @runtime_checkable
@@ -40,7 +43,7 @@ class Embedder(Protocol):
         ...
 
     def count_tokens(self, text: str) -> int: ...
-    def embed_documents(self, texts: Sequence[str]) -> Vectors: ...
+    def embed_documents(self, texts: Sequence[str], threads: Threads = None) -> Vectors: ...
     def embed_query(self, text: str) -> Vectors: ...
 
 
@@ -112,30 +115,53 @@ class SentenceTransformerEmbedder:
             self._tok(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         )
 
-    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+    def embed_documents(self, texts: Sequence[str], threads: Threads = None) -> Vectors:
         import torch
 
-        bf16 = self.precision == "bfloat16"
+        chosen = self.threads if threads is None else threads
         before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
         try:
-            with torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=bf16):
-                out = self.model.encode(
-                    list(texts),
-                    batch_size=self.batch_size,
-                    normalize_embeddings=not bf16,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+            if callable(chosen):
+                out = self._encode_by_batch(texts, chosen)
+            else:
+                if chosen:
+                    torch.set_num_threads(chosen)
+                out = self._encode(texts)
         finally:
-            if self.threads:
-                torch.set_num_threads(before)
+            torch.set_num_threads(before)
         release_free_heap()
-        if bf16:  # unit length in float32, not in the autocast's rounding
+        if self.precision == "bfloat16":  # unit length in float32, not in the autocast's rounding
             return _normalize(np.asarray(out, dtype=np.float32))
         vectors: Vectors = np.asarray(out, dtype=np.float32)
         return vectors
+
+    def _encode(self, texts: Sequence[str]) -> npt.NDArray[Any]:
+        import torch
+
+        bf16 = self.precision == "bfloat16"
+        with torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=bf16):
+            out: npt.NDArray[Any] = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=not bf16,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return out
+
+    def _encode_by_batch(self, texts: Sequence[str], threads: Callable[[], int]) -> Vectors:
+        """`_encode` one model batch at a time, each with the threads `threads()` gives just
+        before it. The batches are sentence-transformers' own (the texts longest first, cut
+        every `batch_size`), so the vectors are those of one call over all of `texts`."""
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            torch.set_num_threads(max(1, threads()))
+            out[rows] = self._encode([texts[i] for i in rows])
+        return out
 
     def embed_query(self, text: str) -> Vectors:
         vector: Vectors = self.embed_documents([text])[0]
@@ -195,7 +221,8 @@ class OnnxBertEmbedder:
         hidden = self.session.run(None, feeds)[0]
         return _normalize(hidden[:, 0, :])
 
-    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+    def embed_documents(self, texts: Sequence[str], threads: Threads = None) -> Vectors:
+        """`threads` is not used: ONNX Runtime fixes its threads when the session is made."""
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
         parts = [

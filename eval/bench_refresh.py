@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from docqa.embedding import Embedder, Vectors
+from docqa.embedding import Embedder, Threads, Vectors
 from eval.bench_ingest import machine
 
 
@@ -43,9 +43,9 @@ class CountingEmbedder:
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
-    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+    def embed_documents(self, texts: Sequence[str], threads: Threads = None) -> Vectors:
         self.texts += len(texts)
-        return self.inner.embed_documents(texts)
+        return self.inner.embed_documents(texts, threads)
 
     def embed_query(self, text: str) -> Vectors:
         return self.inner.embed_query(text)

@@ -42,6 +42,7 @@ from docqa.embedding import (
     Embedder,
     OnnxBertEmbedder,
     SentenceTransformerEmbedder,
+    Threads,
     Vectors,
     _normalize,
     load_embedder,
@@ -133,11 +134,13 @@ class LongTextEmbedder:
             return self._long.embed_query(text)
         return self.base.embed_query(text)
 
-    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+    def embed_documents(self, texts: Sequence[str], threads: Threads = None) -> Vectors:
+        """`threads` goes to the base embedder in `truncate` mode; the other modes embed with
+        their embedders' own threads."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.mode == "truncate":
-            return self.base.embed_documents(texts)
+            return self.base.embed_documents(texts, threads)
         if self.mode == "interpolate":
             return self._embed_interpolated(texts)
         return self._embed_subwindows(texts)

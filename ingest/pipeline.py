@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from docqa.config import IngestSettings, Settings
 from docqa.documents import remove_document
-from docqa.embedding import Embedder
+from docqa.embedding import Embedder, Threads
 from docqa.models import sha256_file
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
@@ -46,6 +46,7 @@ from docqa.types import (
 )
 from ingest.chunk import LayoutChunker
 from ingest.context import chunk_context, outline_sections
+from ingest.cores import CoreShare, Flag
 from ingest.eta import PAGE_BASE_WORK, WorkEta
 
 if TYPE_CHECKING:
@@ -137,6 +138,8 @@ class _Parser:
     process: BaseProcess
     conn: Connection
     jobs: list[_Job]
+    computing: Flag
+    """Set by the process while it parses (`ingest.cores`)."""
 
     def left(self, remaining: dict[str, _Job]) -> list[_Job]:
         return [j for j in self.jobs if j.doc_id in remaining]
@@ -146,6 +149,7 @@ class _Parser:
             self.process.kill()
         self.process.join(timeout=5)
         self.conn.close()
+        self.computing.value = 0
 
 
 def _exit_with_parent() -> None:
@@ -179,14 +183,20 @@ class _Sender:
     process then drops; a killed writer of a shared `multiprocessing.Queue` can leave its
     lock or a slot of its bound taken for good, and the other parsers block on it forever."""
 
-    def __init__(self, conn: Connection, ahead: int) -> None:
+    def __init__(self, conn: Connection, ahead: int, computing: Flag) -> None:
         self.conn = conn
+        self.computing = computing
         self.box: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=ahead)
         self.thread = threading.Thread(target=self._send, name="page-sender", daemon=True)
         self.thread.start()
 
     def put(self, msg: tuple[Any, ...]) -> None:
+        if not self.box.full():  # only this thread puts: it will not wait
+            self.box.put(msg)
+            return
+        self.computing.value = 0  # the embedder may take this core while the outbox is full
         self.box.put(msg)
+        self.computing.value = 1
 
     def close(self) -> None:
         """Send what is left, then end."""
@@ -203,13 +213,19 @@ class _Sender:
 
 
 def _parse_worker(
-    jobs: list[_Job], settings: IngestSettings, blob_dir: str, conn: Connection, ahead: int
+    jobs: list[_Job],
+    settings: IngestSettings,
+    blob_dir: str,
+    conn: Connection,
+    ahead: int,
+    computing: Flag,
 ) -> None:
     _exit_with_parent()
-    out = _Sender(conn, ahead)
+    out = _Sender(conn, ahead, computing)
     try:
         _parse_jobs(jobs, settings, blob_dir, out)
     finally:
+        computing.value = 0
         out.close()
 
 
@@ -324,6 +340,8 @@ class Ingestor:
         # by length, so larger calls pad less; still a bounded number of chunks in memory.
         self.flush_at = 4 * max(8, settings.embedding.batch_size)
         self.stages: dict[str, float] = {}
+        self._cores: CoreShare | None = None
+        """The running parsers' flags (`_parsed`), while a run goes."""
 
     def _timed(self, stage: str, t0: float) -> None:
         self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - t0
@@ -476,17 +494,19 @@ class Ingestor:
         shares = [[s.job for s in todo[i::nworkers]] for i in range(nworkers)]
         blob = str(self.settings.blob_dir)
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
+        cores = self._cores = CoreShare(os.cpu_count() or 1)
 
         def spawn(jobs: list[_Job]) -> _Parser:
             recv, send = ctx.Pipe(duplex=False)
+            computing = cores.parser_flag(ctx)
             p = ctx.Process(
                 target=_parse_worker,
-                args=(jobs, self.settings.ingest, blob, send, ahead),
+                args=(jobs, self.settings.ingest, blob, send, ahead, computing),
                 daemon=True,
             )
             p.start()
             send.close()  # the worker holds the only write end: its exit reads as end of file
-            return _Parser(p, recv, list(jobs))
+            return _Parser(p, recv, list(jobs), computing)
 
         parsers = [spawn(s) for s in shares if s]
         remaining = {j.doc_id: j for s in shares for j in s}
@@ -529,6 +549,7 @@ class Ingestor:
         finally:
             for w in parsers:
                 w.stop()
+            self._cores = None
 
     @staticmethod
     def _cut_slow(
@@ -644,6 +665,13 @@ class Ingestor:
             )
         return chunks
 
+    def _embed_threads(self) -> Threads:
+        """Unless `embedding.threads` is set: the cores the parsers leave free, asked before
+        each model batch (`ingest.cores`)."""
+        if self.settings.embedding.threads is not None or self._cores is None:
+            return None
+        return self._cores.free
+
     def _flush(self, st: _DocState) -> None:
         assert st.record is not None
         gen = st.record.generation
@@ -656,7 +684,7 @@ class Ingestor:
             chunks, st.pending_chunks = st.pending_chunks, []
             texts = [c.search_text for c in chunks]
             t0 = time.perf_counter()
-            dense = self.embedder.embed_documents(texts)
+            dense = self.embedder.embed_documents(texts, self._embed_threads())
             self._timed("embed", t0)
             t0 = time.perf_counter()
             sparse = self.bm25.documents(texts)

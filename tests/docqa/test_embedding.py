@@ -114,3 +114,28 @@ def test_the_embedders_threads_hold_for_its_calls_only(tmp_path: Path) -> None:
     emb.embed_documents(PASSAGES)
     assert seen == [1]
     assert torch.get_num_threads() == before
+
+
+def test_threads_asked_before_each_batch_give_the_vectors_of_one_call(tmp_path: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    emb = load_embedder(EmbeddingSettings(threads=1, batch_size=2), ModelRegistry(tmp_path))
+    assert isinstance(emb, SentenceTransformerEmbedder)
+    texts = [*PASSAGES, "A short one.", "Revenue fell in the third quarter of fiscal 2023."]
+    whole = emb.embed_documents(texts)
+    answers = iter([2, 1, 5])  # asked once per batch of 2: three batches
+    seen: list[int] = []
+    encode = emb.model.encode
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return encode(*args, **kwargs)
+
+    emb.model.encode = spy  # type: ignore[method-assign]
+    batched = emb.embed_documents(texts, threads=lambda: next(answers))
+    assert seen == [2, 1, 5]
+    assert torch.get_num_threads() == before
+    # the same batches (longest texts first) as one call makes: the same vectors, row for row
+    assert np.allclose(batched, whole, atol=1e-3)
+    assert np.argmax(batched @ whole.T, axis=1).tolist() == list(range(len(texts)))

@@ -7,7 +7,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pdfs
@@ -17,7 +17,7 @@ import pytest
 from services import cli_process
 
 from docqa.config import EmbeddingSettings, Settings
-from docqa.embedding import Embedder, load_embedder
+from docqa.embedding import Embedder, Threads, Vectors, load_embedder
 from docqa.models import ModelRegistry
 from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
@@ -598,3 +598,58 @@ def test_the_eta_is_reported_as_work_is_stored_and_ends_at_zero(
     pdfs.dense_pdf(pdf, pages=12, words=1600)
     ing.run([pdf])
     assert log.etas[0] is None and log.etas[-1] == 0.0
+
+
+class _ThreadLog:
+    """The real embedder, keeping the threads it is given for each model batch."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
+        self.precision = inner.precision
+        self.calls: list[Threads] = []
+        self.batches: list[int] = []
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def embed_query(self, text: str) -> Vectors:
+        return self.inner.embed_query(text)
+
+    def embed_documents(self, texts: Sequence[str], threads: Threads = None) -> Vectors:
+        self.calls.append(threads)
+        if not callable(threads):
+            return self.inner.embed_documents(texts, threads)
+        asked = threads
+
+        def logged() -> int:
+            self.batches.append(asked())
+            return self.batches[-1]
+
+        return self.inner.embed_documents(texts, logged)
+
+
+def test_the_embedder_takes_the_cores_a_waiting_parser_leaves(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    import os
+
+    cores = os.cpu_count() or 1
+    pdf = pdfs.dense_pdf(tmp_path / "dense.pdf", pages=12, words=1500)
+    log = _ThreadLog(embedder)
+    # two pages ahead at most: the parser soon waits on its full outbox while chunks embed
+    settings = Settings(home=home, embedding=EmbeddingSettings(batch_size=8))
+    settings.ingest.queue_pages = 4
+    report = Ingestor(settings, store, log, Bm25Encoder()).run([pdf])
+    assert report.documents[0].status == FileStatus.indexed
+    assert log.calls and all(callable(t) for t in log.calls)
+    assert len(log.batches) >= len(log.calls)  # asked once per model batch
+    assert max(log.batches) == cores  # every core, while the parser waited or was done
+    assert all(1 <= n <= cores for n in log.batches)
+
+    # threads set by the user are kept: the embedder is left its own
+    fixed = Settings(home=home, embedding=EmbeddingSettings(batch_size=8, threads=1))
+    log.calls.clear()
+    pdfs.dense_pdf(pdf, pages=12, words=1600)
+    Ingestor(fixed, store, log, Bm25Encoder()).run([pdf])
+    assert log.calls and all(t is None for t in log.calls)
