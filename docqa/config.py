@@ -93,6 +93,14 @@ class IngestSettings(BaseModel):
     (eval/bench_retrieval.py, eval/BENCHMARKS.md) without a gain in evidence-page recall, so it stays off."""
     parse_workers: int = 1
     """Processes parsing PDFs while the main process embeds (a pipeline over both cores)."""
+    share_cores: bool = False
+    """Each side of the pipeline takes the cores the other leaves: the embedder computes each
+    model batch on the cores no parser computes on (a parser waiting on its full outbox leaves
+    its core), and a parser OCRs a page with the cores the embedder leaves (`ingest/cores.py`);
+    `embedding.threads` and `ocr_threads`, when set, stay fixed. Off: one core each. Measured
+    2026-12-07 on the dev corpus (`eval/results/core-share/`): the embedder's half alone was
+    7.5% faster than one core each (94.7 s against 102.3 s, three runs each), short of the 10%
+    asked for."""
     queue_pages: int = 64
     """Messages a parser may have unsent, a page costing two (its start, then its text): about
     half as many pages parsed ahead of the embedder. Bounds the parser's memory on very long

@@ -3,50 +3,82 @@
 The two sides of the pipeline take turns being the slow one: on text pages the parser runs
 ahead until its outbox is full (`ingest.queue_pages`) and then waits, idle, for the embedder;
 on scanned pages the embedder waits for OCR. A fixed split (one core each on two cores) leaves
-a core idle whenever one side waits. Each parser process therefore says in shared memory
-whether it is computing, and the embedder takes, before each model batch, the cores the
-parsers leave free at that moment (`CoreShare.free`).
+a core idle whenever one side waits. With `ingest.share_cores`, each side says in shared memory
+what it computes with, and each takes what the other leaves:
 
-Written here rather than taken from a library: the signal is "this parser is blocked on its own
-outbox", which only the pipeline knows; the shared flag is one byte of `multiprocessing`
-shared memory per parser.
+- a parser process sets its flag while it parses (not while it waits on its full outbox);
+  the embedder takes, before each model batch, the cores no parser computes on (`take`);
+- the embedder's thread count is shared too; a parser OCRs a page with the cores the embedder
+  leaves (`ParserCores.ocr_threads`), all of them while it waits.
+
+Written here rather than taken from a library: the signals ("this parser waits on its own
+outbox", "the embedder computes on n threads") are the pipeline's own; each is one byte of
+`multiprocessing` shared memory.
 
 Example:
-    >>> share = CoreShare(cores=2)
-    >>> flag = share.parser_flag(multiprocessing.get_context("spawn"))  # for the parser
-    >>> share.free()  # the parser computes
+    >>> share = CoreShare(multiprocessing.get_context("spawn"), cores=2)
+    >>> parser = share.parser()  # given to the parser process
+    >>> share.take()  # the parser computes: the embedder gets the other core
     1
-    >>> flag.value = 0  # it waits on its full outbox
-    >>> share.free()
+    >>> parser.computing.value = 0  # it waits on its full outbox
+    >>> share.take()
     2
+    >>> parser.ocr_threads()  # the embedder computes on both
+    1
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Protocol
 
 
-class Flag(Protocol):
-    """A byte in shared memory: 1 while its parser computes, 0 while it waits or has ended."""
+class Shared(Protocol):
+    """A byte of shared memory (`multiprocessing` `RawValue("b")`)."""
 
     value: int
 
 
+@dataclass(frozen=True)
+class ParserCores:
+    """What one parser process sees of the sharing (passed to it when it is spawned)."""
+
+    cores: int
+    computing: Shared
+    """1 while the parser computes, 0 while it waits or has ended."""
+    embedding: Shared
+    """Threads the embedder computes with now (0: it waits)."""
+
+    def ocr_threads(self) -> int:
+        """Threads for the next OCR call: the cores the embedder leaves, at least 1."""
+        return max(1, self.cores - self.embedding.value)
+
+
 class CoreShare:
-    """The cores of this machine and the computing flag of every parser started in one run."""
+    """The cores of this machine, the embedder's threads and the flag of every parser started
+    in one run."""
 
-    def __init__(self, cores: int) -> None:
+    def __init__(self, ctx: BaseContext, cores: int) -> None:
         self.cores = max(1, cores)
-        self._flags: list[Flag] = []
+        self._ctx = ctx
+        self.embedding: Shared = ctx.RawValue("b", 0)
+        self._flags: list[Shared] = []
 
-    def parser_flag(self, ctx: BaseContext) -> Flag:
-        """A new parser's flag (in memory `ctx`'s processes share), computing until it says
-        otherwise. Whoever stops a parser sets its flag to 0 (a killed process cannot)."""
-        flag: Flag = ctx.RawValue("b", 1)
+    def parser(self) -> ParserCores:
+        """A new parser's view, computing until it says otherwise. Whoever stops a parser sets
+        its flag to 0 (a killed process cannot)."""
+        flag: Shared = self._ctx.RawValue("b", 1)
         self._flags.append(flag)
-        return flag
+        return ParserCores(self.cores, flag, self.embedding)
 
-    def free(self) -> int:
-        """Cores no parser computes on now, at least 1."""
-        return max(1, self.cores - sum(f.value for f in self._flags))
+    def take(self) -> int:
+        """Threads for the embedder's next model batch: the cores no parser computes on, at
+        least 1; recorded until `release`."""
+        n = max(1, self.cores - sum(f.value for f in self._flags))
+        self.embedding.value = n
+        return n
+
+    def release(self) -> None:
+        """The embedder waits again."""
+        self.embedding.value = 0

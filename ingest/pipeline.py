@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from docqa.config import IngestSettings, Settings
 from docqa.documents import remove_document
-from docqa.embedding import Embedder, Threads
+from docqa.embedding import Embedder, Vectors
 from docqa.models import sha256_file
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
@@ -46,7 +46,7 @@ from docqa.types import (
 )
 from ingest.chunk import LayoutChunker
 from ingest.context import chunk_context, outline_sections
-from ingest.cores import CoreShare, Flag
+from ingest.cores import CoreShare, ParserCores, Shared
 from ingest.eta import PAGE_BASE_WORK, WorkEta
 
 if TYPE_CHECKING:
@@ -138,8 +138,8 @@ class _Parser:
     process: BaseProcess
     conn: Connection
     jobs: list[_Job]
-    computing: Flag
-    """Set by the process while it parses (`ingest.cores`)."""
+    cores: ParserCores
+    """Its share of the cores (`ingest.cores`)."""
 
     def left(self, remaining: dict[str, _Job]) -> list[_Job]:
         return [j for j in self.jobs if j.doc_id in remaining]
@@ -149,7 +149,7 @@ class _Parser:
             self.process.kill()
         self.process.join(timeout=5)
         self.conn.close()
-        self.computing.value = 0
+        self.cores.computing.value = 0
 
 
 def _exit_with_parent() -> None:
@@ -183,7 +183,7 @@ class _Sender:
     process then drops; a killed writer of a shared `multiprocessing.Queue` can leave its
     lock or a slot of its bound taken for good, and the other parsers block on it forever."""
 
-    def __init__(self, conn: Connection, ahead: int, computing: Flag) -> None:
+    def __init__(self, conn: Connection, ahead: int, computing: Shared) -> None:
         self.conn = conn
         self.computing = computing
         self.box: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=ahead)
@@ -218,14 +218,16 @@ def _parse_worker(
     blob_dir: str,
     conn: Connection,
     ahead: int,
-    computing: Flag,
+    cores: ParserCores,
 ) -> None:
     _exit_with_parent()
-    out = _Sender(conn, ahead, computing)
+    out = _Sender(conn, ahead, cores.computing)
+    # OCR with the cores the embedder leaves, unless the threads are set
+    shared = settings.share_cores and settings.ocr_threads is None
     try:
-        _parse_jobs(jobs, settings, blob_dir, out)
+        _parse_jobs(jobs, settings, blob_dir, out, cores.ocr_threads if shared else None)
     finally:
-        computing.value = 0
+        cores.computing.value = 0
         out.close()
 
 
@@ -233,7 +235,15 @@ _STORE_EMPTIED_EVERY = 50
 """Pages a parser reads between two emptyings of MuPDF's object cache (`empty_mupdf_store`)."""
 
 
-def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: _Sender) -> None:
+def _parse_jobs(
+    jobs: list[_Job],
+    settings: IngestSettings,
+    blob_dir: str,
+    out: _Sender,
+    ocr_threads: Callable[[], int] | None = None,
+) -> None:
+    """Parse `jobs` in order into `out`. `ocr_threads`: asked before each page for the threads
+    its OCR may use (None: `settings.ocr_threads`)."""
     from docqa.memory import release_free_heap
     from ingest.eta import page_work
     from ingest.parse import ParseError, doc_meta, empty_mupdf_store, open_pdf, parse_page
@@ -254,8 +264,11 @@ def _parse_jobs(jobs: list[_Job], settings: IngestSettings, blob_dir: str, out: 
                 out.put(("meta", job.doc_id, doc.page_count, title, toc, page_work(doc)))
             for i in range(job.first_page, doc.page_count):
                 out.put(("page_start", job.doc_id, i + 1))  # the main process times the page
+                page_settings = settings
+                if ocr_threads is not None:
+                    page_settings = settings.model_copy(update={"ocr_threads": ocr_threads()})
                 try:
-                    parsed = parse_page(doc, i, settings, Path(blob_dir), job.doc_id)
+                    parsed = parse_page(doc, i, page_settings, Path(blob_dir), job.doc_id)
                 except Exception as e:  # one unreadable page does not fail its document
                     out.put(("page_failed", job.doc_id, i + 1, _page_reason(i + 1, e)))
                     continue
@@ -494,19 +507,19 @@ class Ingestor:
         shares = [[s.job for s in todo[i::nworkers]] for i in range(nworkers)]
         blob = str(self.settings.blob_dir)
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
-        cores = self._cores = CoreShare(os.cpu_count() or 1)
+        cores = self._cores = CoreShare(ctx, os.cpu_count() or 1)
 
         def spawn(jobs: list[_Job]) -> _Parser:
             recv, send = ctx.Pipe(duplex=False)
-            computing = cores.parser_flag(ctx)
+            share = cores.parser()
             p = ctx.Process(
                 target=_parse_worker,
-                args=(jobs, self.settings.ingest, blob, send, ahead, computing),
+                args=(jobs, self.settings.ingest, blob, send, ahead, share),
                 daemon=True,
             )
             p.start()
             send.close()  # the worker holds the only write end: its exit reads as end of file
-            return _Parser(p, recv, list(jobs), computing)
+            return _Parser(p, recv, list(jobs), share)
 
         parsers = [spawn(s) for s in shares if s]
         remaining = {j.doc_id: j for s in shares for j in s}
@@ -665,12 +678,18 @@ class Ingestor:
             )
         return chunks
 
-    def _embed_threads(self) -> Threads:
-        """Unless `embedding.threads` is set: the cores the parsers leave free, asked before
-        each model batch (`ingest.cores`)."""
-        if self.settings.embedding.threads is not None or self._cores is None:
-            return None
-        return self._cores.free
+    def _embed(self, texts: list[str]) -> Vectors:
+        """The vectors of `texts`. With `ingest.share_cores` (and `embedding.threads` unset),
+        each model batch computes on the cores no parser computes on (`ingest.cores`)."""
+        cores = self._cores
+        if cores is None or not self.settings.ingest.share_cores:
+            return self.embedder.embed_documents(texts)
+        if self.settings.embedding.threads is not None:
+            return self.embedder.embed_documents(texts)
+        try:
+            return self.embedder.embed_documents(texts, cores.take)
+        finally:
+            cores.release()
 
     def _flush(self, st: _DocState) -> None:
         assert st.record is not None
@@ -684,7 +703,7 @@ class Ingestor:
             chunks, st.pending_chunks = st.pending_chunks, []
             texts = [c.search_text for c in chunks]
             t0 = time.perf_counter()
-            dense = self.embedder.embed_documents(texts, self._embed_threads())
+            dense = self._embed(texts)
             self._timed("embed", t0)
             t0 = time.perf_counter()
             sparse = self.bm25.documents(texts)

@@ -1,48 +1,52 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-from multiprocessing.context import BaseContext
+import multiprocessing.synchronize
 
-from ingest.cores import CoreShare, Flag
+from ingest.cores import CoreShare, ParserCores
 
 
-def _wait_then_end(flag: Flag, go: mp.synchronize.Event) -> None:
-    flag.value = 0  # waiting on a full outbox
+def _wait_then_compute(share: ParserCores, go: multiprocessing.synchronize.Event) -> None:
+    share.computing.value = 0  # waiting on a full outbox
     go.wait(10)
-    flag.value = 1  # computing again
+    share.computing.value = 1  # computing again
 
 
-def test_free_cores_are_those_no_parser_computes_on() -> None:
-    ctx: BaseContext = mp.get_context("spawn")
-    share = CoreShare(cores=4)
-    assert share.free() == 4
-    a, b = share.parser_flag(ctx), share.parser_flag(ctx)
-    assert share.free() == 2
-    a.value = 0
-    assert share.free() == 3
-    b.value = 0
-    assert share.free() == 4
-    one = CoreShare(cores=1)
-    one.parser_flag(ctx)
-    assert one.free() == 1  # the embedder always has a thread
+def test_each_side_takes_the_cores_the_other_leaves() -> None:
+    share = CoreShare(mp.get_context("spawn"), cores=4)
+    assert share.take() == 4  # no parser yet
+    a, b = share.parser(), share.parser()
+    assert share.take() == 2
+    assert a.ocr_threads() == 2 and b.ocr_threads() == 2  # the embedder holds 2
+    a.computing.value = 0
+    assert share.take() == 3
+    assert a.ocr_threads() == 1
+    share.release()  # the embedder waits: a parser may OCR on every core
+    assert a.ocr_threads() == 4
+    b.computing.value = 0
+    assert share.take() == 4
+
+    one = CoreShare(mp.get_context("spawn"), cores=1)
+    p = one.parser()
+    assert one.take() == 1 and p.ocr_threads() == 1  # each side always has a thread
 
 
-def test_a_parser_process_flag_is_seen_by_this_process() -> None:
+def test_a_parser_process_is_seen_by_this_process_and_sees_the_embedder() -> None:
     ctx = mp.get_context("spawn")
-    share = CoreShare(cores=2)
-    flag = share.parser_flag(ctx)
+    share = CoreShare(ctx, cores=2)
+    parser = share.parser()
     go = ctx.Event()
-    p = ctx.Process(target=_wait_then_end, args=(flag, go))
+    p = ctx.Process(target=_wait_then_compute, args=(parser, go))
     p.start()
     try:
         for _ in range(200):
-            if share.free() == 2:
+            if share.take() == 2:
                 break
             p.join(0.05)
-        assert share.free() == 2
+        assert share.take() == 2 and share.embedding.value == 2
         go.set()
         p.join(10)
         assert p.exitcode == 0
-        assert share.free() == 1
+        assert share.take() == 1
     finally:
         p.kill()

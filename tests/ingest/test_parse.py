@@ -362,16 +362,18 @@ def test_image_only_page_is_ocred(files: dict[str, Path]) -> None:
 def test_ocr_threads_reach_the_engine_and_read_the_same_text(files: dict[str, Path]) -> None:
     from ingest import ocr
 
-    def threads_used() -> list[int]:  # by the engine the last page was read with
-        engine = ocr._engine  # RapidOCR's detector and recogniser hold their sessions apart
+    def threads_used(threads: int | None) -> list[int]:  # by the engine of that count
+        engine = ocr._engines[threads]  # RapidOCR's detector and recogniser: sessions apart
         sessions = [engine.text_det.infer.session, engine.text_rec.session.session]
         return [s.get_session_options().intra_op_num_threads for s in sessions]
 
+    ocr._engines.clear()
     (one,) = parse_all(files["image"], IngestSettings(page_images=False, ocr_threads=1))
-    assert threads_used() == [1, 1]
+    assert list(ocr._engines) == [1] and threads_used(1) == [1, 1]
     (default,) = parse_all(files["image"], IngestSettings(page_images=False))
-    assert threads_used() == [0, 0]  # ONNX Runtime's default: one per core
+    assert threads_used(None) == [0, 0]  # ONNX Runtime's default: one per core
     assert one.page.text == default.page.text and one.page.ocr
+    assert ocr.get_engine(1) is ocr._engines[1]  # each count's engine is made once
 
 
 FIGURES = IngestSettings(page_images=False, ocr_figures=0.05)

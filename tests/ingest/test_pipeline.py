@@ -637,9 +637,15 @@ def test_the_embedder_takes_the_cores_a_waiting_parser_leaves(
     cores = os.cpu_count() or 1
     pdf = pdfs.dense_pdf(tmp_path / "dense.pdf", pages=12, words=1500)
     log = _ThreadLog(embedder)
-    # two pages ahead at most: the parser soon waits on its full outbox while chunks embed
+    # off by default: the embedder keeps its own threads
     settings = Settings(home=home, embedding=EmbeddingSettings(batch_size=8))
+    Ingestor(settings, store, log, Bm25Encoder()).run([pdf])
+    assert log.calls and all(t is None for t in log.calls)
+    # two pages ahead at most: the parser soon waits on its full outbox while chunks embed
+    log.calls.clear()
+    pdfs.dense_pdf(pdf, pages=12, words=1450)
     settings.ingest.queue_pages = 4
+    settings.ingest.share_cores = True
     report = Ingestor(settings, store, log, Bm25Encoder()).run([pdf])
     assert report.documents[0].status == FileStatus.indexed
     assert log.calls and all(callable(t) for t in log.calls)
@@ -649,7 +655,36 @@ def test_the_embedder_takes_the_cores_a_waiting_parser_leaves(
 
     # threads set by the user are kept: the embedder is left its own
     fixed = Settings(home=home, embedding=EmbeddingSettings(batch_size=8, threads=1))
+    fixed.ingest.share_cores = True
     log.calls.clear()
     pdfs.dense_pdf(pdf, pages=12, words=1600)
     Ingestor(fixed, store, log, Bm25Encoder()).run([pdf])
     assert log.calls and all(t is None for t in log.calls)
+
+
+def test_a_sharing_parser_ocrs_each_page_with_the_threads_it_is_given(tmp_path: Path) -> None:
+    from docqa.config import IngestSettings
+    from ingest import ocr
+    from ingest.pipeline import _Job, _parse_jobs
+
+    scan = pdfs.image_only_pdf(tmp_path / "scan.pdf")
+    text = pdfs.text_pdf(tmp_path / "text.pdf", pages=2)
+    sent: list[tuple[object, ...]] = []
+    asked: list[int] = []
+
+    class Outbox:
+        def put(self, msg: tuple[object, ...]) -> None:
+            sent.append(msg)
+
+    def one_thread() -> int:
+        asked.append(1)
+        return 1
+
+    ocr._engines.clear()
+    jobs = [_Job(str(scan), "s", None), _Job(str(text), "t", None)]
+    settings = IngestSettings(page_images=False)
+    _parse_jobs(jobs, settings, str(tmp_path), Outbox(), one_thread)  # type: ignore[arg-type]
+    assert len(asked) == 3  # once per page
+    assert list(ocr._engines) == [1]  # the scanned page was read with the one thread given
+    pages = [m[2] for m in sent if m[0] == "page"]
+    assert [p.page.ocr for p in pages] == [True, False, False]  # type: ignore[attr-defined]
