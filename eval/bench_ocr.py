@@ -82,12 +82,14 @@ def engine(options: dict[str, Any]) -> Iterator[None]:
 
     from ingest import ocr
 
-    saved = ocr._engine
-    ocr._engine = RapidOCR(**options)
+    saved = dict(ocr._engines)
+    ocr._engines.clear()
+    ocr._engines[None] = RapidOCR(**options)  # the engine of the default thread count
     try:
         yield
     finally:
-        ocr._engine = saved
+        ocr._engines.clear()
+        ocr._engines.update(saved)
 
 
 def read(page_ref: tuple[Path, int], dpi: int, classify: bool) -> tuple[str, str, float]:
