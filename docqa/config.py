@@ -98,9 +98,10 @@ class IngestSettings(BaseModel):
     model batch on the cores no parser computes on (a parser waiting on its full outbox leaves
     its core), and a parser OCRs a page with the cores the embedder leaves (`ingest/cores.py`);
     `embedding.threads` and `ocr_threads`, when set, stay fixed. Off: one core each. Measured
-    2026-12-07 on the dev corpus (`eval/results/core-share/`): the embedder's half alone was
-    7.5% faster than one core each (94.7 s against 102.3 s, three runs each), short of the 10%
-    asked for."""
+    2026-12-07 on the dev corpus (`eval/results/core-share/`, three runs each): 9.2% faster
+    than one core each (91.2 s against 100.4 s), short of the 10% asked for; with `queue_pages`
+    4096 as well 11.6% faster, and a 1,000-page 10-K 16% faster, but its ETA was then up to
+    68% off (the embedder speeds up once the parser is done), so neither is the default."""
     queue_pages: int = 64
     """Messages a parser may have unsent, a page costing two (its start, then its text): about
     half as many pages parsed ahead of the embedder. Bounds the parser's memory on very long
