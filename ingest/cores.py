@@ -31,13 +31,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class Shared(Protocol):
     """A byte of shared memory (`multiprocessing` `RawValue("b")`)."""
 
     value: int
+
+
+class SharedFloat(Protocol):
+    """A double in shared memory (`multiprocessing` `RawValue("d")`)."""
+
+    value: float
+
+
+class ParserProgress(NamedTuple):
+    """How far the parsers of a run are (`ingest.eta.PipelineEta` reads it)."""
+
+    found: float
+    """Work of the documents they have opened."""
+    parsed: float
+    """Work of the pages they have parsed."""
+    finished: bool
+    """Whether none of them has anything left to parse."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,12 @@ class ParserCores:
     """1 while the parser computes, 0 while it waits or has ended."""
     embedding: Shared
     """Threads the embedder computes with now (0: it waits)."""
+    found: SharedFloat
+    """Work (`ingest.eta.page_work`) of the documents this parser has opened."""
+    parsed: SharedFloat
+    """Work of the pages it has parsed (or failed), so the ETA sees how far ahead it is."""
+    finished: Shared
+    """1 once it has nothing more to parse (its jobs are done, or it was stopped)."""
 
     def ocr_threads(self) -> int:
         """Threads for the next OCR call: the cores the embedder leaves, at least 1."""
@@ -64,13 +87,27 @@ class CoreShare:
         self._ctx = ctx
         self.embedding: Shared = ctx.RawValue("b", 0)
         self._flags: list[Shared] = []
+        self._parsers: list[ParserCores] = []
 
     def parser(self) -> ParserCores:
         """A new parser's view, computing until it says otherwise. Whoever stops a parser sets
         its flag to 0 (a killed process cannot)."""
         flag: Shared = self._ctx.RawValue("b", 1)
+        found: SharedFloat = self._ctx.RawValue("d", 0.0)
+        parsed: SharedFloat = self._ctx.RawValue("d", 0.0)
+        finished: Shared = self._ctx.RawValue("b", 0)
         self._flags.append(flag)
-        return ParserCores(self.cores, flag, self.embedding)
+        share = ParserCores(self.cores, flag, self.embedding, found, parsed, finished)
+        self._parsers.append(share)
+        return share
+
+    def progress(self) -> ParserProgress:
+        """How far the parsers of the run are, the stopped ones included."""
+        return ParserProgress(
+            found=sum(p.found.value for p in self._parsers),
+            parsed=sum(p.parsed.value for p in self._parsers),
+            finished=all(p.finished.value for p in self._parsers),
+        )
 
     def take(self) -> int:
         """Threads for the embedder's next model batch: the cores no parser computes on, at

@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ingest.cores import ParserProgress
+
 PAGE_BASE_WORK = 1024.0
 """Work of any page besides the text it shows (rendering its image, finding tables), in bytes."""
 SCAN_WORK = 1.66 / 0.16 * (PAGE_BASE_WORK + 14_700)
@@ -111,3 +113,71 @@ class WorkEta:
             return None
         pace = (self.completed - w0) / (now - t0)
         return max(0.0, self.total - self.completed) / pace
+
+
+THREAD_SCALING = 0.74
+"""The embedder's speed grows as (threads) ** this: measured 2026-12-07 on a 2-core AMD EPYC VM
+(MiniLM in bfloat16, the dev corpus's 2,105 chunk texts in calls of 128, two rounds): 46.0 s
+on one thread, 27.6 s on two, 1.67x (`eval/results/core-share/threads-2026-12-07.json`)."""
+
+
+def all_cores_gain(cores: int, parsers: int) -> float:
+    """How much faster the embedder stores on every core than on those `parsers` leave."""
+    return float((max(1, cores) / max(1, cores - parsers)) ** THREAD_SCALING)
+
+
+class PipelineEta(WorkEta):
+    """Seconds left when the parser may run far ahead of the embedder and the embedder takes
+    every core once the parsers are done (`ingest.share_cores`): a pipeline of two stages.
+
+    `WorkEta`'s single pace goes wrong there: while the parser runs, the embedder stores on the
+    cores it leaves; once the parser has finished, the embedder stores faster, by the gain of
+    all cores over those (`gain`). So the parsers' own progress (`parser`: work found and
+    parsed, shared by the parse processes) is read too: the parsers finish after the work they
+    have left at their pace; the embedder stores at its pace until then (never past what is
+    parsed), then the rest at `gain` times that pace, or at the pace it is measured to go once
+    the parsers are done (after `settle` seconds of that).
+    """
+
+    def __init__(
+        self,
+        parser: Callable[[], ParserProgress],
+        gain: float,
+        clock: Callable[[], float] = time.monotonic,
+        settle: float = 5.0,
+    ) -> None:
+        super().__init__(clock)
+        self.parser = parser
+        self.gain = max(1.0, gain)
+        self.settle = settle
+        self._parsed_first = 0.0
+        self._alone: tuple[float, float] | None = None
+        """(time, work done) when the parsers were first seen finished."""
+
+    def done(self, work: float) -> float | None:
+        now = self.clock()
+        self.completed += work
+        progress = self.parser()
+        total = max(self.total, progress.found)
+        if self._first is None:
+            self._first = (now, self.completed)
+            self._parsed_first = progress.parsed
+            return None
+        t0, w0 = self._first
+        if now <= t0 or self.completed <= w0:
+            return None
+        pace = (self.completed - w0) / (now - t0)
+        left = max(0.0, total - self.completed)
+        if progress.finished:
+            if self._alone is None:
+                self._alone = (now, self.completed)
+            t2, w2 = self._alone
+            if now - t2 >= self.settle and self.completed > w2:
+                return left / ((self.completed - w2) / (now - t2))
+            return left / (pace * self.gain)
+        parse_pace = (progress.parsed - self._parsed_first) / (now - t0)
+        if parse_pace <= 0:
+            return left / pace
+        parse_left = max(0.0, total - progress.parsed) / parse_pace
+        behind = left - pace * parse_left  # what the embedder has still to store then
+        return parse_left + max(0.0, behind) / (pace * self.gain)

@@ -47,7 +47,7 @@ from docqa.types import (
 from ingest.chunk import LayoutChunker
 from ingest.context import chunk_context, outline_sections
 from ingest.cores import CoreShare, ParserCores, Shared
-from ingest.eta import PAGE_BASE_WORK, WorkEta
+from ingest.eta import PAGE_BASE_WORK, PipelineEta, WorkEta, all_cores_gain
 
 if TYPE_CHECKING:
     from docqa.runtime import Runtime
@@ -150,6 +150,7 @@ class _Parser:
         self.process.join(timeout=5)
         self.conn.close()
         self.cores.computing.value = 0
+        self.cores.finished.value = 1  # a replacement, if any, parses what it had left
 
 
 def _exit_with_parent() -> None:
@@ -222,12 +223,11 @@ def _parse_worker(
 ) -> None:
     _exit_with_parent()
     out = _Sender(conn, ahead, cores.computing)
-    # OCR with the cores the embedder leaves, unless the threads are set
-    shared = settings.share_cores and settings.ocr_threads is None
     try:
-        _parse_jobs(jobs, settings, blob_dir, out, cores.ocr_threads if shared else None)
+        _parse_jobs(jobs, settings, blob_dir, out, cores)
     finally:
         cores.computing.value = 0
+        cores.finished.value = 1
         out.close()
 
 
@@ -240,14 +240,16 @@ def _parse_jobs(
     settings: IngestSettings,
     blob_dir: str,
     out: _Sender,
-    ocr_threads: Callable[[], int] | None = None,
+    cores: ParserCores | None = None,
 ) -> None:
-    """Parse `jobs` in order into `out`. `ocr_threads`: asked before each page for the threads
-    its OCR may use (None: `settings.ocr_threads`)."""
+    """Parse `jobs` in order into `out`. `cores`: where this parser says how far it is (work
+    found and parsed, `ingest.cores`) and, with `settings.share_cores` and no `ocr_threads`,
+    how many threads each page's OCR may use."""
     from docqa.memory import release_free_heap
     from ingest.eta import page_work
     from ingest.parse import ParseError, doc_meta, empty_mupdf_store, open_pdf, parse_page
 
+    share_ocr = cores is not None and settings.share_cores and settings.ocr_threads is None
     parsed_pages = 0
     for job in jobs:
         try:
@@ -258,19 +260,25 @@ def _parse_jobs(
         except Exception as e:  # anything MuPDF throws on a hostile file
             out.put(("error", job.doc_id, "corrupt", f"cannot open: {type(e).__name__}: {e}"))
             continue
+        work: list[float] = []
+        page = job.first_page
         try:
+            work = page_work(doc)
             if job.first_page == 0:
                 title, toc = doc_meta(doc)
-                out.put(("meta", job.doc_id, doc.page_count, title, toc, page_work(doc)))
-            for i in range(job.first_page, doc.page_count):
-                out.put(("page_start", job.doc_id, i + 1))  # the main process times the page
+                if cores is not None:
+                    cores.found.value += sum(work)
+                out.put(("meta", job.doc_id, doc.page_count, title, toc, work))
+            for page in range(job.first_page, doc.page_count):
+                out.put(("page_start", job.doc_id, page + 1))  # the main process times the page
                 page_settings = settings
-                if ocr_threads is not None:
-                    page_settings = settings.model_copy(update={"ocr_threads": ocr_threads()})
+                if share_ocr:
+                    assert cores is not None
+                    page_settings = settings.model_copy(update={"ocr_threads": cores.ocr_threads()})
                 try:
-                    parsed = parse_page(doc, i, page_settings, Path(blob_dir), job.doc_id)
+                    parsed = parse_page(doc, page, page_settings, Path(blob_dir), job.doc_id)
                 except Exception as e:  # one unreadable page does not fail its document
-                    out.put(("page_failed", job.doc_id, i + 1, _page_reason(i + 1, e)))
+                    out.put(("page_failed", job.doc_id, page + 1, _page_reason(page + 1, e)))
                     continue
                 finally:
                     # flat memory on big files: MuPDF's object cache and the freed heap go back
@@ -278,9 +286,13 @@ def _parse_jobs(
                     if parsed_pages % _STORE_EMPTIED_EVERY == 0:
                         empty_mupdf_store()
                     release_free_heap()
+                    if cores is not None and page < len(work):
+                        cores.parsed.value += work[page]
                 out.put(("page", job.doc_id, parsed))
             out.put(("done", job.doc_id))
         except Exception as e:
+            if cores is not None:  # nothing more of this file will be parsed
+                cores.parsed.value += sum(work[page:])
             out.put(("error", job.doc_id, "parse_failed", f"{type(e).__name__}: {e}"))
         finally:
             doc.close()
@@ -508,6 +520,10 @@ class Ingestor:
         blob = str(self.settings.blob_dir)
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
         cores = self._cores = CoreShare(ctx, os.cpu_count() or 1)
+        if self.settings.ingest.share_cores:  # the parsers may run ahead: a two-stage ETA
+            takes_all = self.settings.embedding.threads is None
+            gain = all_cores_gain(cores.cores, nworkers) if takes_all else 1.0
+            self.eta = PipelineEta(cores.progress, gain)
 
         def spawn(jobs: list[_Job]) -> _Parser:
             recv, send = ctx.Pipe(duplex=False)

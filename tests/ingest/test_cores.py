@@ -50,3 +50,15 @@ def test_a_parser_process_is_seen_by_this_process_and_sees_the_embedder() -> Non
         assert share.take() == 1
     finally:
         p.kill()
+
+
+def test_progress_sums_every_parser_and_is_finished_when_all_are() -> None:
+    share = CoreShare(mp.get_context("spawn"), cores=2)
+    assert share.progress() == (0.0, 0.0, True)  # no parser: nothing left to parse
+    a, b = share.parser(), share.parser()
+    a.found.value, a.parsed.value = 10.0, 4.0
+    b.found.value, b.parsed.value = 5.0, 5.0
+    b.finished.value = 1
+    assert share.progress() == (15.0, 9.0, False)
+    a.finished.value = 1
+    assert share.progress().finished

@@ -96,3 +96,42 @@ def test_an_inline_images_data_is_not_read_as_text() -> None:
     doc.update_stream(xref, (doc.xref_stream(xref) or b"") + b"\n" + inline)
     (with_image,) = page_work(doc)
     assert with_image == alone
+
+
+def test_the_pipeline_eta_adds_what_the_embedder_stores_after_the_parser_at_its_gain() -> None:
+    from ingest.cores import ParserProgress
+    from ingest.eta import THREAD_SCALING, PipelineEta, all_cores_gain
+
+    times = iter([0.0, 10.0, 20.0, 30.0, 33.0, 40.0]).__next__
+    state = ParserProgress(found=100.0, parsed=20.0, finished=False)
+    eta = PipelineEta(lambda: state, gain=2.0, clock=times, settle=5.0)
+    eta.found(100.0)
+    assert eta.done(10.0) is None  # t=0: no pace yet
+    # t=10: the parser went 20 -> 60 (4/s: 10 s left), the embedder 10 -> 20 (1/s): in those
+    # 10 s it stores 10 more, then the 70 left at 2/s
+    state = ParserProgress(100.0, 60.0, False)
+    assert eta.done(10.0) == pytest.approx(10.0 + 70.0 / 2.0)
+    # t=20: an embedder that keeps up with the parser finishes with it
+    state = ParserProgress(100.0, 70.0, False)
+    assert eta.done(60.0) == pytest.approx(30.0 / 2.5)  # the parser's 30 left at 2.5/s
+    # the parsers are done: the gain's pace until `settle` seconds of it, then the measured one
+    state = ParserProgress(100.0, 100.0, True)
+    assert eta.done(5.0) == pytest.approx(15.0 / (75.0 / 30.0 * 2.0))  # t=30: 75 since t=0
+    assert eta.done(5.0) == pytest.approx(10.0 / (80.0 / 33.0 * 2.0))  # t=33: 3 s alone
+    assert eta.done(6.0) == pytest.approx(4.0 / (11.0 / 10.0))  # t=40: 11 stored in 10 s alone
+    assert all_cores_gain(2, 1) == pytest.approx(2**THREAD_SCALING) and THREAD_SCALING > 0
+    assert all_cores_gain(1, 1) == 1.0 and all_cores_gain(8, 0) == 1.0
+
+
+def test_the_pipeline_eta_counts_work_the_parser_found_before_the_embedder_saw_it() -> None:
+    from ingest.cores import ParserProgress
+    from ingest.eta import PipelineEta
+
+    times = iter([0.0, 10.0]).__next__
+    state = ParserProgress(found=200.0, parsed=50.0, finished=False)
+    eta = PipelineEta(lambda: state, gain=1.0, clock=times)
+    eta.found(100.0)  # the embedder has seen the first file only
+    eta.done(10.0)
+    state = ParserProgress(200.0, 100.0, False)
+    # parser: 100 left at 5/s = 20 s; embedder at 1/s stores 20 of its 180 left, then 160 at 1/s
+    assert eta.done(10.0) == pytest.approx(20.0 + 160.0)

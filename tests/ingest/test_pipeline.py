@@ -600,6 +600,27 @@ def test_the_eta_is_reported_as_work_is_stored_and_ends_at_zero(
     assert log.etas[0] is None and log.etas[-1] == 0.0
 
 
+def test_sharing_cores_the_eta_reads_the_parsers_progress_and_ends_at_zero(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    from ingest.eta import PipelineEta
+
+    pdf = pdfs.dense_pdf(tmp_path / "dense.pdf", pages=12, words=1500)
+    log = _EtaLog()
+    settings = Settings(home=home, embedding=EmbeddingSettings(batch_size=8))
+    settings.ingest.share_cores = True
+    settings.ingest.queue_pages = 4096  # the parser runs ahead through the whole file
+    ing = Ingestor(settings, store, embedder, Bm25Encoder(), progress=log)
+    report = ing.run([pdf])
+    assert report.documents[0].status == FileStatus.indexed
+    assert isinstance(ing.eta, PipelineEta)
+    progress = ing.eta.parser()
+    assert progress.finished and progress.parsed == pytest.approx(progress.found)
+    assert progress.found == pytest.approx(ing.eta.total)  # what the parser found was stored
+    assert len(log.etas) >= 3 and log.etas[0] is None and log.etas[-1] == 0.0
+    assert all(e >= 0 for e in log.etas[1:] if e is not None)
+
+
 class _ThreadLog:
     """The real embedder, keeping the threads it is given for each model batch."""
 
@@ -662,29 +683,45 @@ def test_the_embedder_takes_the_cores_a_waiting_parser_leaves(
     assert log.calls and all(t is None for t in log.calls)
 
 
-def test_a_sharing_parser_ocrs_each_page_with_the_threads_it_is_given(tmp_path: Path) -> None:
+def test_a_sharing_parser_ocrs_with_the_threads_left_and_says_how_far_it_is(
+    tmp_path: Path,
+) -> None:
+    import multiprocessing as mp
+
     from docqa.config import IngestSettings
     from ingest import ocr
+    from ingest.cores import CoreShare
+    from ingest.eta import page_work
     from ingest.pipeline import _Job, _parse_jobs
 
     scan = pdfs.image_only_pdf(tmp_path / "scan.pdf")
     text = pdfs.text_pdf(tmp_path / "text.pdf", pages=2)
     sent: list[tuple[object, ...]] = []
-    asked: list[int] = []
 
     class Outbox:
         def put(self, msg: tuple[object, ...]) -> None:
             sent.append(msg)
 
-    def one_thread() -> int:
-        asked.append(1)
-        return 1
-
+    share = CoreShare(mp.get_context("spawn"), cores=2)
+    parser = share.parser()
+    assert share.take() == 1  # the embedder computes on the core the parser leaves
     ocr._engines.clear()
     jobs = [_Job(str(scan), "s", None), _Job(str(text), "t", None)]
-    settings = IngestSettings(page_images=False)
-    _parse_jobs(jobs, settings, str(tmp_path), Outbox(), one_thread)  # type: ignore[arg-type]
-    assert len(asked) == 3  # once per page
-    assert list(ocr._engines) == [1]  # the scanned page was read with the one thread given
+    settings = IngestSettings(page_images=False, share_cores=True)
+    _parse_jobs(jobs, settings, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
+    assert list(ocr._engines) == [1]  # the scanned page was read with the one thread left
     pages = [m[2] for m in sent if m[0] == "page"]
     assert [p.page.ocr for p in pages] == [True, False, False]  # type: ignore[attr-defined]
+    work = sum(sum(page_work(pymupdf.open(f))) for f in (scan, text))
+    found, parsed, finished = share.progress()
+    assert found == pytest.approx(work) and parsed == pytest.approx(work)
+    assert not finished  # the worker sets it when it ends; here nothing did
+
+    ocr._engines.clear()
+    share.release()  # the embedder waits: OCR may take both cores
+    _parse_jobs(jobs[:1], settings, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
+    assert list(ocr._engines) == [2]
+    ocr._engines.clear()
+    fixed = IngestSettings(page_images=False)  # not sharing: ONNX Runtime's own default
+    _parse_jobs(jobs[:1], fixed, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
+    assert list(ocr._engines) == [None]
