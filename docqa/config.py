@@ -48,8 +48,10 @@ class EmbeddingSettings(BaseModel):
     device: str = "cpu"
     threads: int | None = None
     """Threads the embedder computes with (torch's intra-op threads, set for each call; ONNX
-    Runtime's for the BGE model). None: the cores the parser processes leave free (cores minus
-    `ingest.parse_workers`, at least 1), since ingestion embeds while they parse. Measured
+    Runtime's for the BGE model). None: while ingesting with `ingest.share_cores` (the
+    default), the cores no parser computes on, asked before each model batch; otherwise the
+    cores the parser processes leave free (cores minus `ingest.parse_workers`, at least 1),
+    since ingestion embeds while they parse. Measured
     2026-12-06 on 2 cores with one parser (`eval/results/embed-threads/`): one thread ingested
     the dev corpus in 132.4 s against 161.3 s with two, and the 1,000-page 10-K in 138.8 s
     against 159.7-170.2 s."""
@@ -74,8 +76,9 @@ class IngestSettings(BaseModel):
     """Check each OCR'd text line for being upside down (scans fed in the wrong way round);
     measured 2026-12-06 on the dev corpus: 1.5x slower and less accurate on upright pages."""
     ocr_threads: int | None = Field(default=None, ge=1)
-    """Threads each parser process OCRs with (ONNX Runtime's intra-op threads); None: one
-    per core (ONNX Runtime's default)."""
+    """Threads each parser process OCRs with (ONNX Runtime's intra-op threads); None: with
+    `share_cores` (the default), for each page the cores the embedder leaves at that moment;
+    otherwise one per core (ONNX Runtime's default)."""
     ocr_figures: float | None = Field(default=None, gt=0.0, le=1.0)
     """On pages that have a text layer, OCR each image covering at least this share of the page
     (a chart or a scanned table pasted into a report), unless the layer already holds text
@@ -93,19 +96,22 @@ class IngestSettings(BaseModel):
     (eval/bench_retrieval.py, eval/BENCHMARKS.md) without a gain in evidence-page recall, so it stays off."""
     parse_workers: int = 1
     """Processes parsing PDFs while the main process embeds (a pipeline over both cores)."""
-    share_cores: bool = False
+    share_cores: bool = True
     """Each side of the pipeline takes the cores the other leaves: the embedder computes each
-    model batch on the cores no parser computes on (a parser waiting on its full outbox leaves
-    its core), and a parser OCRs a page with the cores the embedder leaves (`ingest/cores.py`);
-    `embedding.threads` and `ocr_threads`, when set, stay fixed. Off: one core each. Measured
-    2026-12-07 on the dev corpus (`eval/results/core-share/`, three runs each): 9.2% faster
-    than one core each (91.2 s against 100.4 s), short of the 10% asked for; with `queue_pages`
-    4096 as well 11.6% faster, and a 1,000-page 10-K 16% faster, but its ETA was then up to
-    68% off (the embedder speeds up once the parser is done), so neither is the default."""
-    queue_pages: int = 64
+    model batch on the cores no parser computes on (a parser waiting on its full outbox, or
+    done, leaves its core), and a parser OCRs a page with the cores the embedder leaves
+    (`ingest/cores.py`); `embedding.threads` and `ocr_threads`, when set, stay fixed. The ETA
+    then models both stages (`ingest.eta.PipelineEta`). Off: one core each, as until
+    2026-12-07. Measured that day on a 2-core AMD VM (`eval/results/core-share/`, three
+    alternated runs each): with `queue_pages` 4096 the dev corpus ingested 11.6% faster than
+    one core each (88.7 s against 100.4 s), two 1,000-page 10-Ks 18% faster, the ETA within
+    12% between 10% and 90% of their pages."""
+    queue_pages: int = 4096
     """Messages a parser may have unsent, a page costing two (its start, then its text): about
-    half as many pages parsed ahead of the embedder. Bounds the parser's memory on very long
-    documents (a parsed page is ~8 KB); 4096 was measured (eval/BENCHMARKS.md) and not adopted."""
+    half as many pages parsed ahead of the embedder, so the parser reaches a folder's scans
+    while the embedder still works on its text files. Bounds the parser's memory on very long
+    documents (a parsed page is ~8 KB: ~16 MB at most). 64 until 2026-12-07; 4096 with
+    `share_cores` ingested the dev corpus 11.6% faster (`eval/results/core-share/`)."""
     page_timeout: float = Field(default=120.0, ge=0)
     """Seconds one page may take to parse (OCR and tables included) before its parser process
     is stopped and the page fails ("parsing took longer than ..."); the document goes on from

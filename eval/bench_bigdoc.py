@@ -309,7 +309,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['peak_rss_mb']} (at {r['peak_rss_at_s']} s) | {r.get('rss_mb_at_10%')} / {r.get('rss_mb_at_50%')} / "
             f"{r.get('rss_mb_at_100%')} | {errs[0]} | {errs[1]} | {errs[2]} |"
         )
-    print("ETA error at 10% / 50% / worst 10-90%, docqa's reports replayed with each page weight:")
+    print(
+        "ETA error at 10% / 50% / worst 10-90%, docqa's reports replayed with each page weight"
+        " (WorkEta's single pace: with share_cores the live ETA also reads the parsers' progress,"
+        " which is not replayed):"
+    )
     for r in rows:
         shown = {k: _percentages(r["eta_error"][f"replay_{k}"]) for k in ("text", "content")}
         print(f"{r['file']}: shown text {shown['text']}; whole content stream {shown['content']}")

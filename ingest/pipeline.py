@@ -2,7 +2,8 @@
 
 Parsing runs in separate processes, each streaming its pages through a pipe of its own (at
 most `queue_pages` ahead) while this process chunks, embeds and writes, so both cores work and
-memory stays bounded however long a document is. A file is skipped when its sha256 is
+memory stays bounded however long a document is; with `share_cores` each side takes the cores
+the other leaves (`ingest/cores.py`). A file is skipped when its sha256 is
 unchanged, replaced when it changed, and removed when it left the folder (`prune`). Every bad
 file is reported with a specific reason and never stops the run; a parser process that dies on
 a file fails that file only.

@@ -658,11 +658,13 @@ def test_the_embedder_takes_the_cores_a_waiting_parser_leaves(
     cores = os.cpu_count() or 1
     pdf = pdfs.dense_pdf(tmp_path / "dense.pdf", pages=12, words=1500)
     log = _ThreadLog(embedder)
-    # off by default: the embedder keeps its own threads
+    # not sharing: the embedder keeps its own threads
     settings = Settings(home=home, embedding=EmbeddingSettings(batch_size=8))
+    settings.ingest.share_cores = False
     Ingestor(settings, store, log, Bm25Encoder()).run([pdf])
     assert log.calls and all(t is None for t in log.calls)
-    # two pages ahead at most: the parser soon waits on its full outbox while chunks embed
+    # sharing (the default), two pages ahead at most: the parser soon waits on its full
+    # outbox while chunks embed
     log.calls.clear()
     pdfs.dense_pdf(pdf, pages=12, words=1450)
     settings.ingest.queue_pages = 4
@@ -722,6 +724,6 @@ def test_a_sharing_parser_ocrs_with_the_threads_left_and_says_how_far_it_is(
     _parse_jobs(jobs[:1], settings, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
     assert list(ocr._engines) == [2]
     ocr._engines.clear()
-    fixed = IngestSettings(page_images=False)  # not sharing: ONNX Runtime's own default
+    fixed = IngestSettings(page_images=False, share_cores=False)  # ONNX Runtime's default
     _parse_jobs(jobs[:1], fixed, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
     assert list(ocr._engines) == [None]
