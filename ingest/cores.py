@@ -9,11 +9,14 @@ what it computes with, and each takes what the other leaves:
 - a parser process sets its flag while it parses (not while it waits on its full outbox);
   the embedder takes, before each model batch, the cores no parser computes on (`take`);
 - the embedder's thread count is shared too; a parser OCRs a page with the cores the embedder
-  leaves (`ParserCores.ocr_threads`), all of them while it waits.
+  leaves (`ParserCores.ocr_threads`), all of them while it waits;
+- each parser also counts the work it has found and parsed, and says when it has finished
+  (`CoreShare.progress`): the ETA of a run whose parser runs far ahead reads it
+  (`ingest.eta.PipelineEta`).
 
 Written here rather than taken from a library: the signals ("this parser waits on its own
-outbox", "the embedder computes on n threads") are the pipeline's own; each is one byte of
-`multiprocessing` shared memory.
+outbox", "the embedder computes on n threads", "this much is parsed") are the pipeline's own;
+each is a byte or a double of `multiprocessing` shared memory.
 
 Example:
     >>> share = CoreShare(multiprocessing.get_context("spawn"), cores=2)
