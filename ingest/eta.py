@@ -94,12 +94,18 @@ class WorkEta:
         self.clock = clock
         self.total = 0.0
         self.completed = 0.0
+        self.dropped = 0.0
         self._first: tuple[float, float] | None = None
         """(time, work done) at the first report: the pace is measured from there."""
 
     def found(self, work: float) -> None:
         """More work is known (a file opened)."""
         self.total += work
+
+    def drop(self, work: float) -> None:
+        """Work found that will not be done (a file that failed part way)."""
+        self.total -= work
+        self.dropped += work
 
     def done(self, work: float) -> float | None:
         """`work` was finished now; the seconds left, or None before there is a pace."""
@@ -158,7 +164,7 @@ class PipelineEta(WorkEta):
         now = self.clock()
         self.completed += work
         progress = self.parser()
-        total = max(self.total, progress.found)
+        total = max(self.total, progress.found - self.dropped)
         if self._first is None:
             self._first = (now, self.completed)
             self._parsed_first = progress.parsed

@@ -766,6 +766,10 @@ class Ingestor:
     def _fail(self, st: _DocState, code: str, message: str) -> IngestResult:
         did = st.job.doc_id
         self.progress.pages_done(0)
+        if st.work:  # begun: what was not reported done will not be
+            reported = sum(_work_of(st, n) for n in st.seen) - st.unreported_work
+            self.eta.drop(sum(st.work) - reported)
+            self.progress.eta(self.eta.done(0.0))
         # The file no longer yields a valid document: its old content must not stay searchable.
         self.store.discard(did, keep_generation=None)
         self.store.put_document(

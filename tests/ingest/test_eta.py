@@ -135,3 +135,13 @@ def test_the_pipeline_eta_counts_work_the_parser_found_before_the_embedder_saw_i
     state = ParserProgress(200.0, 100.0, False)
     # parser: 100 left at 5/s = 20 s; embedder at 1/s stores 20 of its 180 left, then 160 at 1/s
     assert eta.done(10.0) == pytest.approx(20.0 + 160.0)
+
+
+def test_work_dropped_by_a_failed_file_is_no_longer_left() -> None:
+    times = iter([0.0, 10.0, 20.0]).__next__
+    eta = WorkEta(times)
+    eta.found(100.0)
+    assert eta.done(10.0) is None
+    assert eta.done(10.0) == pytest.approx(80.0 / 1.0)
+    eta.drop(30.0)  # a file of 30 failed before any of it was done
+    assert eta.done(10.0) == pytest.approx(40.0 / 1.0)

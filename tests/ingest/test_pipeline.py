@@ -269,6 +269,7 @@ class _KillParserOnFirstPage:
 
     def __init__(self) -> None:
         self.killed = False
+        self.etas: list[float | None] = []
 
     def files(self, total: int) -> None: ...
     def pages_found(self, n: int) -> None: ...
@@ -282,7 +283,9 @@ class _KillParserOnFirstPage:
                     child.kill()
             self.killed = True
 
-    def eta(self, seconds_left: float | None) -> None: ...
+    def eta(self, seconds_left: float | None) -> None:
+        self.etas.append(seconds_left)
+
     def file_done(self, result: object) -> None: ...
 
 
@@ -303,6 +306,7 @@ def test_a_parser_that_dies_fails_only_its_file(
     assert got["b-next.pdf"] == (FileStatus.indexed, None)
     victim = doc_id_for(folder / "a-victim.pdf")
     assert store.count_chunks(victim, visible_only=False) == 0, "no orphans of the failed file"
+    assert sink.etas[-1] == 0.0  # the failed file's unread pages are no longer work left
 
 
 def test_a_parser_killed_mid_message_does_not_block_the_next_one(
