@@ -80,6 +80,12 @@ class ParserCores:
         """Threads for the next OCR call: the cores the embedder leaves, at least 1."""
         return max(1, self.cores - self.embedding.value)
 
+    def end(self) -> None:
+        """The parser computes no more and has nothing left to parse (said by the parser when
+        its jobs are done, by the main process when it stops the parser)."""
+        self.computing.value = 0
+        self.finished.value = 1
+
 
 class CoreShare:
     """The cores of this machine, the embedder's threads and the flag of every parser started
@@ -89,17 +95,15 @@ class CoreShare:
         self.cores = max(1, cores)
         self._ctx = ctx
         self.embedding: Shared = ctx.RawValue("b", 0)
-        self._flags: list[Shared] = []
         self._parsers: list[ParserCores] = []
 
     def parser(self) -> ParserCores:
-        """A new parser's view, computing until it says otherwise. Whoever stops a parser sets
-        its flag to 0 (a killed process cannot)."""
+        """A new parser's view, computing until it says otherwise. Whoever stops a parser calls
+        its `end` (a killed process cannot)."""
         flag: Shared = self._ctx.RawValue("b", 1)
         found: SharedFloat = self._ctx.RawValue("d", 0.0)
         parsed: SharedFloat = self._ctx.RawValue("d", 0.0)
         finished: Shared = self._ctx.RawValue("b", 0)
-        self._flags.append(flag)
         share = ParserCores(self.cores, flag, self.embedding, found, parsed, finished)
         self._parsers.append(share)
         return share
@@ -115,7 +119,7 @@ class CoreShare:
     def take(self) -> int:
         """Threads for the embedder's next model batch: the cores no parser computes on, at
         least 1; recorded until `release`."""
-        n = max(1, self.cores - sum(f.value for f in self._flags))
+        n = max(1, self.cores - sum(p.computing.value for p in self._parsers))
         self.embedding.value = n
         return n
 

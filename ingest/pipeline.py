@@ -150,8 +150,7 @@ class _Parser:
             self.process.kill()
         self.process.join(timeout=5)
         self.conn.close()
-        self.cores.computing.value = 0
-        self.cores.finished.value = 1  # a replacement, if any, parses what it had left
+        self.cores.end()  # a replacement, if any, parses what it had left
 
 
 def _exit_with_parent() -> None:
@@ -227,8 +226,7 @@ def _parse_worker(
     try:
         _parse_jobs(jobs, settings, blob_dir, out, cores)
     finally:
-        cores.computing.value = 0
-        cores.finished.value = 1
+        cores.end()
         out.close()
 
 
@@ -522,8 +520,7 @@ class Ingestor:
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
         cores = self._cores = CoreShare(ctx, os.cpu_count() or 1)
         if self.settings.ingest.share_cores:  # the parsers may run ahead: a two-stage ETA
-            takes_all = self.settings.embedding.threads is None
-            gain = all_cores_gain(cores.cores, nworkers) if takes_all else 1.0
+            gain = all_cores_gain(cores.cores, nworkers) if self._embedder_shares else 1.0
             self.eta = PipelineEta(cores.progress, gain)
 
         def spawn(jobs: list[_Job]) -> _Parser:
@@ -695,13 +692,17 @@ class Ingestor:
             )
         return chunks
 
+    @property
+    def _embedder_shares(self) -> bool:
+        """Whether the embedder takes the cores the parsers leave: `ingest.share_cores`, and
+        no `embedding.threads` fixed by the user."""
+        return self.settings.ingest.share_cores and self.settings.embedding.threads is None
+
     def _embed(self, texts: list[str]) -> Vectors:
-        """The vectors of `texts`. With `ingest.share_cores` (and `embedding.threads` unset),
+        """The vectors of `texts`. When the embedder shares the cores (`_embedder_shares`),
         each model batch computes on the cores no parser computes on (`ingest.cores`)."""
         cores = self._cores
-        if cores is None or not self.settings.ingest.share_cores:
-            return self.embedder.embed_documents(texts)
-        if self.settings.embedding.threads is not None:
+        if cores is None or not self._embedder_shares:
             return self.embedder.embed_documents(texts)
         try:
             return self.embedder.embed_documents(texts, cores.take)
