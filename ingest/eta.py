@@ -113,11 +113,18 @@ class WorkEta:
         self.completed += work
         if self._first is None:
             self._first = (now, self.completed)
+            self._started()
             return None
         t0, w0 = self._first
         if now <= t0 or self.completed <= w0:
             return None
-        pace = (self.completed - w0) / (now - t0)
+        return self._seconds_left(now, (self.completed - w0) / (now - t0))
+
+    def _started(self) -> None:
+        """Called at the first report, from which the pace is measured."""
+
+    def _seconds_left(self, now: float, pace: float) -> float:
+        """The seconds left at `now`, given the pace of work done since the first report."""
         return max(0.0, self.total - self.completed) / pace
 
 
@@ -160,19 +167,13 @@ class PipelineEta(WorkEta):
         self._alone: tuple[float, float] | None = None
         """(time, work done) when the parsers were first seen finished."""
 
-    def done(self, work: float) -> float | None:
-        now = self.clock()
-        self.completed += work
+    def _started(self) -> None:
+        self._parsed_first = self.parser().parsed
+
+    def _seconds_left(self, now: float, pace: float) -> float:
+        assert self._first is not None
         progress = self.parser()
         total = max(self.total, progress.found - self.dropped)
-        if self._first is None:
-            self._first = (now, self.completed)
-            self._parsed_first = progress.parsed
-            return None
-        t0, w0 = self._first
-        if now <= t0 or self.completed <= w0:
-            return None
-        pace = (self.completed - w0) / (now - t0)
         left = max(0.0, total - self.completed)
         if progress.finished:
             if self._alone is None:
@@ -181,7 +182,7 @@ class PipelineEta(WorkEta):
             if now - t2 >= self.settle and self.completed > w2:
                 return left / ((self.completed - w2) / (now - t2))
             return left / (pace * self.gain)
-        parse_pace = (progress.parsed - self._parsed_first) / (now - t0)
+        parse_pace = (progress.parsed - self._parsed_first) / (now - self._first[0])
         if parse_pace <= 0:
             return left / pace
         parse_left = max(0.0, total - progress.parsed) / parse_pace
