@@ -1,19 +1,20 @@
 """OCR resolution and engine settings: what each costs per page and what it reads.
 
-    python -m eval.bench_ocr [--docs DIR] [--every 25] [--out eval/out/ocr.json]
+    python -m eval.bench_ocr [--docs DIR] [--every 25] [--configs default,optimized]
+                             [--out eval/out/ocr.json]
 
 RapidOCR as docqa runs it (`ingest.ocr.ocr_page`: the page rendered at a dpi, read by the
 PP-OCRv4 models), under several configurations, on two sets of pages of the dev corpus:
 
 - `scanned`: every page without a text layer (what docqa OCRs): seconds per page, and how
-  closely the text agrees with the text read by the first configuration (docqa's until
-  2026-12-06: 150 dpi with RapidOCR's angle classifier);
+  closely the text agrees with the text read by the first configuration run;
 - `text-layer`: every `--every`-th page with over 200 characters of text layer, rendered and
   OCR'd like a scan: seconds per page, and accuracy against the page's own text layer.
 
 Agreement and accuracy are difflib ratios of the whitespace-normalised, lower-cased texts (1.0:
 the same characters in the same order). Configurations run one after another in this process,
-each with a fresh engine; the adoption rule is in `eval/results/ocr-dpi/RULE.md`.
+each with a fresh engine; the adoption rules are in `eval/results/ocr-dpi/RULE.md` and
+`eval/results/ocr-graph/RULE.md`.
 """
 
 from __future__ import annotations
@@ -31,15 +32,26 @@ from typing import Any
 
 from eval.bench_ingest import BAD, DEFAULT_DOCS, machine
 
-CONFIGS: list[tuple[str, int, bool, dict[str, Any]]] = [
-    # (label, dpi, angle classifier, RapidOCR options); the first is what the others are
-    # compared with: docqa's configuration until 2026-12-06
-    ("150 dpi, angle classifier", 150, True, {}),
-    ("120 dpi, angle classifier", 120, True, {}),
-    ("100 dpi, angle classifier", 100, True, {}),
-    ("150 dpi, angle classifier, recognition batch 16", 150, True, {"rec_batch_num": 16}),
-    ("150 dpi, no angle classifier (the default since 2026-12-06)", 150, False, {}),
-]
+CONFIGS: dict[str, tuple[str, int, bool, dict[str, Any]]] = {
+    # name: (label, dpi, angle classifier, RapidOCR options; "graphs": ingest.ocr's graphs)
+    "classifier": ("150 dpi, angle classifier (docqa's until 2026-12-06)", 150, True, {}),
+    "120": ("120 dpi, angle classifier", 120, True, {}),
+    "100": ("100 dpi, angle classifier", 100, True, {}),
+    "batch16": (
+        "150 dpi, angle classifier, recognition batch 16",
+        150,
+        True,
+        {"rec_batch_num": 16},
+    ),
+    "default": ("150 dpi, no angle classifier, stock graphs", 150, False, {}),
+    "optimized": (
+        "150 dpi, no angle classifier, optimized graphs",
+        150,
+        False,
+        {"graphs": "optimized"},
+    ),
+}
+"""Each configuration's text is compared with the first one run (`--configs` picks them)."""
 
 
 def _norm(text: str) -> str:
@@ -82,9 +94,11 @@ def engine(options: dict[str, Any]) -> Iterator[None]:
 
     from ingest import ocr
 
+    options = dict(options)
+    paths = ocr._graph_paths(options.pop("graphs", "stock"))
     saved = dict(ocr._engines)
     ocr._engines.clear()
-    ocr._engines[None] = RapidOCR(**options)  # the engine of the default thread count
+    ocr._engines[None, "stock"] = RapidOCR(**options, **paths)  # the one `read` asks for
     try:
         yield
     finally:
@@ -110,10 +124,13 @@ def read(page_ref: tuple[Path, int], dpi: int, classify: bool) -> tuple[str, str
         return " ".join(line.text for line in lines), page.get_text(), seconds
 
 
-def run(scanned: list[tuple[Path, int]], sample: list[tuple[Path, int]]) -> list[dict[str, Any]]:
+def run(
+    scanned: list[tuple[Path, int]], sample: list[tuple[Path, int]], names: list[str]
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     today: dict[tuple[Path, int], str] = {}
-    for label, dpi, classify, options in CONFIGS:
+    for name in names:
+        label, dpi, classify, options = CONFIGS[name]
         with engine(options):
             read(scanned[0] if scanned else sample[0], dpi, classify)  # warm-up
             scan_s, agree = 0.0, []
@@ -147,9 +164,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--docs", type=Path, default=DEFAULT_DOCS)
     ap.add_argument("--every", type=int, default=25, help="text-layer pages: every n-th page")
     ap.add_argument("--out", type=Path, default=Path("eval/out/ocr.json"))
+    ap.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"comma-separated, the first is what the others are compared with: {', '.join(CONFIGS)}",
+    )
     a = ap.parse_args(argv)
+    names = [n.strip() for n in a.configs.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown or not names:
+        ap.error(f"unknown configuration {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
     scanned, sample = pages(a.docs, a.every)
-    rows = run(scanned, sample)
+    rows = run(scanned, sample, names)
     summary = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine(),

@@ -12,16 +12,19 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pymupdf
 
 _pymupdf: Any = pymupdf  # partly annotated: its untyped calls go through Any
-_engines: dict[int | None, Any] = {}
+Graphs = Literal["optimized", "stock"]
+_engines: dict[tuple[int | None, Graphs], Any] = {}
 _engine_lock = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 class OcrLine(NamedTuple):
@@ -35,21 +38,48 @@ class OcrLine(NamedTuple):
     score: float
 
 
-def get_engine(threads: int | None = None) -> Any:
+def _graph_paths(graphs: Graphs) -> dict[str, str]:
+    """RapidOCR's model-path options for `graphs`: none for the stock graphs; for `optimized`
+    the rewritten ones (`ingest.ocr_graph`), or none with a warning when they cannot be made."""
+    if graphs == "stock":
+        return {}
+    try:
+        from ingest.ocr_graph import optimized_model, stock_model
+
+        return {
+            f"{kind}_model_path": str(optimized_model(stock_model(kind), kind))
+            for kind in ("det", "rec")
+        }
+    except Exception as exc:  # any failure costs speed, never the OCR itself
+        _log.warning("OCR runs on RapidOCR's stock graphs: the optimized ones failed (%s)", exc)
+        return {}
+
+
+def get_engine(threads: int | None = None, graphs: Graphs = "stock") -> Any:
     """The process-wide RapidOCR engine computing with `threads` (ONNX Runtime's intra-op
-    threads, fixed when its sessions are made; None: its default, one per core), created lazily
-    and thread-safely, one per thread count asked for. A second engine costs little: on a
-    150-dpi page two took no more memory than one (380 against 401 MB, 2026-12-07); a page's
-    activations, not the models, are what weighs."""
-    engine = _engines.get(threads)
+    threads, fixed when its sessions are made; None: its default, one per core) on `graphs`,
+    created lazily and thread-safely, one per (thread count, graphs) asked for. A second engine
+    costs little: on a 150-dpi page two took no more memory than one (380 against 401 MB,
+    2026-12-07); a page's activations, not the models, are what weighs."""
+    key = (threads, graphs)
+    engine = _engines.get(key)
     if engine is None:
         with _engine_lock:
-            engine = _engines.get(threads)
+            engine = _engines.get(key)
             if engine is None:
                 from rapidocr_onnxruntime import RapidOCR
 
-                engine = RapidOCR(intra_op_num_threads=threads) if threads else RapidOCR()
-                _engines[threads] = engine
+                options: dict[str, Any] = {"intra_op_num_threads": threads} if threads else {}
+                paths = _graph_paths(graphs)
+                try:
+                    engine = RapidOCR(**options, **paths)
+                except Exception as exc:
+                    if not paths:
+                        raise
+                    # a damaged cached graph: read with the stock ones rather than not at all
+                    _log.warning("OCR runs on RapidOCR's stock graphs: %s", exc)
+                    engine = RapidOCR(**options)
+                _engines[key] = engine
     return engine
 
 
@@ -58,6 +88,7 @@ def ocr_image(
     scale: float = 1.0,
     angle_classifier: bool = False,
     threads: int | None = None,
+    graphs: Graphs = "stock",
 ) -> list[OcrLine]:
     """OCR an RGB image (height x width x 3); boxes are multiplied by `scale`.
 
@@ -66,7 +97,7 @@ def ocr_image(
     less accurate (0.862 against 0.911 of the text layer, as it turns some upright lines).
     """
     bgr = np.ascontiguousarray(image[:, :, 2::-1])  # the engine expects OpenCV's BGR order
-    result, _elapsed = get_engine(threads)(bgr, use_cls=angle_classifier)
+    result, _elapsed = get_engine(threads, graphs)(bgr, use_cls=angle_classifier)
     lines: list[OcrLine] = []
     for item in result or []:
         points, text, score = item[0], str(item[1]), float(item[2])
@@ -93,6 +124,7 @@ def ocr_page(
     angle_classifier: bool = False,
     threads: int | None = None,
     clip: tuple[float, float, float, float] | None = None,
+    graphs: Graphs = "stock",
 ) -> list[OcrLine]:
     """Render `page` at `dpi` and OCR it (`ocr_image`); boxes are scaled back to PDF points.
 
@@ -114,7 +146,7 @@ def ocr_page(
     image = np.frombuffer(pix.samples, dtype=np.uint8).reshape(height, width, channels)
     # pixel -> point; derived from the actual pixmap size (dpi rounding) rather than 72 / dpi
     scale = float(area.width) / width if width else 72.0 / dpi
-    lines = ocr_image(image[:, :, :3], scale, angle_classifier, threads)
+    lines = ocr_image(image[:, :, :3], scale, angle_classifier, threads, graphs)
     dx, dy = float(area.x0), float(area.y0)
     right, bottom = float(area.x1), float(area.y1)
     return [

@@ -985,7 +985,12 @@ def figure_blocks(
         lines = [
             ln
             for ln in ocr_page(
-                page, dpi, settings.ocr_angle_classifier, settings.ocr_threads, clip=fig
+                page,
+                dpi,
+                settings.ocr_angle_classifier,
+                settings.ocr_threads,
+                clip=fig,
+                graphs=settings.ocr_graphs,
             )
             if ln.score >= 0.5
             and _non_space(ln.text) >= 2
@@ -1088,7 +1093,13 @@ def parse_page(
     if settings.ocr == "always" or (settings.ocr == "auto" and chars < settings.ocr_min_chars):
         try:
             ocr_dpi = render_dpi(width, height, settings.ocr_dpi)
-            ocr_lines = ocr_page(page, ocr_dpi, settings.ocr_angle_classifier, settings.ocr_threads)
+            ocr_lines = ocr_page(
+                page,
+                ocr_dpi,
+                settings.ocr_angle_classifier,
+                settings.ocr_threads,
+                graphs=settings.ocr_graphs,
+            )
             ocr_blocks = _ocr_blocks(ocr_lines, page_no)
             # an OCR pass that finds nothing must not hide the few characters the layer has
             if ocr_blocks or not chars:

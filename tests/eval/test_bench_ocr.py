@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pdfs
+import pytest
 
 from eval.bench_ocr import CONFIGS, pages, run, similarity
 
@@ -16,13 +17,24 @@ def test_each_configuration_reads_the_scan_and_the_rendered_text_page(tmp_path: 
     scanned, sample = pages(tmp_path, every=1)
     assert [(p.name, i) for p, i in scanned] == [("scan.pdf", 0)]
     assert [(p.name, i) for p, i in sample] == [("text.pdf", 0)]
-    rows = run(scanned, sample)
-    assert [r["config"] for r in rows] == [c[0] for c in CONFIGS]
+    rows = run(scanned, sample, list(CONFIGS))
+    assert [r["config"] for r in rows] == [c[0] for c in CONFIGS.values()]
     assert rows[0]["agreement_with_today"] == 1.0  # today's configuration against itself
     assert rows[0]["accuracy_vs_text_layer"] > 0.8  # it reads the rendered page
     for r in rows:  # the others may read less: that is what the benchmark measures
         assert r["scanned_s_per_page"] > 0 and r["text_layer_s_per_page"] > 0
         assert 0 < r["agreement_with_today"] <= 1 and 0 < r["accuracy_vs_text_layer"] <= 1
+
+
+def test_the_optimized_graphs_read_what_the_stock_graphs_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pdfs.image_only_pdf(tmp_path / "scan.pdf")
+    scanned, _ = pages(tmp_path, every=1)
+    _stock, optimized = run(scanned, [], ["default", "optimized"])
+    assert optimized["agreement_with_today"] == 1.0  # compared with the first one run
+    assert list((tmp_path / "cache").rglob("*.onnx"))  # the rewritten graphs were used
 
 
 def test_similarity_ignores_case_and_spacing_only() -> None:

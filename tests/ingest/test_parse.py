@@ -359,21 +359,24 @@ def test_image_only_page_is_ocred(files: dict[str, Path]) -> None:
     assert "harbour" in top.text.lower() and 60 < top.box.y0 < 130
 
 
+GRAPHS = IngestSettings().ocr_graphs
+
+
 def test_ocr_threads_reach_the_engine_and_read_the_same_text(files: dict[str, Path]) -> None:
     from ingest import ocr
 
     def threads_used(threads: int | None) -> list[int]:  # by the engine of that count
-        engine = ocr._engines[threads]  # RapidOCR's detector and recogniser: sessions apart
+        engine = ocr._engines[threads, GRAPHS]  # RapidOCR's detector and recogniser: apart
         sessions = [engine.text_det.infer.session, engine.text_rec.session.session]
         return [s.get_session_options().intra_op_num_threads for s in sessions]
 
     ocr._engines.clear()
     (one,) = parse_all(files["image"], IngestSettings(page_images=False, ocr_threads=1))
-    assert list(ocr._engines) == [1] and threads_used(1) == [1, 1]
+    assert list(ocr._engines) == [(1, GRAPHS)] and threads_used(1) == [1, 1]
     (default,) = parse_all(files["image"], IngestSettings(page_images=False))
     assert threads_used(None) == [0, 0]  # ONNX Runtime's default: one per core
     assert one.page.text == default.page.text and one.page.ocr
-    assert ocr.get_engine(1) is ocr._engines[1]  # each count's engine is made once
+    assert ocr.get_engine(1, GRAPHS) is ocr._engines[1, GRAPHS]  # each is made once
 
 
 FIGURES = IngestSettings(page_images=False, ocr_figures=0.05)

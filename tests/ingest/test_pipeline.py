@@ -715,7 +715,7 @@ def test_a_sharing_parser_ocrs_with_the_threads_left_and_says_how_far_it_is(
     jobs = [_Job(str(scan), "s", None), _Job(str(text), "t", None)]
     settings = IngestSettings(page_images=False, share_cores=True)
     _parse_jobs(jobs, settings, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
-    assert list(ocr._engines) == [1]  # the scanned page was read with the one thread left
+    assert [t for t, _ in ocr._engines] == [1]  # the scanned page was read with the one thread left
     pages = [m[2] for m in sent if m[0] == "page"]
     assert [p.page.ocr for p in pages] == [True, False, False]  # type: ignore[attr-defined]
     work = sum(sum(page_work(pymupdf.open(f))) for f in (scan, text))
@@ -726,8 +726,8 @@ def test_a_sharing_parser_ocrs_with_the_threads_left_and_says_how_far_it_is(
     ocr._engines.clear()
     share.release()  # the embedder waits: OCR may take both cores
     _parse_jobs(jobs[:1], settings, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
-    assert list(ocr._engines) == [2]
+    assert [t for t, _ in ocr._engines] == [2]
     ocr._engines.clear()
     fixed = IngestSettings(page_images=False, share_cores=False)  # ONNX Runtime's default
     _parse_jobs(jobs[:1], fixed, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
-    assert list(ocr._engines) == [None]
+    assert [t for t, _ in ocr._engines] == [None]
