@@ -8,6 +8,7 @@ import pdfs
 import pytest
 
 from eval.bench_ocr import CONFIGS, pages, run, similarity
+from ingest import ocr_graph
 
 
 def test_each_configuration_reads_the_scan_and_the_rendered_text_page(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_each_configuration_reads_the_scan_and_the_rendered_text_page(tmp_path: 
 def test_the_optimized_graphs_read_what_the_stock_graphs_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ocr_graph, "cache_dir", lambda: tmp_path / "cache")  # not the user's
     pdfs.image_only_pdf(tmp_path / "scan.pdf")
     scanned, _ = pages(tmp_path, every=1)
     _stock, optimized = run(scanned, [], ["default", "optimized"])

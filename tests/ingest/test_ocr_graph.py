@@ -128,7 +128,7 @@ def _scan(tmp_path: Path) -> pymupdf.Page:
 def test_the_real_graphs_read_the_same_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ocr_graph, "cache_dir", lambda: tmp_path / "cache")  # not the user's
     ocr._engines.clear()
     page = _scan(tmp_path)
     stock = ocr.ocr_page(page, graphs="stock")
@@ -143,7 +143,7 @@ def test_the_real_graphs_read_the_same_lines(
 def test_a_damaged_cached_graph_falls_back_to_the_stock_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ocr_graph, "cache_dir", lambda: tmp_path / "cache")  # not the user's
     for kind in ("det", "rec"):
         path = optimized_model(stock_model(kind), kind)
         path.write_bytes(b"not an onnx graph")  # as a full disk or a crash might leave it
