@@ -8,12 +8,14 @@ RapidOCR asks for) leaves mostly unfused:
 - hard-swish is spelled `x * clip(x + 3, 0, 6) / 6`: four element-wise passes over every
   activation, where ORT fuses a `HardSwish` (opset 14) into the convolution before it;
 - each convolution of PP-LCNet is followed by a scalar `Mul` and `Add` (its learnable affine
-  blocks), which fold exactly into the convolution's weights and bias.
+  blocks), which fold exactly into the convolution's weights and bias; and so does each
+  activation, whose affine folds into the next convolution when that one reads no padding.
 
-`optimize` makes these three rewrites; nothing is fitted, so the rewritten graph computes the
+`optimize` makes these four rewrites; nothing is fitted, so the rewritten graph computes the
 same function up to float rounding (checked on a fixed input before a graph is cached). On the
 44 scanned pages of the dev corpus recognition ran 1.5x and detection 1.2x as fast, with the
-same text on every line (`eval/results/ocr-graph/`). No library does this: onnxoptimizer and
+same text on every line (`eval/results/ocr-graph/`); folding the affine after each
+activation into an unpadded convolution made them 1.74x and 1.38x. No library does this: onnxoptimizer and
 onnx-simplifier fold constants and batch norms but match neither pattern, and ORT's
 Conv+Mul fusion wants a per-channel initializer, not a scalar behind a `Constant` node.
 
@@ -36,7 +38,7 @@ import onnx
 import platformdirs
 from onnx import helper, numpy_helper, version_converter
 
-REWRITE_VERSION = 1
+REWRITE_VERSION = 2
 """Part of a cached graph's name: bump it when a rewrite changes, so old files are not used."""
 
 TOLERANCE = 1e-3
@@ -57,6 +59,7 @@ class Rewrites(NamedTuple):
     constants: int
     hard_swish: int
     folded_affine: int
+    folded_into_next: int
 
 
 def stock_model(kind: ModelKind) -> Path:
@@ -231,6 +234,79 @@ def fold_scalar_affine(model: onnx.ModelProto) -> int:
     return folded
 
 
+def _pads_nothing(conv: onnx.NodeProto) -> bool:
+    for attribute in conv.attribute:
+        if attribute.name == "pads" and any(attribute.ints):
+            return False
+        if attribute.name == "auto_pad" and attribute.s not in (b"NOTSET", b"VALID"):
+            return False
+    return True
+
+
+def fold_affine_into_next_conv(model: onnx.ModelProto) -> int:
+    """Fold `Conv(Add(Mul(h, s), t), W, b)` (s, t scalar initializers) into
+    `Conv(h, W * s, b + t * sum(W))`, where every user of the affine is such a convolution and
+    none reads padding (a padded border would see t where h's padding is 0)."""
+    graph = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    users = _consumers(graph)
+    dropped: set[str] = set()
+    folded = 0
+    for mul in graph.node:
+        if mul.op_type != "Mul" or len(mul.input) != 2:
+            continue
+        scales = [_scalar(inits, name) for name in mul.input]
+        if sum(v is not None for v in scales) != 1:
+            continue
+        scale = next(v for v in scales if v is not None)
+        source = next(name for name, v in zip(mul.input, scales, strict=True) if v is None)
+        add = _only_user(users, mul.output[0], "Add")
+        if add is None or len(add.input) != 2:
+            continue
+        shift = next((_scalar(inits, n) for n in add.input if n != mul.output[0]), None)
+        convs = users.get(add.output[0], [])
+        if shift is None or not convs:
+            continue
+        if not all(
+            c.op_type == "Conv"
+            and c.input[0] == add.output[0]
+            and c.input[1] in inits
+            and (len(c.input) < 3 or not c.input[2] or c.input[2] in inits)
+            and _pads_nothing(c)
+            for c in convs
+        ):
+            continue
+        for conv in convs:
+            weight = inits[conv.input[1]].astype(np.float32)
+            bias = (
+                inits[conv.input[2]].astype(np.float32)
+                if len(conv.input) > 2 and conv.input[2]
+                else np.zeros(weight.shape[0], np.float32)
+            )
+            base = f"{conv.name or conv.output[0]}/input_folded"
+            new_weight = (weight * np.float32(scale)).astype(np.float32)
+            new_bias = (bias + np.float32(shift) * weight.sum(axis=(1, 2, 3))).astype(np.float32)
+            graph.initializer.extend(
+                [
+                    numpy_helper.from_array(new_weight, f"{base}_w"),
+                    numpy_helper.from_array(new_bias, f"{base}_b"),
+                ]
+            )
+            conv.input[0] = source
+            conv.input[1] = f"{base}_w"
+            if len(conv.input) > 2:
+                conv.input[2] = f"{base}_b"
+            else:
+                conv.input.append(f"{base}_b")
+        dropped.update((mul.output[0], add.output[0]))
+        folded += 1
+    nodes = [node for node in graph.node if not (node.output and node.output[0] in dropped)]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    _drop_unused_initializers(graph)
+    return folded
+
+
 def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     used = {name for node in graph.node for name in node.input}
     used.update(o.name for o in graph.output)
@@ -245,6 +321,7 @@ def optimize(model: onnx.ModelProto) -> Rewrites:
         constants=constants_to_initializers(model),
         hard_swish=fuse_hard_swish(model),
         folded_affine=fold_scalar_affine(model),
+        folded_into_next=fold_affine_into_next_conv(model),
     )
     onnx.checker.check_model(model)
     return rewrites

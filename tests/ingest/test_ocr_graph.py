@@ -26,10 +26,15 @@ def _const(name: str, value: np.ndarray | float) -> onnx.NodeProto:
 
 
 def _net(
-    *, clip_max: float = 6.0, scale: np.ndarray | float = 1.5, extra_output: bool = False
+    *,
+    clip_max: float = 6.0,
+    scale: np.ndarray | float = 1.5,
+    extra_output: bool = False,
+    next_pads: int = 0,
 ) -> onnx.ModelProto:
     """x -> Conv (Constant weights) -> Mul(scale) -> Add(0.25) -> hard-swish as paddle2onnx
-    spells it -> 1x1 Conv -> Squeeze-free output, in opset 12 like RapidOCR's graphs."""
+    spells it -> Mul(0.8) -> Add(-0.1) -> 1x1 Conv (padded by `next_pads`), in opset 12 like
+    RapidOCR's graphs."""
     nodes = [
         _const("w", RNG.normal(size=(4, 3, 3, 3))),
         _const("b", RNG.normal(size=4)),
@@ -46,10 +51,15 @@ def _net(
         helper.make_node("Mul", ["a", "cl"], ["xm"]),
         _const("six", 6.0),
         helper.make_node("Div", ["xm", "six"], ["hs"]),
+        _const("s2", 0.8),
+        helper.make_node("Mul", ["hs", "s2"], ["hm"]),
+        _const("t2", -0.1),
+        helper.make_node("Add", ["hm", "t2"], ["ha"]),
         _const("w2", RNG.normal(size=(2, 4, 1, 1))),
-        helper.make_node("Conv", ["hs", "w2"], ["y"]),
+        helper.make_node("Conv", ["ha", "w2"], ["y"], pads=[next_pads] * 4),
     ]
-    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])]
+    side = 8 + 2 * next_pads
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, side, side])]
     if extra_output:
         outputs.append(helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 4, 8, 8]))
     graph = helper.make_graph(
@@ -73,8 +83,10 @@ X = RNG.normal(scale=2.0, size=(1, 3, 8, 8)).astype(np.float32)
 def test_the_three_rewrites_compute_the_same_function() -> None:
     model = _net()
     before = _run(model, X)
-    assert optimize(model) == Rewrites(constants=9, hard_swish=1, folded_affine=1)
-    assert _ops(model) == ["Conv", "HardSwish", "Conv"]  # affine in the conv, one activation
+    assert optimize(model) == Rewrites(
+        constants=11, hard_swish=1, folded_affine=1, folded_into_next=1
+    )
+    assert _ops(model) == ["Conv", "HardSwish", "Conv"]  # both affines in the convs
     assert model.opset_import[0].version >= 14  # HardSwish needs opset 14
     np.testing.assert_allclose(_run(model, X)[0], before[0], rtol=1e-5, atol=1e-5)
 
@@ -88,6 +100,11 @@ def test_lookalikes_are_left_alone() -> None:
 
     per_channel = _net(scale=np.full((1, 4, 1, 1), 1.5))  # not a scalar: not folded here
     assert optimize(per_channel).folded_affine == 0
+
+    padded = _net(next_pads=1)  # the border would see the shift where the input pads with 0
+    before = _run(padded, X)
+    assert optimize(padded).folded_into_next == 0
+    np.testing.assert_allclose(_run(padded, X)[0], before[0], rtol=1e-5, atol=1e-5)
 
     shared = _net(extra_output=True)  # the conv's own output is used too: it must stay
     before = _run(shared, X)
@@ -112,7 +129,7 @@ def test_a_rewritten_graph_is_checked_and_cached(
         rewrites = ocr_graph.constants_to_initializers(model)
         weight = next(t for t in model.graph.initializer if len(t.dims) == 4)
         weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 2, weight.name))
-        return Rewrites(rewrites, 0, 0)
+        return Rewrites(rewrites, 0, 0, 0)
 
     monkeypatch.setattr(ocr_graph, "optimize", broken)
     with pytest.raises(ValueError, match="differs from the stock graph"):
