@@ -343,8 +343,9 @@ def max_difference(a: bytes | str, b: bytes | str, shape: tuple[int, ...]) -> fl
 
 def optimized_model(source: Path, kind: ModelKind, directory: Path | None = None) -> Path:
     """The rewritten graph of the ONNX file `source`, built and checked on first use and then
-    read from `directory` (default `cache_dir()`). Named by the source's hash, so an upgraded
-    package gets new files; written atomically, so a reader never sees half a graph.
+    read from `directory` (default `cache_dir()`). Named by the source's hash and `REWRITE_VERSION`,
+    so an upgraded package or rewrite gets a new file, which replaces the old one; written
+    atomically, so a reader never sees half a graph.
 
     Raises `ValueError` when the rewritten graph's outputs differ from the stock graph's by
     more than `TOLERANCE`, and OSError or onnx's errors when the graph cannot be read or
@@ -368,4 +369,7 @@ def optimized_model(source: Path, kind: ModelKind, directory: Path | None = None
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_bytes(rewritten)
     os.replace(tmp, target)
+    for stale in target.parent.glob(f"{source.stem}.*.onnx"):  # other versions or packages
+        if stale != target:
+            stale.unlink(missing_ok=True)
     return target

@@ -118,7 +118,10 @@ def test_a_rewritten_graph_is_checked_and_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = stock_model("det")
+    stale = tmp_path / f"{source.stem}.0123456789abcdef-v0.onnx"  # an older rewrite's
+    stale.write_bytes(b"old")
     path = optimized_model(source, "det", tmp_path)
+    assert not stale.exists()  # replaced
     assert path.parent == tmp_path and ocr_graph.REWRITE_VERSION and path.is_file()
     built = path.stat().st_mtime_ns
     assert optimized_model(source, "det", tmp_path) == path
