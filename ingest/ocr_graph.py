@@ -173,12 +173,50 @@ def fuse_hard_swish(model: onnx.ModelProto) -> int:
     return len(replaced)
 
 
+def _pass_state(
+    model: onnx.ModelProto,
+) -> tuple[onnx.GraphProto, dict[str, npt.NDArray[Any]], dict[str, list[onnx.NodeProto]]]:
+    """What a folding pass reads: the graph, its initializers' values, each value's users."""
+    graph = model.graph
+    return graph, {t.name: numpy_helper.to_array(t) for t in graph.initializer}, _consumers(graph)
+
+
+def _conv_parameters(
+    conv: onnx.NodeProto, inits: dict[str, npt.NDArray[Any]]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """A convolution's weight and bias (zeros when it has none), as float32 arrays."""
+    weight = inits[conv.input[1]].astype(np.float32)
+    if len(conv.input) > 2 and conv.input[2]:
+        return weight, inits[conv.input[2]].astype(np.float32)
+    return weight, np.zeros(weight.shape[0], np.float32)
+
+
+def _set_conv_parameters(
+    graph: onnx.GraphProto,
+    conv: onnx.NodeProto,
+    tag: str,
+    weight: npt.NDArray[Any],
+    bias: npt.NDArray[Any],
+) -> None:
+    """Point `conv` at new weight and bias initializers (float32), named after it and `tag`."""
+    base = f"{conv.name or conv.output[0]}/{tag}"
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.asarray(weight, np.float32), f"{base}_w"),
+            numpy_helper.from_array(np.asarray(bias, np.float32), f"{base}_b"),
+        ]
+    )
+    conv.input[1] = f"{base}_w"
+    if len(conv.input) > 2:
+        conv.input[2] = f"{base}_b"
+    else:
+        conv.input.append(f"{base}_b")
+
+
 def fold_scalar_affine(model: onnx.ModelProto) -> int:
     """Fold `Add(Mul(Conv(x, W, b), s), t)` (s, t scalar initializers; the `Add` optional) into
     `Conv(x, W * s, b * s + t)`. Only where the convolution's output has no other use."""
-    graph = model.graph
-    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    users = _consumers(graph)
+    graph, inits, users = _pass_state(model)
     dropped: set[str] = set()
     folded = 0
     for conv in graph.node:
@@ -198,28 +236,10 @@ def fold_scalar_affine(model: onnx.ModelProto) -> int:
             value = next((_scalar(inits, n) for n in add.input if n != mul.output[0]), None)
             if value is not None:
                 last, shift = add, value
-        weight = inits[conv.input[1]].astype(np.float32)
-        bias = (
-            inits[conv.input[2]].astype(np.float32)
-            if len(conv.input) > 2 and conv.input[2]
-            else np.zeros(weight.shape[0], np.float32)
+        weight, bias = _conv_parameters(conv, inits)
+        _set_conv_parameters(
+            graph, conv, "folded", weight * np.float32(scale), bias * np.float32(scale) + shift
         )
-        base = f"{conv.name or conv.output[0]}/folded"
-        graph.initializer.extend(
-            [
-                numpy_helper.from_array(
-                    (weight * np.float32(scale)).astype(np.float32), f"{base}_w"
-                ),
-                numpy_helper.from_array(
-                    (bias * np.float32(scale) + np.float32(shift)).astype(np.float32), f"{base}_b"
-                ),
-            ]
-        )
-        conv.input[1] = f"{base}_w"
-        if len(conv.input) > 2:
-            conv.input[2] = f"{base}_b"
-        else:
-            conv.input.append(f"{base}_b")
         dropped.update(node.output[0] for node in (mul, last))
         conv.output[0] = last.output[0]
         folded += 1
@@ -247,9 +267,7 @@ def fold_affine_into_next_conv(model: onnx.ModelProto) -> int:
     """Fold `Conv(Add(Mul(h, s), t), W, b)` (s, t scalar initializers) into
     `Conv(h, W * s, b + t * sum(W))`, where every user of the affine is such a convolution and
     none reads padding (a padded border would see t where h's padding is 0)."""
-    graph = model.graph
-    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    users = _consumers(graph)
+    graph, inits, users = _pass_state(model)
     dropped: set[str] = set()
     folded = 0
     for mul in graph.node:
@@ -277,27 +295,10 @@ def fold_affine_into_next_conv(model: onnx.ModelProto) -> int:
         ):
             continue
         for conv in convs:
-            weight = inits[conv.input[1]].astype(np.float32)
-            bias = (
-                inits[conv.input[2]].astype(np.float32)
-                if len(conv.input) > 2 and conv.input[2]
-                else np.zeros(weight.shape[0], np.float32)
-            )
-            base = f"{conv.name or conv.output[0]}/input_folded"
-            new_weight = (weight * np.float32(scale)).astype(np.float32)
-            new_bias = (bias + np.float32(shift) * weight.sum(axis=(1, 2, 3))).astype(np.float32)
-            graph.initializer.extend(
-                [
-                    numpy_helper.from_array(new_weight, f"{base}_w"),
-                    numpy_helper.from_array(new_bias, f"{base}_b"),
-                ]
-            )
+            weight, bias = _conv_parameters(conv, inits)
+            new_bias = bias + np.float32(shift) * weight.sum(axis=(1, 2, 3))
+            _set_conv_parameters(graph, conv, "input_folded", weight * np.float32(scale), new_bias)
             conv.input[0] = source
-            conv.input[1] = f"{base}_w"
-            if len(conv.input) > 2:
-                conv.input[2] = f"{base}_b"
-            else:
-                conv.input.append(f"{base}_b")
         dropped.update((mul.output[0], add.output[0]))
         folded += 1
     nodes = [node for node in graph.node if not (node.output and node.output[0] in dropped)]
