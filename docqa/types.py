@@ -153,7 +153,9 @@ class IngestReport(BaseModel):
     seconds: float
     stages: dict[str, float] = Field(default_factory=dict)
     """Seconds this process spent per stage: waiting for the parsers, chunking, embedding,
-    storing. Much waiting means parsing (OCR, tables) is the bottleneck, little means embedding."""
+    storing. Much waiting means parsing (OCR, tables) is the bottleneck, little means embedding.
+    `parse_*`: the parser processes' seconds per step over the pages they sent (text, ocr,
+    tables, layout, figures, image), which run beside this process's stages."""
 
 
 class SparseVector(BaseModel):

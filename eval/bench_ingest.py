@@ -249,6 +249,23 @@ def child(system: str, docs: Path, home: Path, only: str | None) -> None:
     print(json.dumps(result))
 
 
+def stage_lines(stages: dict[str, float]) -> str:
+    """docqa's seconds per stage: the main process's, then the parsers' (which run beside it).
+
+    >>> print(stage_lines({"embed": 50.0, "waiting_for_parser": 15.2, "parse_ocr": 27.9}))
+    docqa, main process: embed 50.0 s, waiting_for_parser 15.2 s
+    docqa, parsers: ocr 27.9 s
+    """
+    main = {k: v for k, v in stages.items() if not k.startswith("parse_")}
+    parse = {k.removeprefix("parse_"): v for k, v in stages.items() if k.startswith("parse_")}
+
+    def line(part: dict[str, float]) -> str:
+        ranked = sorted(part.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{k} {v:.1f} s" for k, v in ranked) or "-"
+
+    return f"docqa, main process: {line(main)}\ndocqa, parsers: {line(parse)}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--docs", type=Path, default=DEFAULT_DOCS)
@@ -306,6 +323,8 @@ def main() -> None:
         )
     if "docqa_over_floor" in summary:
         print(f"docqa / floor = {summary['docqa_over_floor']}x")
+    if "docqa" in by:
+        print(stage_lines(by["docqa"].get("stages", {})))
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(summary, indent=2))

@@ -22,6 +22,7 @@ import inspect
 import os
 import re
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -71,6 +72,14 @@ class ParsedPage(BaseModel):
     page: Page
     blocks: list[Block] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    seconds: dict[str, float] = Field(default_factory=dict)
+    """Wall time of each step that ran on this page, by name (`PARSE_STEPS`)."""
+
+
+PARSE_STEPS = ("text", "ocr", "tables", "layout", "figures", "image")
+"""The steps `parse_page` times: the text layer (with loading the page), OCR of a textless
+page, table finding, blocks in reading order, OCR of pictures (`ocr_figures`), the page
+image."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1072,6 +1081,15 @@ def parse_page(
     def warn(step: str, exc: BaseException) -> None:
         warnings.append(f"page {page_no}: {step} failed: {_exc_text(exc)}")
 
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:  # the time since the last lap goes to `step`
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = seconds.get(step, 0.0) + now - clock
+        clock = now
+
     try:
         page = doc.load_page(page_index)
         rect = page.rect
@@ -1087,6 +1105,7 @@ def parse_page(
     except Exception as exc:
         warn("text extraction", exc)
     chars = sum(ln.chars for tb in text_blocks or [] for ln in tb.lines)
+    lap("text")
 
     blocks: list[Block] | None = None
     used_ocr = False
@@ -1106,6 +1125,7 @@ def parse_page(
                 blocks, used_ocr = ocr_blocks, True
         except Exception as exc:
             warn("OCR", exc)
+        lap("ocr")
 
     if blocks is None:
         if text_blocks is None:
@@ -1119,6 +1139,7 @@ def parse_page(
                 tables = _find_tables(page, settings.tables)
             except Exception as exc:
                 warn("table detection", exc)
+            lap("tables")
         try:
             blocks = _layout_blocks(text_blocks, tables, page_no)
         except Exception as exc:
@@ -1132,6 +1153,7 @@ def parse_page(
                 )
                 for tb in text_blocks
             ]
+        lap("layout")
 
     if not used_ocr and text_blocks and settings.ocr_figures is not None and settings.ocr != "off":
         try:
@@ -1141,6 +1163,7 @@ def parse_page(
                 blocks = [both[i] for i in order]
         except Exception as exc:
             warn("figure OCR", exc)
+        lap("figures")
 
     # MuPDF reads a damaged content stream up to the damage and only warns ("zlib error",
     # "cannot load content stream part 2/3"): a page left empty by that is unreadable, not blank
@@ -1165,6 +1188,7 @@ def parse_page(
             )
         except Exception as exc:
             warn("page image", exc)
+        lap("image")
 
     blocks = [b for b in blocks if _non_space(b.text)]
     return ParsedPage(
@@ -1179,4 +1203,5 @@ def parse_page(
         ),
         blocks=blocks,
         warnings=warnings,
+        seconds={step: round(value, 6) for step, value in seconds.items()},
     )

@@ -666,6 +666,9 @@ class Ingestor:
 
     def _page(self, st: _DocState, parsed: Any) -> None:
         assert st.chunker is not None
+        for step, seconds in parsed.seconds.items():  # the parsers' time, beside this process's
+            key = f"parse_{step}"
+            self.stages[key] = self.stages.get(key, 0.0) + seconds
         st.pages += 1
         st.ocr_pages += int(parsed.page.ocr)
         st.warnings.extend(parsed.warnings)

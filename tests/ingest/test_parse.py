@@ -687,3 +687,14 @@ def test_slim_characters_find_the_tables_pymupdfs_own_find(
         stock = _tables(path, slim=False)
         assert _tables(path, slim=True) == stock
     assert len([t for page_tables in _tables(files["table"], True) for t in page_tables]) == 2
+
+
+def test_each_step_that_ran_on_a_page_is_timed(files: dict[str, Path], tmp_path: Path) -> None:
+    (scan,) = parse_all(files["image"])
+    assert set(scan.seconds) == {"text", "ocr"}  # no table finding on a page read by OCR
+    assert all(v > 0 for v in scan.seconds.values())
+    settings = IngestSettings(page_images=True)
+    with pymupdf.open(files["table"]) as doc:
+        page = parse.parse_page(doc, 0, settings, tmp_path / "blobs", "t")
+    assert {"text", "tables", "layout", "image"} <= set(page.seconds) <= set(parse.PARSE_STEPS)
+    assert "ocr" not in page.seconds
