@@ -745,6 +745,7 @@ def test_the_report_adds_up_the_parsers_time_per_step(
     parse = {k: v for k, v in report.stages.items() if k.startswith("parse_")}
     # the scan was OCR'd, the table found, every page imaged; each step's seconds are its own
     assert {"parse_text", "parse_ocr", "parse_tables", "parse_layout", "parse_image"} <= set(parse)
-    assert all(v > 0 for v in parse.values())
-    assert parse["parse_ocr"] > parse["parse_text"]  # reading a scan costs more than its layer
+    assert all(v >= 0 for v in parse.values())  # rounded to ms: a tiny page's layout may be 0
+    assert parse["parse_ocr"] > parse["parse_text"] > 0  # a scan costs more than its layer
+    assert parse["parse_tables"] > 0 and parse["parse_image"] > 0
     assert "embed" in report.stages and "waiting_for_parser" in report.stages
