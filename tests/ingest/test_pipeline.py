@@ -111,6 +111,15 @@ def test_a_folder_with_bad_files_indexes_the_good_ones_and_names_each_failure(
     table_hit = searcher.run("inventory by warehouse", k=5, mode="sparse")
     assert any(h.kind == "table" and h.path.endswith("tables.pdf") for h in table_hit)
 
+    # the report adds up the parsers' time per step beside this process's stages: the scan was
+    # OCR'd, the table found, every page imaged
+    parse = {k: v for k, v in report.stages.items() if k.startswith("parse_")}
+    assert {"parse_text", "parse_ocr", "parse_tables", "parse_layout", "parse_image"} <= set(parse)
+    assert all(v >= 0 for v in parse.values())  # rounded to ms: a tiny page's layout may be 0
+    assert parse["parse_ocr"] > parse["parse_text"] > 0  # a scan costs more than its layer
+    assert parse["parse_tables"] > 0 and parse["parse_image"] > 0
+    assert "embed" in report.stages and "waiting_for_parser" in report.stages
+
 
 def test_password_per_file(home: Path, store: Store, embedder: Embedder, tmp_path: Path) -> None:
     f = pdfs.encrypted_pdf(tmp_path / "locked.pdf", password="s3cret")
@@ -731,21 +740,3 @@ def test_a_sharing_parser_ocrs_with_the_threads_left_and_says_how_far_it_is(
     fixed = IngestSettings(page_images=False, share_cores=False)  # ONNX Runtime's default
     _parse_jobs(jobs[:1], fixed, str(tmp_path), Outbox(), parser)  # type: ignore[arg-type]
     assert [t for t, _ in ocr._engines] == [None]
-
-
-def test_the_report_adds_up_the_parsers_time_per_step(
-    home: Path, store: Store, embedder: Embedder, tmp_path: Path
-) -> None:
-    folder = tmp_path / "mixed"
-    folder.mkdir()
-    pdfs.image_only_pdf(folder / "scan.pdf")
-    pdfs.table_pdf(folder / "table.pdf")
-    report = run(home, store, embedder, folder)
-    assert [d.status for d in report.documents] == [FileStatus.indexed] * 2
-    parse = {k: v for k, v in report.stages.items() if k.startswith("parse_")}
-    # the scan was OCR'd, the table found, every page imaged; each step's seconds are its own
-    assert {"parse_text", "parse_ocr", "parse_tables", "parse_layout", "parse_image"} <= set(parse)
-    assert all(v >= 0 for v in parse.values())  # rounded to ms: a tiny page's layout may be 0
-    assert parse["parse_ocr"] > parse["parse_text"] > 0  # a scan costs more than its layer
-    assert parse["parse_tables"] > 0 and parse["parse_image"] > 0
-    assert "embed" in report.stages and "waiting_for_parser" in report.stages
