@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
@@ -363,12 +364,12 @@ class Ingestor:
         # Several model batches per embedding call: sentence-transformers sorts a call's texts
         # by length, so larger calls pad less; still a bounded number of chunks in memory.
         self.flush_at = 4 * max(8, settings.embedding.batch_size)
-        self.stages: dict[str, float] = {}
+        self.stages: defaultdict[str, float] = defaultdict(float)
         self._cores: CoreShare | None = None
         """The running parsers' flags (`_parsed`), while a run goes."""
 
     def _timed(self, stage: str, t0: float) -> None:
-        self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - t0
+        self.stages[stage] += time.perf_counter() - t0
 
     # -- public -------------------------------------------------------------------------
     def run(
@@ -667,8 +668,7 @@ class Ingestor:
     def _page(self, st: _DocState, parsed: Any) -> None:
         assert st.chunker is not None
         for step, seconds in parsed.seconds.items():  # the parsers' time, beside this process's
-            key = f"parse_{step}"
-            self.stages[key] = self.stages.get(key, 0.0) + seconds
+            self.stages[f"parse_{step}"] += seconds
         st.pages += 1
         st.ocr_pages += int(parsed.page.ocr)
         st.warnings.extend(parsed.warnings)
