@@ -62,6 +62,10 @@ class EmbeddingSettings(BaseModel):
     pace, cosine 0.9999 to the float32 vectors (`eval/results/bf16/`)."""
 
 
+OcrGraphs = Literal["optimized", "stock"]
+"""Which ONNX graphs OCR runs on (`IngestSettings.ocr_graphs`)."""
+
+
 class IngestSettings(BaseModel):
     tables: Literal["lines", "layout", "off"] = "lines"
     """`lines`: PyMuPDF `find_tables(use_layout=False)` (fast); `layout`: its ONNX layout model
@@ -75,7 +79,7 @@ class IngestSettings(BaseModel):
     ocr_angle_classifier: bool = False
     """Check each OCR'd text line for being upside down (scans fed in the wrong way round);
     measured 2026-12-06 on the dev corpus: 1.5x slower and less accurate on upright pages."""
-    ocr_graphs: Literal["optimized", "stock"] = "optimized"
+    ocr_graphs: OcrGraphs = "optimized"
     """`optimized`: RapidOCR's detection and recognition graphs rewritten into equivalent ONNX
     graphs ONNX Runtime runs faster (`ingest/ocr_graph.py`; built once into the user's cache,
     checked against the stock graph; the stock graph is used if that fails); `stock`: the

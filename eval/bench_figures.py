@@ -73,7 +73,8 @@ def main() -> None:
     a = ap.parse_args()
     from ingest.ocr import get_engine
 
-    get_engine(IngestSettings().ocr_threads)  # load the OCR models before any timing
+    settings = IngestSettings()
+    get_engine(settings.ocr_threads, settings.ocr_graphs)  # load the OCR models before timing
     files = sorted(p for p in a.docs.glob("*.pdf") if not p.name.startswith(BAD))
     rows = []
     for pdf in files:

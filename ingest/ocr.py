@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Literal, NamedTuple
+from functools import cache
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pymupdf
 
+from docqa.config import OcrGraphs as Graphs
+
 _pymupdf: Any = pymupdf  # partly annotated: its untyped calls go through Any
-Graphs = Literal["optimized", "stock"]
 _engines: dict[tuple[int | None, Graphs], Any] = {}
 _engine_lock = threading.Lock()
 _log = logging.getLogger(__name__)
@@ -41,8 +43,13 @@ class OcrLine(NamedTuple):
 def _graph_paths(graphs: Graphs) -> dict[str, str]:
     """RapidOCR's model-path options for `graphs`: none for the stock graphs; for `optimized`
     the rewritten ones (`ingest.ocr_graph`), or none with a warning when they cannot be made."""
-    if graphs == "stock":
-        return {}
+    return _optimized_paths() if graphs == "optimized" else {}
+
+
+@cache
+def _optimized_paths() -> dict[str, str]:
+    """The rewritten graphs' paths, found (or built) once per process: each engine (one per
+    thread count) would otherwise read and hash the 15 MB of stock graphs again."""
     try:
         from ingest.ocr_graph import optimized_model, stock_model
 

@@ -4,6 +4,7 @@ after), their guards, the cache, and the real PP-OCRv4 graphs reading what the s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,16 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ingest import ocr, ocr_graph
 from ingest.ocr_graph import Rewrites, optimize, optimized_model, stock_model
+
+
+@pytest.fixture(autouse=True)
+def _paths_found_anew() -> Iterator[None]:
+    """`ingest.ocr` finds the rewritten graphs once per process: each test finds them in its
+    own cache, and leaves none of its paths behind."""
+    ocr._optimized_paths.cache_clear()
+    yield
+    ocr._optimized_paths.cache_clear()
+
 
 RNG = np.random.default_rng(7)
 
