@@ -146,6 +146,14 @@ class LogitsModel(Protocol):
         ...
 
     @property
+    def max_exact_pass(self) -> int | None:
+        """The most tokens one `extend` may score while giving each token bit for bit the
+        logits it gets scored alone. None: any number (the kernels do not depend on the batch
+        shape); 1: no pass of several tokens is exact. Greedy speculative decoding verifies at
+        most this many tokens a pass, so that its output is the plain greedy output."""
+        ...
+
+    @property
     def tokens(self) -> list[int]:
         """The token ids currently in the KV cache, in order."""
         ...

@@ -6,11 +6,13 @@ longest prefix it agrees with plus its own next token, so every step yields at l
 and, when the drafts are good, many for the price of one pass.
 
 - `greedy_speculative`: greedy mode. The output is the target's own greedy output, token for
-  token wherever the target's logits do not depend on how many tokens a pass scores
-  (transformers). llama.cpp's AVX-512 kernels score a batch differently from one token (a
-  margin moved by up to 0.36 logit on the 1.5B, 0.8 on SmolLM2), so a close call can go the
-  other way and the answer part from plain decoding there; `recheck_margin` scores such calls
-  again alone.
+  token wherever the target's logits do not depend on how many tokens a pass scores:
+  transformers, and llama.cpp built without llamafile's sgemm and weight repacking (as
+  `make setup` builds it) for passes of up to 7 tokens (`LogitsModel.max_exact_pass`; drafts
+  are cut to fit). A stock llama.cpp wheel scores a batch differently from one token (a margin
+  moved by up to 0.44 logit on the 1.5B, 0.8 on SmolLM2), so a close call can go the other way
+  and the answer part from plain decoding there; `recheck_margin` scores such calls again
+  alone.
 - Drafters (`Drafter`): `NGramDrafter` (prompt lookup: what followed the latest occurrence of the
   last few tokens in a source text, e.g. the retrieved passages and the document; no model) and
   `ModelDrafter` (a second `LogitsModel` decoding greedily from its own short context: the 0.5B
@@ -207,10 +209,18 @@ def greedy_speculative(
     logit is below it is not trusted. The step ends before it, and the last kept token is
     scored again alone, as plain decoding scores it. Where a batch's logits differ from one
     token's (llama.cpp's AVX-512 kernels), this keeps close calls as plain decoding makes
-    them, for one extra single-token pass per close call."""
+    them, for one extra single-token pass per close call.
+
+    A pass scores the step's token and its draft together, so a draft is cut to
+    `target.max_exact_pass - 1` tokens where the target declares that size (a build whose
+    passes of up to that many tokens give each token the logits it gets alone): the output is
+    then the plain greedy output bit for bit. A target exact for one token only (1) keeps
+    drafts of any length and the close calls above."""
     stop = target.eos_token_ids if stop is None else stop
     prompt = list(prompt)
     stats = SpeculativeStats(drafter=drafter.name)
+    exact = target.max_exact_pass
+    cap = exact - 1 if exact is not None and exact > 1 else None
     row = target.prefill(prompt)
     t0 = time.perf_counter()
     out: list[int] = []
@@ -252,6 +262,8 @@ def greedy_speculative(
             want = planner.k_max if unscored else want
         else:
             want = k
+        if cap is not None:
+            want = min(want, cap)
         td = time.perf_counter()
         draft = drafter.propose(prompt + out, min(want, room)) if want else []
         took = time.perf_counter() - td

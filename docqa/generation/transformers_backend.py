@@ -250,6 +250,10 @@ class TransformersLogitsModel:
         return self._n_vocab
 
     @property
+    def max_exact_pass(self) -> None:
+        return None  # float32 on the CPU: a pass's rows are one token's to ~1e-5 (tests check it)
+
+    @property
     def eos_token_ids(self) -> frozenset[int]:
         return self._eos
 

@@ -1,6 +1,7 @@
-"""Speculative decoding with SmolLM2: greedy identity on transformers (token for token) and on
-llama.cpp (wherever the target's top-2 margin exceeds the batch-shape noise measured here: its
-batched rows differ from one-by-one rows by up to ~0.8 logit on this model), the drafters, and
+"""Speculative decoding with SmolLM2: greedy identity on transformers and on llama.cpp (token
+for token: docqa builds llama.cpp so that a pass of up to 7 tokens scores each as alone, and
+drafts are cut to fit; on a stock wheel, whose batched rows differ from one-by-one rows by up
+to ~0.8 logit on this model, wherever the top-2 margin exceeds that noise), the drafters, and
 the statistics of the sampling rules on hand-made distributions."""
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ import pytest
 
 from docqa.generation import ChatMessage, LogitsModel
 from docqa.generation.draft_planner import DraftPlanner
-from docqa.generation.llamacpp import LlamaCppLogitsModel, load_llama
+from docqa.generation.llamacpp import (
+    LlamaCppLogitsModel,
+    exact_pass_tokens,
+    load_llama,
+    system_info,
+)
 from docqa.generation.speculative import (
     ModelDrafter,
     NGramDrafter,
@@ -63,7 +69,22 @@ def batch_noise(lm: LogitsModel, prompt: list[int], tokens: list[int], k: int = 
 def reference(target: LlamaCppLogitsModel) -> Reference:
     prompt = target.tokenize(PROMPT)
     out = greedy_decode(target, prompt, max_tokens=60)
-    return prompt, out.tokens, out.margins, batch_noise(target, prompt, out.tokens)
+    exact = target.max_exact_pass
+    noise = batch_noise(target, prompt, out.tokens, k=exact if exact > 1 else 11)
+    return prompt, out.tokens, out.margins, noise
+
+
+def test_docqas_llama_cpp_scores_a_pass_of_up_to_7_tokens_as_single_tokens(
+    target: LlamaCppLogitsModel, reference: Reference
+) -> None:
+    """`make setup` builds llama.cpp without llamafile's sgemm and weight repacking, whose
+    kernels score a batch differently from one token (ggml's tiled K-quant matmul still takes
+    passes of 8+ tokens)."""
+    assert target.max_exact_pass == 7, system_info()
+    assert reference[3] == 0.0  # the largest change over passes of 7
+    assert exact_pass_tokens("CPU : AVX2 = 1 | LLAMAFILE = 1 | REPACK = 1 |") == 1
+    assert exact_pass_tokens("CPU : AVX2 = 1 | OPENMP = 1 | REPACK = 1 |") == 1
+    assert exact_pass_tokens("CPU : AVX2 = 1 | OPENMP = 1 |") == 7
 
 
 def _target_choice_wherever_clear(
@@ -247,6 +268,7 @@ class MarkovLM:
         self._tokens: list[int] = []
         self.eos_token_ids: frozenset[int] = frozenset()
         self.n_vocab = table.shape[1]
+        self.max_exact_pass: int | None = None  # rows do not depend on the pass
 
     @property
     def tokens(self) -> list[int]:
@@ -269,16 +291,18 @@ class MarkovLM:
 
 
 class BatchShapedLM(MarkovLM):
-    """A `MarkovLM` whose rows from a pass over several tokens lean toward token `lean` by `by`
-    logits, as llama.cpp's batched kernels differ from its one-token kernels."""
+    """A `MarkovLM` whose rows from a pass over more than `exact` tokens lean toward token
+    `lean` by `by` logits, as llama.cpp's batched kernels differ from its one-token kernels
+    (a stock wheel: `exact` 1; docqa's build: 7)."""
 
-    def __init__(self, table: np.ndarray, lean: int, by: float) -> None:
+    def __init__(self, table: np.ndarray, lean: int, by: float, exact: int = 1) -> None:
         super().__init__(table)
-        self.lean, self.by = lean, by
+        self.lean, self.by, self.exact = lean, by, exact
+        self.max_exact_pass = exact  # what it declares (a test may declare it wrongly)
 
     def extend(self, ids: list[int]) -> np.ndarray:
         rows = super().extend(ids)
-        if len(ids) > 1:
+        if len(ids) > self.exact:
             rows = rows.copy()
             rows[:, self.lean] += self.by
         return rows
@@ -309,6 +333,19 @@ def test_a_close_call_read_from_a_batch_is_scored_again_alone() -> None:
     assert out.tokens == want
     assert out.stats.rechecks > 0 and out.stats.accepted > 0
     assert out.stats.passes < len(want)  # still fewer passes than tokens
+
+
+def test_drafts_are_cut_to_the_pass_the_target_scores_exactly() -> None:
+    """A target whose passes of up to 3 tokens are exact: drafts of 2 keep every close call as
+    plain decoding makes it, with no recheck; drafts of 4 would lean it the other way."""
+    lm = BatchShapedLM(CLOSE_CALL, lean=0, by=0.3, exact=3)
+    want = greedy_decode(lm, [0], 24).tokens  # type: ignore[arg-type]
+    out = greedy_speculative(lm, [0], _Cycle(), 24, gamma=4)  # type: ignore[arg-type]
+    assert out.tokens == want
+    assert out.stats.rechecks == 0 and out.stats.drafted <= 2 * out.stats.passes
+    assert out.stats.accepted > 0 and out.stats.passes < len(want)
+    lm.max_exact_pass = 5  # the same kernels declared exact up to 5: passes of 5 lean
+    assert greedy_speculative(lm, [0], _Cycle(), 24, gamma=4).tokens != want  # type: ignore[arg-type]
 
 
 TARGET_CHAIN = np.array(
