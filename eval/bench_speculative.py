@@ -50,6 +50,7 @@ from docqa.generation.llamacpp import (
     LlamaCppLogitsModel,
     default_threads,
     load_llama,
+    system_info,
 )
 from docqa.generation.speculative import (
     Drafter,
@@ -162,6 +163,7 @@ def run(
         helpers["model"] = LlamaCppLogitsModel(load_llama(small, n_ctx=4096, threads=threads))
     rows: list[dict[str, Any]] = []
     passes: dict[str, dict[str, float]] = {}
+    prefill: dict[str, dict[str, float]] = {}
     try:
         for size in contexts:
             ctx = context_of(gen, pages, size)
@@ -169,6 +171,17 @@ def run(
             prompt = gen.chat_tokens(_messages(body))
             passages = "\n\n".join(lexical_top(ctx, QUESTION))
             draft_prompt = gen.chat_tokens(_messages(passages))
+            # the prompt's prefill from an empty cache (the sizes share their first pages)
+            lm.truncate(0)
+            t0 = time.perf_counter()
+            lm.prefill(prompt)
+            took = time.perf_counter() - t0
+            prefill[str(size)] = {
+                "tokens": len(prompt),
+                "seconds": round(took, 2),
+                "tokens_per_second": round(len(prompt) / took, 1),
+            }
+            print(f"{size:>6} prefill: {len(prompt)} tokens in {took:.1f} s", flush=True)
             plain = greedy_decode(lm, prompt, answer_tokens)
             base = plain.stats.tokens_per_second
             rows.append(
@@ -223,6 +236,8 @@ def run(
         "threads": threads,
         "policies": list(policies),
         "pass_seconds": passes,
+        "prefill": prefill,
+        "llama_cpp": system_info(),
         "rows": rows,
     }
 
@@ -281,6 +296,20 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['speedup']}x | {r['accepted']} / {r['drafted']} | {r['passes']} | "
             f"{r['same_as_plain']:.0%} |"
         )
+    if result.get("prefill"):
+        lines += [
+            "",
+            "Prefill of the prompt from an empty cache (llama.cpp: "
+            f"{result.get('llama_cpp', '?').strip()}):",
+            "",
+            "| context | prompt tokens | seconds | tokens/s |",
+            "|---|---:|---:|---:|",
+        ]
+        for size, pre in result["prefill"].items():
+            lines.append(
+                f"| {int(size):,} | {pre['tokens']:,} | {pre['seconds']} | "
+                f"{pre['tokens_per_second']} |"
+            )
     if result.get("pass_seconds"):
         lines += [
             "",
