@@ -177,6 +177,14 @@ def _close_step(
     target.truncate(base + 1 + accepted)
 
 
+def _draft_cap(target: LogitsModel) -> int | None:
+    """The most tokens a draft may hold so that its pass (the step's token and the draft) is
+    one the target scores exactly as single tokens; None: no cut (any pass is exact, or none
+    of several tokens is)."""
+    exact = target.max_exact_pass
+    return exact - 1 if exact is not None and exact > 1 else None
+
+
 def _grown(k: int, accepted: int, drafted: int, gamma_max: int) -> int:
     """The grow rule's next draft length: +2 after a fully accepted draft (up to `gamma_max`),
     else one more than the accepted count."""
@@ -219,8 +227,7 @@ def greedy_speculative(
     stop = target.eos_token_ids if stop is None else stop
     prompt = list(prompt)
     stats = SpeculativeStats(drafter=drafter.name)
-    exact = target.max_exact_pass
-    cap = exact - 1 if exact is not None and exact > 1 else None
+    cap = _draft_cap(target)
     row = target.prefill(prompt)
     t0 = time.perf_counter()
     out: list[int] = []
@@ -482,12 +489,14 @@ def sampled_speculative(
     drawn from the target. With `eta` = 0, p is the target's own distribution softmax(z / T),
     so the output is distributed as plain sampling from the target; with `eta` > 0, p is RAPID's
     retrieval-augmented target (`rapid_target`), which leans towards what the drafter, reading
-    the retrieved passages, finds plausible. Draft length as `greedy_speculative`'s grow rule."""
+    the retrieved passages, finds plausible. Draft length as `greedy_speculative`'s grow rule,
+    cut as its drafts are to the pass the target scores exactly."""
     if temperature <= 0:
         raise ValueError("sampled_speculative needs temperature > 0: use greedy_speculative")
     stop = target.eos_token_ids if stop is None else stop
     prompt = list(prompt)
     stats = SpeculativeStats(drafter=drafter.name)
+    cap = _draft_cap(target)
     row = target.prefill(prompt)
     t0 = time.perf_counter()
     out: list[int] = []
@@ -514,8 +523,9 @@ def sampled_speculative(
                 on_tokens(step)
             break
         td = time.perf_counter()
+        want = k if cap is None else min(k, cap)
         draft, qs = drafter.propose_sampled(
-            prompt + out, min(k, max_tokens - len(out)), temperature, rng
+            prompt + out, min(want, max_tokens - len(out)), temperature, rng
         )
         stats.draft_seconds += time.perf_counter() - td
         base = target.n_past
