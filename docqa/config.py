@@ -257,9 +257,9 @@ class AnswerSettings(BaseModel):
     recheck_margin: float = Field(default=0.0, ge=0.0)
     """Greedy `speculative`: a verification row whose top-1 minus top-2 logit is below this is
     not trusted; the last kept token is scored again alone, as plain long-context decoding
-    scores it (`speculative.greedy_speculative`). On llama.cpp's AVX-512 kernels a batch's
+    scores it (`speculative.greedy_speculative`). On llama.cpp's default build a batch's
     logits differ from one token's, so a close call read from a batch can part the answer
-    from long context's. 0: off."""
+    from long context's; a `make setup LLAMA_EXACT=1` build needs no recheck. 0: off."""
     rapid_eta: float = Field(default=0.0, ge=0.0)
     """`speculative` at `generation.temperature` > 0 (speculative sampling): RAPID's eta, how far
     the target's distribution leans towards the tokens the drafter (reading the retrieved
