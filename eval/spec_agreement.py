@@ -12,7 +12,8 @@ may part at a close top-2 margin (`docqa.generation.speculative`).
 Where they part, one difference early in an answer makes every later token differ. So the
 target's plain greedy answer is also decoded one token at a time on the token-level model (its
 top-1 minus top-2 logit at each token: the margin) and then scored again in blocks of
-`answer.draft_tokens`, as verification scores drafts: the share of its tokens that block
+`answer.draft_tokens` (at most `LogitsModel.max_exact_pass` on a build exact up to it), as
+verification scores drafts: the share of its tokens that block
 scoring picks too (`block_agreement`), the margins where it does not, and the largest change of
 a margin between the two ways of scoring. A flip at a clear margin would be a bug; a flip at a
 margin smaller than that change is the batch shape.
@@ -81,6 +82,8 @@ def main() -> None:
     lm = rt.logits_model
     assert lm is not None, "speculative decoding needs the llama.cpp backend"
     block = settings.answer.draft_tokens
+    if lm.max_exact_pass is not None and lm.max_exact_pass > 1:
+        block = min(block, lm.max_exact_pass)  # verification's passes are cut to the exact size
     limit = settings.generation.max_answer_tokens
     rows: list[dict[str, Any]] = []
     for q in questions:

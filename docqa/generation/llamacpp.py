@@ -79,8 +79,9 @@ TILED_MIN_ROWS = 8
 def exact_pass_tokens(info: str) -> int:
     """The most tokens one pass can score with each token's logits bit for bit those it gets
     alone, for a build whose `system_info` is `info`: 1 where a batch kernel of
-    `BATCH_KERNELS` is in (today's wheels from PyPI), else up to the tiled matmul's floor
-    (a build with `-DGGML_LLAMAFILE=OFF -DGGML_CPU_REPACK=OFF`, as `make setup` makes)."""
+    `BATCH_KERNELS` is in (the default build, and wheels from PyPI), else up to the tiled
+    matmul's floor (a build with `-DGGML_LLAMAFILE=OFF -DGGML_CPU_REPACK=OFF`, as
+    `make setup LLAMA_EXACT=1` makes)."""
     if any(f"{name} = 1" in info for name in BATCH_KERNELS):
         return 1
     return TILED_MIN_ROWS - 1

@@ -7,9 +7,9 @@ and, when the drafts are good, many for the price of one pass.
 
 - `greedy_speculative`: greedy mode. The output is the target's own greedy output, token for
   token wherever the target's logits do not depend on how many tokens a pass scores:
-  transformers, and llama.cpp built without llamafile's sgemm and weight repacking (as
-  `make setup` builds it) for passes of up to 7 tokens (`LogitsModel.max_exact_pass`; drafts
-  are cut to fit). A stock llama.cpp wheel scores a batch differently from one token (a margin
+  transformers, and llama.cpp built without llamafile's sgemm and weight repacking (`make
+  setup LLAMA_EXACT=1`) for passes of up to 7 tokens (`LogitsModel.max_exact_pass`; drafts
+  are cut to fit). The default build scores a batch differently from one token (a margin
   moved by up to 0.44 logit on the 1.5B, 0.8 on SmolLM2), so a close call can go the other way
   and the answer part from plain decoding there; `recheck_margin` scores such calls again
   alone.
@@ -216,7 +216,7 @@ def greedy_speculative(
     `recheck_margin`: a choice read from a row of a multi-token pass whose top-1 minus top-2
     logit is below it is not trusted. The step ends before it, and the last kept token is
     scored again alone, as plain decoding scores it. Where a batch's logits differ from one
-    token's (llama.cpp's AVX-512 kernels), this keeps close calls as plain decoding makes
+    token's (llama.cpp's default build), this keeps close calls as plain decoding makes
     them, for one extra single-token pass per close call.
 
     A pass scores the step's token and its draft together, so a draft is cut to
