@@ -393,6 +393,11 @@ class SpeculativeReport(BaseModel):
     draft_seconds: float
     rechecks: int = 0
     """Close calls of a verification pass scored again alone (`answer.recheck_margin`)."""
+    exact: bool = False
+    """The answer is the long-context answer token for token: greedy decoding on a target whose
+    verification passes score each token as alone (`LogitsModel.max_exact_pass`: transformers,
+    or llama.cpp built with `make setup LLAMA_EXACT=1`). False: it may part from the
+    long-context answer where the model's top two choices are close."""
 
 
 class Operand(BaseModel):

@@ -29,6 +29,7 @@ from rich.table import Table
 from docqa.answer.formula import describe_computation
 from docqa.answer.router import describe_signals
 from docqa.config import Settings
+from docqa.generation.speculative import describe_speculative
 from docqa.runtime import Runtime
 from docqa.search import DocumentNotFoundError, resolve_document
 from docqa.store.base import EmbeddingMismatchError, StoreLockedError
@@ -435,6 +436,8 @@ def _print_checked(answer: Any) -> None:
         out.print(f"[dim]signals: {describe_signals(answer.route.signals)}[/]", highlight=False)
     if answer.computation is not None:
         out.print(f"[dim]{describe_computation(answer.computation)}[/]", highlight=False)
+    if answer.speculative is not None:
+        out.print(f"[dim]{describe_speculative(answer.speculative)}[/]", highlight=False)
 
 
 @app.command()

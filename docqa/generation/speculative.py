@@ -45,6 +45,7 @@ import numpy.typing as npt
 
 from docqa.generation.base import Logits, LogitsModel, common_prefix_length
 from docqa.generation.draft_planner import DraftPlanner
+from docqa.types import SpeculativeReport
 
 __all__ = [
     "Drafter",
@@ -54,6 +55,7 @@ __all__ = [
     "SpeculativeOutput",
     "SpeculativeStats",
     "accept_or_resample",
+    "describe_speculative",
     "greedy_decode",
     "greedy_speculative",
     "rapid_target",
@@ -175,6 +177,22 @@ def _close_step(
     if on_tokens:
         on_tokens(step)
     target.truncate(base + 1 + accepted)
+
+
+def describe_speculative(report: SpeculativeReport) -> str:
+    """One line on how a speculative answer was decoded, for people (the CLI)."""
+    rate = f"{report.acceptance_rate:.0%}" if report.drafted else "-"
+    same = (
+        "the long-context answer token for token"
+        if report.exact
+        else "may part from the long-context answer at a close call "
+        "(make setup LLAMA_EXACT=1 builds a llama.cpp that does not)"
+    )
+    return (
+        f"speculative ({report.drafter} drafter): {report.accepted} of {report.drafted} drafted "
+        f"tokens accepted ({rate}) in {report.passes} passes, "
+        f"{report.decode_tokens_per_second} tok/s; {same}"
+    )
 
 
 def _draft_cap(target: LogitsModel) -> int | None:

@@ -99,6 +99,20 @@ def test_ask_json_contract_and_errors(tmp_path: Path) -> None:
     assert a["route"]["strategy"] == "long-context"
     assert {p["page"] for p in a["passages"]} == {1, 2}
 
+    # speculative decoding says how it went and whether the answer is long context's own
+    r = run(
+        "ask",
+        "How many trucks?",
+        "--doc",
+        "northwind_annual_report_2024.pdf",
+        "--strategy",
+        "speculative",
+    )
+    assert r.returncode == 0, r.stderr
+    said = " ".join(r.stdout.split())
+    assert "speculative (ngram drafter):" in said and "drafted tokens accepted" in said
+    assert "the long-context answer token for token" in said or "may part from" in said
+
     # a question about what a picture shows: the answer carries the caveat, printed as a note
     r = run("ask", "What colour is the 2024 bar in the revenue chart?", "--strategy", "closed-book")
     assert r.returncode == 0, r.stderr

@@ -35,6 +35,7 @@ from docqa.generation import (
     load_generator,
 )
 from docqa.generation.base import ChatTokens
+from docqa.generation.llamacpp import exact_pass_tokens, system_info
 from docqa.generation.speculative import greedy_decode
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
@@ -396,6 +397,7 @@ def test_speculative_gives_the_long_context_answer_with_its_drafter_figures(rt: 
     rep = sp.speculative
     assert rep is not None and rep.drafter == "ngram" and lc.speculative is None
     assert 0 <= rep.accepted <= rep.drafted and rep.decode_tokens_per_second > 0
+    assert rep.exact == (exact_pass_tokens(system_info()) > 1)  # what this build promises
     # every pass yields at least one token; accepted drafts make them fewer than the tokens
     assert (
         rep.passes <= sp.tokens.completion and rep.passes + rep.accepted >= sp.tokens.completion - 1
@@ -421,6 +423,7 @@ def test_speculative_sampling_at_a_temperature(rt: Runtime) -> None:
     ]
     rep = answers[0].speculative
     assert rep is not None and rep.drafter == "ngram" and rep.drafted > 0
+    assert not rep.exact  # sampled: the long-context answer is not the reference
     assert answers[0].tokens.completion > 0 and answers[0].route.strategy == "speculative"
     assert answers[0].answer == answers[1].answer  # generation.seed fixes the draws
     reseeded = warm.model_copy(

@@ -25,12 +25,14 @@ from docqa.generation.speculative import (
     ModelDrafter,
     NGramDrafter,
     accept_or_resample,
+    describe_speculative,
     greedy_decode,
     greedy_speculative,
     rapid_target,
     sampled_speculative,
     softmax,
 )
+from docqa.types import SpeculativeReport
 
 PASSAGE = (
     "The Brightwater plant produced 4,210 tonnes of recycled glass in March. Energy use per "
@@ -73,6 +75,23 @@ def reference(target: LlamaCppLogitsModel) -> Reference:
     exact = target.max_exact_pass
     noise = batch_noise(target, prompt, out.tokens, k=exact if exact > 1 else 11)
     return prompt, out.tokens, out.margins, noise
+
+
+def test_the_report_line_says_whether_the_answer_is_long_contexts_own() -> None:
+    rep = SpeculativeReport(
+        drafter="ngram",
+        drafted=120,
+        accepted=45,
+        acceptance_rate=0.375,
+        passes=61,
+        decode_tokens_per_second=12.3,
+        draft_seconds=0.01,
+    )
+    line = describe_speculative(rep)
+    assert line.startswith("speculative (ngram drafter): 45 of 120 drafted tokens accepted (38%)")
+    assert "61 passes" in line and "12.3 tok/s" in line and "may part from" in line
+    exact = describe_speculative(rep.model_copy(update={"exact": True}))
+    assert exact.endswith("the long-context answer token for token")
 
 
 def test_the_exact_pass_is_read_from_the_builds_kernels() -> None:
