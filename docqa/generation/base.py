@@ -149,8 +149,9 @@ class LogitsModel(Protocol):
     def max_exact_pass(self) -> int | None:
         """The most tokens one `extend` may score while giving each token bit for bit the
         logits it gets scored alone. None: any number (the kernels do not depend on the batch
-        shape); 1: no pass of several tokens is exact. Greedy speculative decoding verifies at
-        most this many tokens a pass, so that its output is the plain greedy output."""
+        shape); 1: no pass of several tokens is exact. Where it is above 1, speculative
+        decoding verifies at most this many tokens a pass, so that its greedy output is the
+        plain greedy output; at 1 it drafts freely and a close call may part."""
         ...
 
     @property
