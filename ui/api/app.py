@@ -427,10 +427,14 @@ def create_app(
         async def send() -> AsyncIterator[dict[str, str]]:
             t0 = time.monotonic()
             ticket = queue.join(checked=True)
+            queued = False
             async for ahead in queue.wait(ticket, request):
+                queued = True
                 line = f"in line for the model: {ahead} question{'s' * (ahead != 1)} ahead"
                 yield {"event": "status", "data": StatusEvent(text=line).model_dump_json()}
-            if time.monotonic() - t0 > 0.5:
+            # closes a wait the client was told about; a free model reached late (a busy
+            # event loop) was never "in line"
+            if queued and time.monotonic() - t0 > 0.5:
                 waited = f"the model is free after {time.monotonic() - t0:.0f} s in line"
                 yield {"event": "status", "data": StatusEvent(text=waited).model_dump_json()}
             try:
