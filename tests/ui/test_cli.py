@@ -85,29 +85,15 @@ def test_ask_json_contract_and_errors(tmp_path: Path) -> None:
     assert a["timings"]["total"] > 0 and a["tokens"]["prompt"] > 0
 
     # the document filter, by file name; long context over one small document
-    r = run(
-        "ask",
-        "How many trucks?",
-        "--doc",
-        "northwind_annual_report_2024.pdf",
-        "--strategy",
-        "long-context",
-        "--json",
-    )
+    trucks = ("ask", "How many trucks?", "--doc", "northwind_annual_report_2024.pdf")
+    r = run(*trucks, "--strategy", "long-context", "--json")
     assert r.returncode == 0, r.stderr
     a = json.loads(r.stdout)
     assert a["route"]["strategy"] == "long-context"
     assert {p["page"] for p in a["passages"]} == {1, 2}
 
     # speculative decoding says how it went and whether the answer is long context's own
-    r = run(
-        "ask",
-        "How many trucks?",
-        "--doc",
-        "northwind_annual_report_2024.pdf",
-        "--strategy",
-        "speculative",
-    )
+    r = run(*trucks, "--strategy", "speculative")
     assert r.returncode == 0, r.stderr
     said = " ".join(r.stdout.split())
     assert "speculative (ngram drafter):" in said and "drafted tokens accepted" in said
