@@ -33,7 +33,7 @@ import numpy as np
 from docqa.answer.prompts import normalize_page_citations
 from docqa.config import Settings
 from docqa.generation.base import LogitsModel, common_prefix_length
-from docqa.generation.speculative import greedy_decode, top2_margin
+from docqa.generation.speculative import greedy_decode, top2_margin, verify_limit
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
 from eval.bench_retrieval import DEFAULT_DOCS, split_of
@@ -82,8 +82,8 @@ def main() -> None:
     lm = rt.logits_model
     assert lm is not None, "speculative decoding needs the llama.cpp backend"
     block = settings.answer.draft_tokens
-    if lm.max_exact_pass is not None and lm.max_exact_pass > 1:
-        block = min(block, lm.max_exact_pass)  # verification's passes are cut to the exact size
+    if (exact := verify_limit(lm)) is not None:
+        block = min(block, exact)  # verification's passes are cut to the exact size
     limit = settings.generation.max_answer_tokens
     rows: list[dict[str, Any]] = []
     for q in questions:

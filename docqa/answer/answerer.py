@@ -684,7 +684,7 @@ class Answerer:
             decode_tokens_per_second=round(st.tokens_per_second, 2),
             draft_seconds=round(st.draft_seconds, 3),
             rechecks=st.rechecks,
-            exact=cfg.temperature == 0 and lm.max_exact_pass != 1,
+            exact=st.exact,
         )
         spec = replace(prompt, strategy="speculative")
         shown = normalize_page_citations(text) if prompt.page_citations else text

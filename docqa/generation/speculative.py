@@ -62,6 +62,7 @@ __all__ = [
     "sampled_speculative",
     "softmax",
     "top2_margin",
+    "verify_limit",
 ]
 
 Probs = npt.NDArray[np.float64]
@@ -106,6 +107,9 @@ class SpeculativeStats:
     """Of which in the drafter."""
     rechecks: int = 0
     """Close calls scored again alone (`recheck_margin`)."""
+    exact: bool = False
+    """Greedy on a target whose verification passes score each token as alone: the output is
+    the plain greedy output token for token (`LogitsModel.max_exact_pass`)."""
 
     @property
     def acceptance_rate(self) -> float:
@@ -195,12 +199,18 @@ def describe_speculative(report: SpeculativeReport) -> str:
     )
 
 
-def _draft_cap(target: LogitsModel) -> int | None:
-    """The most tokens a draft may hold so that its pass (the step's token and the draft) is
-    one the target scores exactly as single tokens; None: no cut (any pass is exact, or none
-    of several tokens is)."""
+def verify_limit(target: LogitsModel) -> int | None:
+    """The most tokens a verification pass scores (the step's token and its draft): the
+    target's `max_exact_pass` where a pass of several tokens is exact; None: no cut (any pass
+    is exact, or none of several tokens is)."""
     exact = target.max_exact_pass
-    return exact - 1 if exact is not None and exact > 1 else None
+    return exact if exact is not None and exact > 1 else None
+
+
+def _draft_cap(target: LogitsModel) -> int | None:
+    """The most tokens a draft may hold so that its pass fits `verify_limit`."""
+    limit = verify_limit(target)
+    return None if limit is None else limit - 1
 
 
 def _grown(k: int, accepted: int, drafted: int, gamma_max: int) -> int:
@@ -244,7 +254,7 @@ def greedy_speculative(
     drafts of any length and the close calls above."""
     stop = target.eos_token_ids if stop is None else stop
     prompt = list(prompt)
-    stats = SpeculativeStats(drafter=drafter.name)
+    stats = SpeculativeStats(drafter=drafter.name, exact=target.max_exact_pass != 1)
     cap = _draft_cap(target)
     row = target.prefill(prompt)
     t0 = time.perf_counter()
