@@ -261,10 +261,11 @@ class AnswerSettings(BaseModel):
     logits differ from one token's, so a close call read from a batch can part the answer
     from long context's; a `make setup LLAMA_EXACT=1` build needs no recheck. 0: off."""
     rapid_eta: float = Field(default=0.0, ge=0.0)
-    """`speculative` at `generation.temperature` > 0 (speculative sampling): RAPID's eta, how far
-    the target's distribution leans towards the tokens the drafter (reading the retrieved
-    passages) finds plausible (`speculative.rapid_target`). 0: the output is distributed as
-    sampling from the long-context model alone."""
+    """`speculative`: RAPID's eta, how far the target's distribution leans towards the tokens
+    the drafter (reading the retrieved passages) finds plausible (`speculative.rapid_target`).
+    At `generation.temperature` > 0 the answer is sampled from that distribution; at 0 it is
+    its greedy output (`speculative.rapid_greedy`), which needs a model drafter (`self` or
+    `model`). 0: the long-context model's own answer."""
     compute: Literal["check", "replace", "off"] = "off"
     """RAG on a question that asks for arithmetic (`answer.formula.needs_computation`: ratios,
     margins, changes, sums): docqa computes the answer from figures the model copies from

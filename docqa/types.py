@@ -398,6 +398,9 @@ class SpeculativeReport(BaseModel):
     verification passes score each token as alone (`LogitsModel.max_exact_pass`: transformers,
     or llama.cpp built with `make setup LLAMA_EXACT=1`). False: it may part from the
     long-context answer where the model's top two choices are close."""
+    eta: float = 0.0
+    """RAPID's eta (`answer.rapid_eta`): above 0 the tokens come from the retrieval-augmented
+    target, which leans towards the drafter's reading of the retrieved passages."""
 
 
 class Operand(BaseModel):

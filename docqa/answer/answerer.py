@@ -66,6 +66,7 @@ from docqa.generation.speculative import (
     SamplingDrafter,
     SpeculativeOutput,
     greedy_speculative,
+    rapid_greedy,
     sampled_speculative,
 )
 from docqa.retrieval import Retriever
@@ -600,13 +601,22 @@ class Answerer:
     ) -> _Run:
         """The long-context answer, decoded by the target over the whole document with a
         drafter reading `drafts`' passages (`docqa.generation.speculative`): greedy at
-        temperature 0 (the same answer as `long-context`), else speculative sampling (with
-        RAPID's retrieval-augmented target when `answer.rapid_eta` > 0)."""
+        temperature 0 (the same answer as `long-context`; with `answer.rapid_eta` > 0 greedy
+        over RAPID's retrieval-augmented target, `rapid_greedy`), else speculative sampling
+        (with that target when `answer.rapid_eta` > 0)."""
         if not self._cache_usable():
             raise AnswerError(
                 "speculative decoding needs token-level access to the answering model: the "
                 "llama.cpp backend with the document cache on (generation.backend=llamacpp, "
                 "answer.kv_cache=true)"
+            )
+        eta = self.settings.answer.rapid_eta
+        greedy = self.settings.generation.temperature == 0
+        if greedy and eta > 0 and self.settings.answer.drafter == "ngram":
+            raise AnswerError(
+                "answer.rapid_eta > 0 at temperature 0 blends the drafter's reading of the "
+                "passages into the long-context model's: it needs a model drafter "
+                "(answer.drafter=self or model), not ngram"
             )
         assert self.lm is not None and isinstance(self.generator, ChatTokens)
         lm, gen = self.lm, self.generator
@@ -636,7 +646,18 @@ class Answerer:
         room = allocated_context(self.generator) - len(full)
         limit = max(1, min(cfg.max_answer_tokens, room))
         out: SpeculativeOutput
-        if cfg.temperature > 0:
+        if greedy and eta > 0:
+            assert isinstance(drafter, ModelDrafter)  # checked above
+            out = rapid_greedy(
+                lm,
+                full,
+                drafter,
+                limit,
+                eta=eta,
+                gamma=self.settings.answer.draft_tokens,
+                on_tokens=on_tokens,
+            )
+        elif cfg.temperature > 0:
             out = sampled_speculative(
                 lm,
                 full,
@@ -644,7 +665,7 @@ class Answerer:
                 limit,
                 temperature=cfg.temperature,
                 rng=np.random.default_rng(cfg.seed),
-                eta=self.settings.answer.rapid_eta,
+                eta=eta,
                 gamma=self.settings.answer.draft_tokens,
                 on_tokens=on_tokens,
             )
@@ -685,6 +706,7 @@ class Answerer:
             draft_seconds=round(st.draft_seconds, 3),
             rechecks=st.rechecks,
             exact=st.exact,
+            eta=eta,
         )
         spec = replace(prompt, strategy="speculative")
         shown = normalize_page_citations(text) if prompt.page_citations else text

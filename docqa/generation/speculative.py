@@ -21,6 +21,11 @@ and, when the drafts are good, many for the price of one pass.
   min(1, p/q), else draw from the residual max(0, p - q)) and `rapid_target` (RAPID's
   retrieval-augmented target distribution softmax(z - eta * M * (p - q)), M the tokens where
   q >= 0.1 max q; eta = 0 is the target's own distribution).
+- `rapid_greedy`: greedy decoding of that retrieval-augmented target, deterministic: each token
+  is the argmax of `rapid_target(z, q, eta)`, z the target's logits over the whole document
+  and q the distribution of a model drafter reading the retrieved passages
+  (`ScoringDrafter`). Where the two readings agree the drafts are accepted as in greedy mode;
+  where they part, a token the drafter is sure of can win over one the target is unsure of.
 
 Draft length adapts: by default it grows by 2 after a fully accepted draft (up to `gamma_max`)
 and falls to one more than the accepted count after a rejection; with a `DraftPlanner`
@@ -52,12 +57,14 @@ __all__ = [
     "ModelDrafter",
     "NGramDrafter",
     "SamplingDrafter",
+    "ScoringDrafter",
     "SpeculativeOutput",
     "SpeculativeStats",
     "accept_or_resample",
     "describe_speculative",
     "greedy_decode",
     "greedy_speculative",
+    "rapid_greedy",
     "rapid_target",
     "sampled_speculative",
     "softmax",
@@ -87,6 +94,21 @@ class SamplingDrafter(Drafter, Protocol):
     ) -> tuple[list[int], list[Probs]]:
         """Up to `k` tokens drawn after `context`, and for each the distribution `q` it was
         drawn from (one-hot for a drafter that does not sample)."""
+        ...
+
+
+class ScoringDrafter(Drafter, Protocol):
+    """A drafter that gives its distribution at every position it drafts (a model reading the
+    retrieved passages), which `rapid_greedy` blends with the target's."""
+
+    def follow(self, prompt_tokens: int) -> None:
+        """The target's prompt is the first `prompt_tokens` tokens of every context it is
+        given; what follows them is output, which the drafter reads after its own prompt."""
+        ...
+
+    def propose_scored(self, context: Sequence[int], k: int) -> tuple[list[int], list[Probs]]:
+        """Up to `k` (at least one) greedy tokens after `context`, and for each the drafter's
+        distribution (temperature 1) at its position."""
         ...
 
 
@@ -186,12 +208,18 @@ def _close_step(
 def describe_speculative(report: SpeculativeReport) -> str:
     """One line on how a speculative answer was decoded, for people (the CLI)."""
     rate = f"{report.acceptance_rate:.0%}" if report.drafted else "-"
-    same = (
-        "the long-context answer token for token"
-        if report.exact
-        else "may part from the long-context answer at a close call "
-        "(make setup LLAMA_EXACT=1 builds a llama.cpp that does not)"
-    )
+    if report.eta > 0:
+        same = (
+            f"RAPID's retrieval-augmented target (eta {report.eta:g}): the drafter's reading "
+            "of the passages may change the long-context answer"
+        )
+    elif report.exact:
+        same = "the long-context answer token for token"
+    else:
+        same = (
+            "may part from the long-context answer at a close call "
+            "(make setup LLAMA_EXACT=1 builds a llama.cpp that does not)"
+        )
     return (
         f"speculative ({report.drafter} drafter): {report.accepted} of {report.drafted} drafted "
         f"tokens accepted ({rate}) in {report.passes} passes, "
@@ -410,7 +438,7 @@ class ModelDrafter:
 
     def _first_row(self, context: Sequence[int]) -> Logits:
         """The drafter's logits after its prompt and the target's output in `context`."""
-        if self.start is None:  # the first call: one token of output after the target's prompt
+        if self.start is None:  # not told (`follow`): the first call holds one output token
             self.start = len(context) - 1
         own = self.prompt + list(context[self.start :])
         cached = self.lm.tokens
@@ -447,6 +475,18 @@ class ModelDrafter:
 
     def propose(self, context: Sequence[int], k: int) -> list[int]:
         return self._draft(context, k, lambda row: int(np.argmax(row)))
+
+    def follow(self, prompt_tokens: int) -> None:
+        self.start = prompt_tokens
+
+    def propose_scored(self, context: Sequence[int], k: int) -> tuple[list[int], list[Probs]]:
+        qs: list[Probs] = []
+
+        def best(row: Logits) -> int:
+            qs.append(softmax(row))
+            return int(np.argmax(row))
+
+        return self._draft(context, max(1, k), best), qs
 
 
 def _one_hot(token: int, size: int) -> Probs:
@@ -584,5 +624,91 @@ def sampled_speculative(
         row = rows[accepted]
         if draft:
             k = _grown(k, accepted, len(draft), gamma_max)
+    stats.tokens, stats.seconds = len(out), time.perf_counter() - t0
+    return SpeculativeOutput(out, reason, stats)
+
+
+def rapid_greedy(
+    target: LogitsModel,
+    prompt: Sequence[int],
+    drafter: ScoringDrafter,
+    max_tokens: int,
+    *,
+    eta: float,
+    stop: frozenset[int] | None = None,
+    gamma: int = 10,
+    gamma_max: int = 16,
+    on_tokens: Callable[[list[int]], None] | None = None,
+) -> SpeculativeOutput:
+    """Greedy decoding of RAPID's retrieval-augmented target: every output token is the argmax
+    of `rapid_target(z, q, eta)`, z the target's logits (the whole document in its cache) and q
+    the drafter's distribution (the retrieved passages in its own) at that position. With
+    `eta` = 0 that is the target's greedy output; with `eta` > 0 a token the drafter finds far
+    likelier than the target does gains up to `eta` logits, so a confident reading of the
+    passages can win over an unsure reading of the whole document.
+
+    The drafter proposes greedily from q, with q at each drafted position; one pass of the
+    target scores the drafts (with the last chosen token when it is not cached yet). Drafts are
+    kept while each is the blended argmax; the first that is not is replaced by the blended
+    choice. After a fully kept draft the target's next row waits for the drafter's next q.
+    Draft length: `greedy_speculative`'s grow rule, cut to the target's exact pass."""
+    stop = target.eos_token_ids if stop is None else stop
+    prompt = list(prompt)
+    stats = SpeculativeStats(drafter=drafter.name)
+    cap = _draft_cap(target)
+    drafter.follow(len(prompt))
+    row: Logits | None = target.prefill(prompt)  # None: out[-1] is not in the target's cache
+    t0 = time.perf_counter()
+    out: list[int] = []
+    k = max(1, gamma)
+    reason = "length"
+
+    def choice(z: Logits, q: Probs) -> int:
+        return int(np.argmax(rapid_target(z, _fit(q, len(z)), eta)))
+
+    while len(out) < max_tokens:
+        want = min(k, max_tokens - len(out))
+        if cap is not None:
+            want = min(want, cap if row is None else cap + 1)
+        td = time.perf_counter()
+        draft, qs = drafter.propose_scored(prompt + out, want)
+        stats.draft_seconds += time.perf_counter() - td
+        stats.drafted += len(draft)
+        if row is not None and choice(row, qs[0]) != draft[0]:
+            rows: list[Logits] = [row]  # the first draft is out: no pass needed to know it
+            base = target.n_past
+        elif row is not None:
+            base = target.n_past
+            rows = [row, *target.extend(draft)]  # rows[i]: what follows out + draft[:i]
+            stats.passes += 1
+        else:
+            base = target.n_past + 1  # after out[-1], which this pass caches
+            rows = list(target.extend([out[-1], *draft]))
+            stats.passes += 1
+        kept: list[int] = []
+        chosen: int | None = None
+        for i, d in enumerate(draft):  # a first draft already out stops at i = 0
+            tok = choice(rows[i], qs[i])
+            if tok in stop:
+                reason = "stop"
+                break
+            if tok != d:
+                chosen = tok
+                break
+            kept.append(d)
+            if len(out) + len(kept) >= max_tokens:
+                break
+        stats.accepted += len(kept)
+        out.extend(kept)
+        target.truncate(base + len(kept))
+        step = kept if chosen is None else [*kept, chosen]
+        if chosen is not None:
+            out.append(chosen)
+        if on_tokens and step:
+            on_tokens(step)
+        if reason == "stop":
+            break
+        row = rows[len(kept)] if chosen is None else None
+        k = _grown(k, len(kept), len(draft), gamma_max)
     stats.tokens, stats.seconds = len(out), time.perf_counter() - t0
     return SpeculativeOutput(out, reason, stats)

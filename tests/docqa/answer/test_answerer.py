@@ -466,11 +466,26 @@ def test_speculative_with_a_drafter_model_and_its_errors(rt: Runtime) -> None:
         loads.append(1)
         return own.drafter_model
 
+    leaning = settings.model_copy(
+        update={"answer": settings.answer.model_copy(update={"rapid_eta": 3.0})}
+    )
     try:
         sp = _on_the_runtimes_model(rt, settings, load).ask(question, [doc], "speculative")
+        # greedy over RAPID's retrieval-augmented target: the drafter's reading leans the answer
+        rapid = _on_the_runtimes_model(rt, leaning, load).ask(question, [doc], "speculative")
     finally:
         own.close()
-    assert loads == [1]  # loaded on first use
+    assert loads == [1, 1]  # loaded on first use
+    lean = rapid.speculative
+    assert lean is not None and lean.eta == 3.0 and not lean.exact and lean.drafter == "self"
+    assert rapid.tokens.completion > 0 and 0 < lean.accepted <= lean.drafted
+    assert sp.speculative is not None and sp.speculative.eta == 0.0
+    # the blend needs the drafter's distribution: n-gram lookup has none
+    ngram = leaning.model_copy(
+        update={"answer": leaning.answer.model_copy(update={"drafter": "ngram"})}
+    )
+    with pytest.raises(AnswerError, match="needs a model drafter"):
+        _on_the_runtimes_model(rt, ngram, load).ask(question, [doc], "speculative")
     rep = sp.speculative
     assert rep is not None and rep.drafter == "self"
     # The target verifies a block of drafted tokens in one batch, and llama.cpp's logits for a

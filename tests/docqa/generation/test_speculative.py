@@ -28,6 +28,7 @@ from docqa.generation.speculative import (
     describe_speculative,
     greedy_decode,
     greedy_speculative,
+    rapid_greedy,
     rapid_target,
     sampled_speculative,
     softmax,
@@ -92,6 +93,8 @@ def test_the_report_line_says_whether_the_answer_is_long_contexts_own() -> None:
     assert "61 passes" in line and "12.3 tok/s" in line and "may part from" in line
     exact = describe_speculative(rep.model_copy(update={"exact": True}))
     assert exact.endswith("the long-context answer token for token")
+    leaning = describe_speculative(rep.model_copy(update={"eta": 3.0}))
+    assert "retrieval-augmented target (eta 3)" in leaning and "may change" in leaning
 
 
 def test_the_exact_pass_is_read_from_the_builds_kernels() -> None:
@@ -344,6 +347,90 @@ class _Cycle:
 
     def propose(self, context: list[int], k: int) -> list[int]:
         return [(context[-1] + 1 + i) % 3 for i in range(k)]
+
+
+def _blended_reference(
+    target: MarkovLM, reader: MarkovLM, prompt: list[int], own: list[int], n: int, eta: float
+) -> list[int]:
+    """RAPID's greedy target decoded one token at a time, without drafts: at each position the
+    argmax of rapid_target(target's logits, reader's distribution)."""
+    out: list[int] = []
+    while len(out) < n:
+        z = target.prefill(prompt + out)
+        q = softmax(reader.prefill(own + out))
+        tok = int(np.argmax(rapid_target(z, q, eta)))
+        if tok in target.eos_token_ids:
+            break
+        out.append(tok)
+    return out
+
+
+def _tables(seed: int, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.dirichlet(np.ones(n), size=n), rng.dirichlet(np.full(n, 0.3), size=n)
+
+
+def test_rapid_greedy_is_the_argmax_of_rapids_target_at_every_token() -> None:
+    parted = 0
+    for seed in range(6):
+        t_table, q_table = _tables(seed)
+        target, reader = MarkovLM(t_table), MarkovLM(q_table)
+        target.eos_token_ids = frozenset({5})
+        prompt, own = [0, 3], [4, 1, 2]
+        plain = greedy_decode(target, prompt, 30).tokens  # type: ignore[arg-type]
+        for eta in (0.0, 1.5, 4.0):
+            want = _blended_reference(target, reader, prompt, own, 30, eta)
+            out = rapid_greedy(
+                target,  # type: ignore[arg-type]
+                prompt,
+                ModelDrafter(reader, own, "reader"),  # type: ignore[arg-type]
+                30,
+                eta=eta,
+                gamma=3,
+            )
+            assert out.tokens == want, (seed, eta)
+            # the cache holds what was decided (the last token may wait for the next pass)
+            assert target.tokens in (prompt + out.tokens, prompt + out.tokens[:-1])
+            assert out.finish_reason == ("stop" if len(want) < 30 else "length")
+            assert out.stats.tokens == len(want) and out.stats.accepted <= out.stats.drafted
+            if eta == 0.0:
+                assert out.tokens == plain  # no lean: the target's own greedy output
+            parted += out.tokens != plain
+    assert parted >= 3  # a leaning target does change answers
+
+
+def test_rapid_greedy_keeps_every_draft_of_a_drafter_that_reads_alike() -> None:
+    table, _ = _tables(7)
+    target, reader = MarkovLM(table), MarkovLM(table)
+    out = rapid_greedy(
+        target,  # type: ignore[arg-type]
+        [0],
+        ModelDrafter(reader, [0], "same"),  # type: ignore[arg-type]
+        40,
+        eta=3.0,
+    )
+    assert out.tokens == greedy_decode(target, [0], 40).tokens  # type: ignore[arg-type]
+    assert out.stats.accepted == out.stats.drafted == 40
+    assert out.stats.passes < 10  # many tokens per pass
+
+
+def test_rapid_greedy_cuts_drafts_to_the_pass_the_target_scores_exactly() -> None:
+    """Passes of more than 3 tokens lean toward token 0 by 5 logits; declared exact up to 3,
+    the drafts are cut so that every row is scored as alone."""
+    for seed in range(4):
+        t_table, q_table = _tables(seed)
+        plain, reader = MarkovLM(t_table), MarkovLM(q_table)
+        shaped = BatchShapedLM(t_table, lean=0, by=5.0, exact=3)
+        want = _blended_reference(plain, reader, [1], [2], 30, 2.0)
+        out = rapid_greedy(
+            shaped,  # type: ignore[arg-type]
+            [1],
+            ModelDrafter(MarkovLM(q_table), [2], "reader"),  # type: ignore[arg-type]
+            30,
+            eta=2.0,
+            gamma=8,
+        )
+        assert out.tokens == want, seed
 
 
 CLOSE_CALL = np.array(
