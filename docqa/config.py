@@ -317,6 +317,10 @@ class GenerationSettings(BaseModel):
     max_n_ctx: int = 32768
     threads: int | None = None
     """CPU threads; None: every core this process may use."""
+    threads_batch: int | None = Field(default=None, ge=1)
+    """llama.cpp threads for a prompt's prefill (its batch threads); None: as `threads`. The
+    speculative drafter decodes on one thread beside the target but prefills its passages on
+    every core, when the target waits for it."""
     n_batch: int = 512
     """llama.cpp tokens per forward pass (prefill slices; `extend` scores up to this many
     tokens in one pass)."""

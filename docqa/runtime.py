@@ -119,14 +119,19 @@ class Runtime:
     @cached_property
     def drafter_model(self) -> LogitsModel:
         """The `speculative` strategy's drafter, loaded on first use: the answering model in a
-        second context (`answer.drafter=self`) or `answer.drafter_model`, on one thread so
-        that the target keeps the other cores."""
+        second context (`answer.drafter=self`) or `answer.drafter_model`, decoding on one
+        thread so that the target keeps the other cores, and prefilling its passages on all of
+        them (the target waits for that prefill)."""
         from docqa.generation import load_logits_model
+        from docqa.generation.llamacpp import default_threads
 
         gen = self.settings.generation
         cfg = self.settings.answer
         model = gen.model if cfg.drafter == "self" else cfg.drafter_model
-        drafter = gen.model_copy(update={"model": model, "threads": 1, "n_ctx": 8192})
+        batch = gen.threads_batch or gen.threads or default_threads()
+        drafter = gen.model_copy(
+            update={"model": model, "threads": 1, "threads_batch": batch, "n_ctx": 8192}
+        )
         return load_logits_model(drafter, self.registry)
 
     def remove_document(self, ref: str) -> Document:

@@ -136,11 +136,13 @@ def load_llama(
     n_ctx: int | None = None,
     max_n_ctx: int = 32768,
     threads: int | None = None,
+    threads_batch: int | None = None,
     n_batch: int = 512,
     seed: int = 0,
     flash_attn: bool = False,
 ) -> Llama:
-    """A `Llama` with n_ctx = `n_ctx`, or min(model window, `max_n_ctx`) when None."""
+    """A `Llama` with n_ctx = `n_ctx`, or min(model window, `max_n_ctx`) when None; prompts
+    prefilled on `threads_batch` threads (None: `threads`)."""
     if not Path(model_path).is_file():
         raise GenerationError(f"GGUF model file not found: {model_path}")
     ctx = n_ctx if n_ctx is not None else min(gguf_context_length(model_path), max_n_ctx)
@@ -151,7 +153,7 @@ def load_llama(
         n_batch=min(n_batch, ctx),
         n_ubatch=min(n_batch, ctx),
         n_threads=n_threads,
-        n_threads_batch=n_threads,
+        n_threads_batch=threads_batch or n_threads,
         seed=seed,
         logits_all=False,
         flash_attn=flash_attn,
@@ -196,6 +198,7 @@ class LlamaCppGenerator(LocalTokenGenerator):
         n_ctx: int | None = None,
         max_n_ctx: int = 32768,
         threads: int | None = None,
+        threads_batch: int | None = None,
         n_batch: int = 512,
         seed: int = 0,
         flash_attn: bool = False,
@@ -207,6 +210,7 @@ class LlamaCppGenerator(LocalTokenGenerator):
             n_ctx=n_ctx,
             max_n_ctx=max_n_ctx,
             threads=threads,
+            threads_batch=threads_batch,
             n_batch=n_batch,
             seed=seed,
             flash_attn=flash_attn,

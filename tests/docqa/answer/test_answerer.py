@@ -35,7 +35,12 @@ from docqa.generation import (
     load_generator,
 )
 from docqa.generation.base import ChatTokens
-from docqa.generation.llamacpp import exact_pass_tokens, system_info
+from docqa.generation.llamacpp import (
+    LlamaCppLogitsModel,
+    default_threads,
+    exact_pass_tokens,
+    system_info,
+)
 from docqa.generation.speculative import greedy_decode
 from docqa.runtime import Runtime
 from docqa.search import resolve_document
@@ -461,6 +466,11 @@ def test_speculative_with_a_drafter_model_and_its_errors(rt: Runtime) -> None:
     )
     own = Runtime(settings)  # only its drafter is used: the answering model, second context
     loads: list[int] = []
+    drafting = own.drafter_model
+    assert isinstance(drafting, LlamaCppLogitsModel)
+    # it decodes on one thread beside the target and prefills its passages on every core
+    assert drafting.llama.n_threads == 1
+    assert drafting.llama.n_threads_batch == default_threads()
 
     def load() -> LogitsModel:
         loads.append(1)
