@@ -49,6 +49,7 @@ from docqa.answer.strategies import (
     Prompt,
     allocated_context,
     closed_book_prompt,
+    drafting_messages,
     long_context_prompt,
     rag_prompt,
 )
@@ -256,7 +257,7 @@ class Answerer:
             lc_docs = self._long_context_scope(scope)
             prompt = self._long_context_prompt(question, lc_docs)
             self._long_context_signals(signals, prompt, len(lc_docs))
-            drafts = self.rag_prompt(question, scope)
+            drafts = self._drafts(question, prompt, scope)
             run = self._speculate(prompt, drafts, start, on_text, on_status)
             reasons = [f"asked for speculative ({self.settings.answer.drafter} drafter)"]
             return self._finish(question, choice, [run], reasons, scope, start, signals)
@@ -392,6 +393,16 @@ class Answerer:
             form=self.settings.answer.form_hints,
             align_tables=self.settings.answer.align_tables,
         )
+
+    def _drafts(self, question: str, prompt: Prompt, scope: list[Document] | None) -> Prompt:
+        """The retrieved passages `speculative`'s drafter reads, in the long-context `prompt`'s
+        form (`strategies.drafting_messages`)."""
+        retrieved = self.rag_prompt(question, scope)
+        cfg = self.settings.answer
+        messages = drafting_messages(
+            question, prompt, retrieved, form=cfg.form_hints, align_tables=cfg.align_tables
+        )
+        return replace(retrieved, messages=messages)
 
     def _reserve(self) -> int:
         cfg = self.settings.answer

@@ -7,6 +7,8 @@ long context the cacheable prefix).
   prompt plus the answer reserve does not fit the allocated context, `DoesNotFitError` says so
   with the numbers.
 - `closed_book_prompt`: the question alone.
+- `drafting_messages`: the retrieved passages in the long-context prompt's form, for the
+  drafter of `speculative`.
 
 Example:
     >>> prompt = rag_prompt("What was revenue?", retriever, gen.count_tokens, settings.answer)  # doctest: +SKIP
@@ -34,13 +36,14 @@ from docqa.config import AnswerSettings
 from docqa.generation import ChatMessage, Generator
 from docqa.retrieval import Retriever, lead_with_named, lost_in_the_middle, named_first
 from docqa.store.base import Store
-from docqa.types import Document, Passage, SearchHit, Strategy
+from docqa.types import Document, Page, Passage, SearchHit, Strategy
 
 __all__ = [
     "DoesNotFitError",
     "Prompt",
     "allocated_context",
     "closed_book_prompt",
+    "drafting_messages",
     "long_context_prompt",
     "rag_prompt",
 ]
@@ -281,3 +284,41 @@ def closed_book_prompt(question: str, *, form: bool = False) -> Prompt:
         passages=[],
         notes=["no documents: the model's own knowledge (a baseline)"],
     )
+
+
+def drafting_messages(
+    question: str,
+    long_context: Prompt,
+    retrieved: Prompt,
+    *,
+    form: bool = False,
+    align_tables: bool = False,
+) -> list[ChatMessage]:
+    """What the drafter of `speculative` reads: `retrieved`'s passages in the form of the
+    `long_context` prompt (RAPID drafts from the retrieval in the long-context template), so
+    that it is told what the target is told and cites as the target cites. One document: the
+    passages as its pages, `[p. N]` in page order, the passages of one page joined. Several:
+    the passages numbered `[n]` as their pages are in `long_context`."""
+    if long_context.page_citations:
+        pages: dict[int, list[str]] = {}
+        for p in retrieved.passages:
+            if p.page is not None:
+                pages.setdefault(p.page, []).append(p.text)
+        doc = long_context.docs[0]
+        shown = [
+            Page(doc_id=doc.doc_id, page=n, text="\n\n".join(texts), width=0, height=0)
+            for n, texts in sorted(pages.items())
+        ]
+        return long_context_messages(
+            question, _title(doc), shown, form=form, align_tables=align_tables
+        )
+    number = {(p.doc_id, p.page): p.n for p in long_context.passages}
+    renumbered = sorted(
+        (
+            p.model_copy(update={"n": number[(p.doc_id, p.page)]})
+            for p in retrieved.passages
+            if (p.doc_id, p.page) in number
+        ),
+        key=lambda p: p.n,
+    )
+    return multi_doc_messages(question, renumbered, form=form, align_tables=align_tables)
