@@ -391,6 +391,9 @@ class SpeculativeReport(BaseModel):
     """Forward passes of the target after the prompt (plain decoding: one per token)."""
     decode_tokens_per_second: float
     draft_seconds: float
+    """Drafting during decoding."""
+    drafter_prefill_seconds: float = 0.0
+    """A model drafter reading its passages before decoding starts (not in the decoding rate)."""
     rechecks: int = 0
     """Close calls of a verification pass scored again alone (`answer.recheck_margin`)."""
     exact: bool = False

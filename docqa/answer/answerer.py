@@ -653,6 +653,7 @@ class Answerer:
                     on_text(piece)
 
         t0 = time.perf_counter()
+        warmed = drafter.warm(len(full)) if isinstance(drafter, ModelDrafter) else 0.0
         cfg = self.settings.generation
         room = allocated_context(self.generator) - len(full)
         limit = max(1, min(cfg.max_answer_tokens, room))
@@ -715,6 +716,7 @@ class Answerer:
             passes=st.passes,
             decode_tokens_per_second=round(st.tokens_per_second, 2),
             draft_seconds=round(st.draft_seconds, 3),
+            drafter_prefill_seconds=round(warmed, 3),
             rechecks=st.rechecks,
             exact=st.exact,
             eta=eta,

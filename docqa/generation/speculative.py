@@ -220,10 +220,15 @@ def describe_speculative(report: SpeculativeReport) -> str:
             "may part from the long-context answer at a close call "
             "(make setup LLAMA_EXACT=1 builds a llama.cpp that does not)"
         )
+    read = (
+        f" (the drafter read its passages in {report.drafter_prefill_seconds:.1f} s before)"
+        if report.drafter_prefill_seconds > 0
+        else ""
+    )
     return (
         f"speculative ({report.drafter} drafter): {report.accepted} of {report.drafted} drafted "
         f"tokens accepted ({rate}) in {report.passes} passes, "
-        f"{report.decode_tokens_per_second} tok/s; {same}"
+        f"{report.decode_tokens_per_second} tok/s{read}; {same}"
     )
 
 
@@ -443,7 +448,7 @@ class ModelDrafter:
         own = self.prompt + list(context[self.start :])
         cached = self.lm.tokens
         keep = min(common_prefix_length(cached, own), len(own) - 1)
-        if keep < len(self.prompt):  # first use, or something else used the model
+        if keep < len(self.prompt) - 1:  # first use, or something else used the model
             return self.lm.prefill(own)
         self.lm.truncate(keep)
         row: Logits = self.lm.extend(own[keep:])[-1]
@@ -478,6 +483,16 @@ class ModelDrafter:
 
     def follow(self, prompt_tokens: int) -> None:
         self.start = prompt_tokens
+
+    def warm(self, prompt_tokens: int) -> float:
+        """Read the drafter's own prompt now, before decoding starts (the target's prompt is
+        `prompt_tokens` long), so that the first draft does not carry that prefill and the
+        decoding rate is the decoding's; the seconds it took."""
+        t0 = time.perf_counter()
+        self.follow(prompt_tokens)
+        if common_prefix_length(self.lm.tokens, self.prompt) < len(self.prompt):
+            self.lm.prefill(self.prompt)
+        return time.perf_counter() - t0
 
     def propose_scored(self, context: Sequence[int], k: int) -> tuple[list[int], list[Probs]]:
         qs: list[Probs] = []

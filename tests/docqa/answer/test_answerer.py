@@ -401,6 +401,7 @@ def test_speculative_gives_the_long_context_answer_with_its_drafter_figures(rt: 
     assert normalize_page_citations(lm.detokenize(alone.tokens)).strip() == lc.answer
     rep = sp.speculative
     assert rep is not None and rep.drafter == "ngram" and lc.speculative is None
+    assert rep.drafter_prefill_seconds == 0  # no model to warm
     assert 0 <= rep.accepted <= rep.drafted and rep.decode_tokens_per_second > 0
     assert rep.exact == (exact_pass_tokens(system_info()) > 1)  # what this build promises
     # every pass yields at least one token; accepted drafts make them fewer than the tokens
@@ -488,6 +489,10 @@ def test_speculative_with_a_drafter_model_and_its_errors(rt: Runtime) -> None:
     assert loads == [1, 1]  # loaded on first use
     lean = rapid.speculative
     assert lean is not None and lean.eta == 3.0 and not lean.exact and lean.drafter == "self"
+    # the drafter read its passages before decoding (not in the decoding rate); the second
+    # answer found the same passages still in the drafter's cache
+    assert sp.speculative is not None and sp.speculative.drafter_prefill_seconds > 0
+    assert lean.drafter_prefill_seconds < sp.speculative.drafter_prefill_seconds
     assert rapid.tokens.completion > 0 and 0 < lean.accepted <= lean.drafted
     assert sp.speculative is not None and sp.speculative.eta == 0.0
     # the blend needs the drafter's distribution: n-gram lookup has none

@@ -93,6 +93,9 @@ def test_the_report_line_says_whether_the_answer_is_long_contexts_own() -> None:
     assert "61 passes" in line and "12.3 tok/s" in line and "may part from" in line
     exact = describe_speculative(rep.model_copy(update={"exact": True}))
     assert exact.endswith("the long-context answer token for token")
+    warmed = describe_speculative(rep.model_copy(update={"drafter_prefill_seconds": 21.04}))
+    assert "12.3 tok/s (the drafter read its passages in 21.0 s before)" in warmed
+    assert "read its passages" not in line
     leaning = describe_speculative(rep.model_copy(update={"eta": 3.0}))
     assert "retrieval-augmented target (eta 3)" in leaning and "may change" in leaning
 
@@ -412,6 +415,33 @@ def test_rapid_greedy_keeps_every_draft_of_a_drafter_that_reads_alike() -> None:
     assert out.tokens == greedy_decode(target, [0], 40).tokens  # type: ignore[arg-type]
     assert out.stats.accepted == out.stats.drafted == 40
     assert out.stats.passes < 10  # many tokens per pass
+
+
+class _CountingLM(MarkovLM):
+    def __init__(self, table: np.ndarray) -> None:
+        super().__init__(table)
+        self.prefills = 0
+
+    def prefill(self, ids: list[int], boundary: int | None = None) -> np.ndarray:
+        self.prefills += 1
+        return super().prefill(ids, boundary)
+
+
+def test_a_warmed_drafter_reads_its_prompt_once() -> None:
+    """Warmed before decoding, a model drafter never reads its prompt again: the decoding rate
+    is the decoding's, whichever way decoding starts."""
+    t_table, q_table = _tables(3)
+    for decode in ("greedy", "rapid"):
+        reader = _CountingLM(q_table)
+        drafter = ModelDrafter(reader, [4, 1, 2], "reader")
+        assert drafter.warm(2) >= 0 and reader.prefills == 1
+        target = MarkovLM(t_table)
+        if decode == "greedy":
+            out = greedy_speculative(target, [0, 3], drafter, 30, gamma=3)  # type: ignore[arg-type]
+        else:
+            out = rapid_greedy(target, [0, 3], drafter, 30, eta=1.0, gamma=3)  # type: ignore[arg-type]
+        assert reader.prefills == 1 and out.stats.drafted > 0, decode
+        assert drafter.warm(2) >= 0 and reader.prefills == 1  # its prompt is still there
 
 
 def test_rapid_greedy_cuts_drafts_to_the_pass_the_target_scores_exactly() -> None:
