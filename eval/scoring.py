@@ -47,6 +47,9 @@ Decisions:
 - ANLS is 0 when the numbers or one-letter labels of the two strings differ ("Section 4.1" vs
   "Section 4.2", "Appendix A" vs "Appendix B": plain ANLS gives them 0.9 and would pass).
 - Yes/no golds compare the answer's first word (containment would accept "No, ... yes ...").
+- A Str gold the question itself names ("Instagram or Appota?", "among training-time,
+  generation-time and post-hoc correction") is not matched by containment: an answer repeating
+  the question contains every option. The short answer's ANLS decides.
 - Unanswerable golds ("Not answerable", LaRA "hallu", format "None") are correct exactly when
   the system abstained; an answerable question the system abstained on scores 0.
 - Gold answers without an upstream format (FinanceBench, LaRA) get one from
@@ -457,7 +460,7 @@ def score_number(
     """Int (exact) or Float (within `FLOAT_REL_TOL`) gold against the numbers of the answer."""
     target = _gold_quantity(gold)
     if target is None:  # a gold the number reader cannot parse: compare as a string
-        return score_string(gold, answer)
+        return score_string(gold, answer, question)
     tol = _INT_REL_TOL if integer else FLOAT_REL_TOL
     found = [q for q in answer_numbers(answer, question) if numbers_equal(target, q, tol)]
     first = answer_numbers(short_answer(answer), question)[:1]
@@ -476,9 +479,11 @@ def _yes_no(text: str) -> str | None:
     return words[0] if words and words[0] in ("yes", "no") else None
 
 
-def score_string(gold: str, answer: str) -> AnswerScore:
+def score_string(gold: str, answer: str, question: str | None = None) -> AnswerScore:
     """Str gold: ANLS (or exact match, see `_is_exact_kind`) against the short answer; also
-    correct when the normalised gold is contained in the normalised answer."""
+    correct when the normalised gold is contained in the normalised answer, unless `question`
+    contains it too (a choice among named options: an answer repeating the question would
+    contain every option, right or not)."""
     g_raw = clean_gold(gold)
     g = normalize_text(g_raw)
     short = short_answer(answer)
@@ -493,7 +498,8 @@ def score_string(gold: str, answer: str) -> AnswerScore:
         value = _similarity(g, s)
         method = "anls"
     strict = value > 0.0
-    if not strict and _contains(normalize_text(strip_answer(answer)), g):
+    echoed = question is not None and _contains(normalize_text(question), g)
+    if not strict and not echoed and _contains(normalize_text(strip_answer(answer)), g):
         return AnswerScore(score=1.0, correct=True, strict=False, method="contains", extracted=g)
     return AnswerScore(score=value, correct=strict, strict=strict, method=method, extracted=short)
 
@@ -534,7 +540,7 @@ def score_list(gold: str, answer: str, question: str | None = None) -> AnswerSco
     at most once; order is free."""
     elements = parse_gold_list(gold)
     if not elements:
-        return score_string(gold, answer)
+        return score_string(gold, answer, question)
     numbers = answer_numbers(answer, question)
     items = _answer_items(answer)
     used_numbers: set[int] = set()
@@ -683,7 +689,7 @@ def score_answer(
         return score_list(gold, answer, question)
     if answer_format == "Free":
         return score_free(gold, answer, question)
-    return score_string(gold, answer)
+    return score_string(gold, answer, question)
 
 
 # --- aggregate metrics ------------------------------------------------------------------------

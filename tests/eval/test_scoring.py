@@ -160,6 +160,30 @@ def test_strings(gold: str, answer: str, ok: bool, strict: bool, method: str) ->
         assert s.score == 1.0
 
 
+def test_a_gold_the_question_names_is_not_found_by_containment() -> None:
+    """A choice among options the question names: repeating the question contains every
+    option, so only the short answer counts."""
+    question = (
+        "Among training-time correction, generation-time correction and post-hoc correction, "
+        "which one has the most representative papers?"
+    )
+    echo = (
+        "Among training-time correction, generation-time correction and post-hoc correction, "
+        "training-time correction has the most papers [3]."
+    )
+    gold = "post-hoc correction"
+    assert score_answer(gold, echo, "Str", abstained=False).correct  # without the question
+    echoed = score_answer(gold, echo, "Str", abstained=False, question=question)
+    assert not echoed.correct and echoed.method == "anls"
+    right = score_answer(
+        gold, "Post-hoc correction [5].", "Str", abstained=False, question=question
+    )
+    assert right.correct and right.strict
+    # a gold the question does not name is still found anywhere in the answer
+    other = score_answer("Appota", "It is Appota [3].", "Str", abstained=False, question=question)
+    assert other.correct and other.method == "contains"
+
+
 def test_anls_score_is_the_similarity() -> None:
     s = score_answer("Appota", "Apota", "Str", abstained=False)
     assert s.score == pytest.approx(1 - 1 / 6)
