@@ -47,9 +47,9 @@ Decisions:
 - ANLS is 0 when the numbers or one-letter labels of the two strings differ ("Section 4.1" vs
   "Section 4.2", "Appendix A" vs "Appendix B": plain ANLS gives them 0.9 and would pass).
 - Yes/no golds compare the answer's first word (containment would accept "No, ... yes ...").
-- A Str gold the question itself names ("Instagram or Appota?", "among training-time,
-  generation-time and post-hoc correction") is not matched by containment: an answer repeating
-  the question contains every option. The short answer's ANLS decides.
+- A Str gold, or a string element of a list gold, that the question itself names ("Instagram
+  or Appota?", "among training-time, generation-time and post-hoc correction") is not matched
+  by containment: an answer repeating the question contains every option. ANLS decides.
 - Unanswerable golds ("Not answerable", LaRA "hallu", format "None") are correct exactly when
   the system abstained; an answerable question the system abstained on scores 0.
 - Gold answers without an upstream format (FinanceBench, LaRA) get one from
@@ -302,6 +302,12 @@ def _contains(haystack: str, needle: str) -> bool:
     return bool(needle) and f" {needle} " in f" {haystack} "
 
 
+def _named_by(question: str | None, gold: str) -> bool:
+    """The question itself names the normalised `gold` (a choice among options): containment
+    is then no evidence, since an answer repeating the question contains every option."""
+    return question is not None and _contains(normalize_text(question), gold)
+
+
 def levenshtein(a: str, b: str) -> int:
     """Edit distance (insertions, deletions, substitutions all cost 1).
 
@@ -498,8 +504,11 @@ def score_string(gold: str, answer: str, question: str | None = None) -> AnswerS
         value = _similarity(g, s)
         method = "anls"
     strict = value > 0.0
-    echoed = question is not None and _contains(normalize_text(question), g)
-    if not strict and not echoed and _contains(normalize_text(strip_answer(answer)), g):
+    if (
+        not strict
+        and not _named_by(question, g)
+        and _contains(normalize_text(strip_answer(answer)), g)
+    ):
         return AnswerScore(score=1.0, correct=True, strict=False, method="contains", extracted=g)
     return AnswerScore(score=value, correct=strict, strict=strict, method=method, extracted=short)
 
@@ -578,7 +587,7 @@ def score_list(gold: str, answer: str, question: str | None = None) -> AnswerSco
             value = _similarity(g, item)
             if value > best:
                 best, best_j = value, j
-        if best_j is None:
+        if best_j is None and not _named_by(question, g):
             best_j = next(
                 (j for j, item in enumerate(items) if j not in used_items and _contains(item, g)),
                 None,

@@ -179,6 +179,16 @@ def test_a_gold_the_question_names_is_not_found_by_containment() -> None:
         gold, "Post-hoc correction [5].", "Str", abstained=False, question=question
     )
     assert right.correct and right.strict
+    # the same for a list element the question names
+    store = "Which has more apps, Apple App store or Google Play store? How many million?"
+    both = "Apple App store or Google Play store: 1.3 million apps [2]."
+    gold_list = "['Google Play store', '1.3']"
+    assert score_answer(gold_list, both, "List", abstained=False).correct
+    assert not score_answer(gold_list, both, "List", abstained=False, question=store).correct
+    named = score_answer(
+        gold_list, "Google Play store, 1.3 million [2].", "List", abstained=False, question=store
+    )
+    assert named.correct
     # a gold the question does not name is still found anywhere in the answer
     other = score_answer("Appota", "It is Appota [3].", "Str", abstained=False, question=question)
     assert other.correct and other.method == "contains"
