@@ -8,8 +8,11 @@ mention (`Mentions`, read once from a document's pages) before anything is searc
 - a year (1950-2049; in the question as four digits) is mentioned by the year itself, a short
   form (`FY24`, `Q3 '24`, `2023-24`, `2023/24`) or a range that spans it (`2019-2023`,
   `2010 to 2013`);
-- a page ("page 12", "pages 100-120", "p. 7") by the document having that many pages, or a page
-  whose first or last line is that number (a printed folio: an excerpt of a book starts at 100);
+- a page ("page 12", "pages 100-120", "p. 7") by the document having that many pages, or by its
+  printed page numbers (an excerpt of a book starts at 100): a number alone on a line at a
+  page's top or bottom (`FOLIO_LINES`) is a folio only when enough pages agree on its offset
+  from the page's position (`FOLIO_AGREEMENT`), since a chart's tick or a table's cell can sit
+  there too;
 - a numbered figure or table ("Figure 3", "Fig. 3", "Table 2") by the text naming it.
 
 Section numbers are not premises: papers number sections without the word ("3.4 Self-Correction").
@@ -26,6 +29,7 @@ cannot tell. Written by hand: a few patterns over the question and the stored pa
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
 
@@ -40,6 +44,13 @@ MIN_TEXT_SHARE = 0.9
 """A document is checked only when at least this share of its pages have text."""
 MAX_RANGE = 40
 """The longest year range (`2000-2040`) counted as mentioning every year inside it."""
+FOLIO_AGREEMENT = 3
+"""Pages whose lone top- or bottom-line number must share one offset from their position for
+those numbers to be printed page numbers (fewer on a short document: half its pages, rounded
+up). A stray number (an axis tick, a cell) agrees with no other page."""
+FOLIO_LINES = (2, 3)
+"""How many of a page's first and last lines are read for its folio: it can sit under a running
+header, or above a footer or a download watermark."""
 
 _Q_YEAR = re.compile(r"(?<![\d.,$])(19[5-9]\d|20[0-4]\d)(?!\d|[.,]\d)")
 _Q_PAGE = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)
@@ -72,7 +83,9 @@ class Mentions(BaseModel):
     figures: set[int]
     tables: set[int]
     pages: int
-    folios: set[int]
+    folio_offsets: set[int]
+    """Printed page number minus position, for each offset enough pages agree on
+    (`FOLIO_AGREEMENT`): the document prints pages offset + 1 to offset + `pages`."""
     readable: bool
     """Enough of its pages have text for an absence to mean something."""
 
@@ -90,19 +103,23 @@ class Mentions(BaseModel):
                 years.update(range(start, end + 1))
             elif len(b) == 4:
                 years.add(end)
-        folios: set[int] = set()
-        for page in texts:
+        offsets: Counter[int] = Counter()
+        for position, page in enumerate(texts, 1):
             lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
-            for line in lines[:1] + lines[-1:]:
-                if m := _FOLIO.match(line):
-                    folios.add(int(m.group(1)))
+            # a page counts once per offset, whether its number is at the top, bottom or both
+            ends = (
+                lines[: FOLIO_LINES[0]] + lines[max(FOLIO_LINES[0], len(lines) - FOLIO_LINES[1]) :]
+            )
+            found = {int(m.group(1)) for ln in ends if (m := _FOLIO.match(ln))}
+            offsets.update({n - position for n in found})
+        agree = min(FOLIO_AGREEMENT, -(-len(texts) // 2))
         with_text = sum(len("".join(t.split())) >= MIN_TEXT_CHARS for t in texts)
         return cls(
             years=years,
             figures={int(n) for n in _FIGURE.findall(text)},
             tables={int(n) for n in _TABLE.findall(text)},
             pages=len(texts),
-            folios=folios,
+            folio_offsets={o for o, n in offsets.items() if n >= agree},
             readable=bool(texts) and with_text >= MIN_TEXT_SHARE * len(texts),
         )
 
@@ -112,7 +129,9 @@ class Mentions(BaseModel):
         if premise.kind == "year":
             return premise.value in self.years
         if premise.kind == "page":
-            return premise.value <= self.pages or premise.value in self.folios
+            return premise.value <= self.pages or any(
+                o < premise.value <= o + self.pages for o in self.folio_offsets
+            )
         if premise.kind == "figure":
             return premise.value in self.figures
         return premise.value in self.tables

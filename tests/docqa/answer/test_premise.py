@@ -54,6 +54,29 @@ def test_a_page_is_mentioned_by_the_page_count_or_a_printed_folio() -> None:
     assert [p.value for p in absent_premises("What is on page 140?", [excerpt])] == [140]
 
 
+def test_a_lone_number_counts_as_a_folio_only_where_pages_agree_on_its_offset() -> None:
+    # a paper numbered 1-8 whose page 5 ends on a chart's axis tick "100" (mmlongbench_882)
+    pages = [f"{FILLER}\n{n}" for n in range(1, 9)]
+    pages[4] = f"{FILLER}\nAccuracy (%)\n100"
+    paper = _doc(*pages)
+    assert [p.text for p in absent_premises("How many figures are on pages 100-120?", [paper])] == [
+        "pages 100-120"
+    ]
+    assert absent_premises("What is on page 8?", [paper]) == []
+    # an excerpt printed from page 100 on: pages without a folio line are in its range too
+    excerpt = _doc(*(f"{n}\n{FILLER}" if n % 2 else FILLER for n in range(100, 110)))
+    assert absent_premises("What is on pages 100-101?", [excerpt]) == []
+    assert absent_premises("What does page 109 say?", [excerpt]) == []
+    assert [p.value for p in absent_premises("What does page 110 say?", [excerpt])] == [110]
+    # a journal's pages 484-491, each number above a download watermark (the TACL survey)
+    mark = "Downloaded from the publisher's site on 7 December 2026"
+    journal = _doc(*(f"{FILLER}\n{n}\n{mark}" for n in range(484, 492)))
+    assert absent_premises("What is on page 490?", [journal]) == []
+    assert [p.value for p in absent_premises("What is on page 480?", [journal])] == [480]
+    # one page alone is its own agreement
+    assert absent_premises("What is on page 57?", [_doc(f"{FILLER}\n57")]) == []
+
+
 def test_figures_and_tables_are_mentioned_by_their_numbers() -> None:
     doc = _doc(f"{FILLER} Figure 1 shows the trend; see Fig. 2 and TABLE 3 below.")
     assert absent_premises("What does Figure 2 show, and Table 3?", [doc]) == []
