@@ -10,6 +10,8 @@ of, so around it:
 - citation markers after the full stop ("... in 2023. [2] Next") belong to the sentence before.
 - a sentence ending in an abbreviation followed by a marker and a capital ("in the U.S. [1] Sales")
   is split after the marker, which Punkt cannot see.
+- a period inside parentheses does not end the sentence ("methods (w.o. ensemble) reach 2.1%"):
+  a break that leaves a parenthesis open is undone up to the one that closes it.
 
 Without NLTK (or its data) a small regex splitter with the same abbreviation list is used.
 
@@ -223,9 +225,36 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _depth(piece: str) -> int:
+    """Parentheses `piece` opens and does not close (negative: closes more than it opens)."""
+    return piece.count("(") - piece.count(")")
+
+
+def _within_parentheses(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` with a break inside parentheses undone: "methods (w.o. ensemble) reach 2.1%" is
+    one sentence, whatever Punkt made of the period. A span that leaves a parenthesis open is
+    joined to the spans after it up to the one that closes it; one never closed is left as it
+    was."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        s, e = spans[i]
+        depth, j = _depth(text[s:e]), i
+        while depth > 0 and j + 1 < len(spans):
+            j += 1
+            depth += _depth(text[spans[j][0] : spans[j][1]])
+        if depth <= 0 and j > i:
+            out.append((s, spans[j][1]))
+            i = j + 1
+        else:
+            out.append((s, e))
+            i += 1
+    return out
+
+
 def _split_block(text: str, bstart: int, bend: int) -> list[tuple[int, int]]:
     block = text[bstart:bend]
-    spans = [(bstart + s, bstart + e) for s, e in _sentence_spans(block)]
+    spans = _within_parentheses(text, [(bstart + s, bstart + e) for s, e in _sentence_spans(block)])
     # split "U.S. [1] Sales ..." after the markers
     out: list[tuple[int, int]] = []
     for s, e in spans:

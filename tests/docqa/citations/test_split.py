@@ -71,6 +71,26 @@ def test_abbreviation_then_marker_then_capital_splits() -> None:
     ]
 
 
+@pytest.mark.parametrize("punkt", [True, False])
+def test_a_period_inside_parentheses_does_not_end_the_sentence(
+    punkt: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not punkt:
+        monkeypatch.setattr(split, "_punkt", lambda: None)
+    # an answer repeating the question's own "(w.o. ensemble)", as the 1.5B does on the dev corpus
+    answer = (
+        "Filter-then-rerank methods (w.o. ensemble) reach 72.3% on TACREV [1]. "
+        "The rest (see Sec. 4. Table 2) is lower [2]. It rose (by 3%. Then it fell [3]."
+    )
+    assert _pairs(answer) == [
+        ("Filter-then-rerank methods (w.o. ensemble) reach 72.3% on TACREV.", [1]),
+        ("The rest (see Sec. 4. Table 2) is lower.", [2]),
+        # a parenthesis never closed: the breaks stay where they were
+        ("It rose (by 3%.", []),
+        ("Then it fell.", [3]),
+    ]
+
+
 def test_spans_point_into_the_answer() -> None:
     answer = "Alpha rose 5% [1]. Beta fell 3% [2]!  Really? Yes [3]."
     sents = split_answer(answer)
