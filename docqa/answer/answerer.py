@@ -55,7 +55,7 @@ from docqa.answer.strategies import (
 )
 from docqa.answer.visual import visual_caveat
 from docqa.citations.checker import CitationChecker, extra_citations, shown_citations
-from docqa.citations.split import split_answer
+from docqa.citations.split import split_answer, without_repeats
 from docqa.citations.terms import ground_terms
 from docqa.config import Settings
 from docqa.generation import ChatMessage, Generation, Generator, LogitsModel, answer_config
@@ -890,6 +890,11 @@ class Answerer:
         if withdraw is None and runs[-1].unsure is None and is_hollow(runs[-1].text):
             runs = [*runs, self._restate(runs[-1])]
         run = runs[-1]
+        text, repeats = without_repeats(run.text)
+        if repeats:
+            run = replace(run, text=text)
+            runs = [*runs[:-1], run]
+            reasons = [*reasons, f"removed {len(repeats)} sentence(s) repeating an earlier one"]
         abstained = is_abstention(run.text)
         terms = None if abstained else _terms(question, run)
         dropped: list[str] = []

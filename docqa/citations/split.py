@@ -36,6 +36,7 @@ __all__ = [
     "split_answer",
     "split_sentences",
     "strip_citations",
+    "without_repeats",
 ]
 
 # lower case, without the final period (Punkt's convention)
@@ -300,3 +301,39 @@ def split_answer(answer: str) -> list[AnswerSentence]:
                 continue
             out.append(AnswerSentence(text=text, citations=parse_citations(raw), start=s, end=e))
     return out
+
+
+_BARE_MARKER_LINE = re.compile(
+    r"^[ \t]*(?:[-*•+▪◦‣]|\d{1,2}[.)]|\(\d{1,2}\))[ \t]*(?:\r?\n|$)", re.M
+)
+
+
+def without_repeats(answer: str) -> tuple[str, list[str]]:
+    """`answer` without the sentences that say an earlier one again word for word (case and
+    spacing aside) and cite nothing it did not, and the sentences removed. A small model can
+    loop on a sentence until its token limit; the repeats add nothing a reader or the checker
+    needs, and a repeat that cites another passage is kept with its citation.
+
+    >>> without_repeats("Sales rose [1]. It is weak [2]. It is weak. Costs fell [3].")
+    ('Sales rose [1]. It is weak [2]. Costs fell [3].', ['It is weak.'])
+    """
+    cited: dict[str, set[int]] = {}
+    cuts: list[tuple[int, int]] = []
+    for sentence in split_answer(answer):
+        key = " ".join(sentence.text.lower().split())
+        if key in cited and cited[key].issuperset(sentence.citations):
+            cuts.append((sentence.start, sentence.end))
+        cited.setdefault(key, set()).update(sentence.citations)
+    if not cuts:
+        return answer, []
+    removed = [strip_citations(answer[s:e]) for s, e in cuts]
+    pieces, pos = [], 0
+    for s, e in cuts:
+        pieces.append(answer[pos:s].rstrip(" \t"))
+        pos = e
+    pieces.append(answer[pos:])
+    # what lay between two removed sentences was only their separating space
+    rest = [p.lstrip(" \t") for p in pieces[1:]]
+    text = pieces[0] + "".join(" " + p for p in rest if p)
+    text = _BARE_MARKER_LINE.sub("", re.sub(r"[ \t]+(\r?\n)", r"\1", text))
+    return text.strip(), removed

@@ -623,6 +623,15 @@ def test_a_hollow_answer_is_asked_again_and_both_runs_are_counted(rt: Runtime) -
     assert not any("asked again" in r for r in b.route.reasons)
 
 
+def test_sentences_the_model_says_again_are_removed_before_the_check(rt: Runtime) -> None:
+    said = "Revenue rose 10.7% to $503.8 million [1]."
+    looped = _run_of(f"{said} {said} {said}", [REVENUE])
+    a = rt.answerer._finish("What was the revenue?", "rag", [looped], [], None, 0.0)
+    assert a.answer == said
+    assert [s.verdict for s in a.sentences] == ["supported"]
+    assert "removed 2 sentence(s) repeating an earlier one" in a.route.reasons
+
+
 def test_an_answer_whose_names_and_figures_are_in_no_passage_is_withdrawn(rt: Runtime) -> None:
     invented = "The accounts were audited by Harbor & Lane, for a fee of $1.9 million [1]."
     answerer = _answerer(rt, abstain_ungrounded=0.5)

@@ -147,3 +147,21 @@ def test_regex_fallback_without_nltk(monkeypatch: pytest.MonkeyPatch) -> None:
         ("It cost $1.5 billion.", [3]),
         ("Next one.", [4]),
     ]
+
+
+def test_sentences_said_again_are_removed_unless_they_cite_something_new() -> None:
+    # the 1.5B looped on one sentence five times in a dev answer (financebench_id_00678)
+    loop = "Gross margin is not a useful metric here"
+    answer = f"Yes, it improved [1]. {loop} [2]. {loop}. {loop.upper()} [2]. {loop} [3]. Done."
+    text, removed = split.without_repeats(answer)
+    assert text == f"Yes, it improved [1]. {loop} [2]. {loop} [3]. Done."
+    assert removed == [f"{loop}.", f"{loop.upper()}."]
+    items = "- Sales rose [1].\n- Costs fell [2].\n- Sales rose [1].\n- Profit grew [3]."
+    assert split.without_repeats(items) == (
+        "- Sales rose [1].\n- Costs fell [2].\n- Profit grew [3].",
+        ["Sales rose."],
+    )
+    assert split.without_repeats("Sales rose [1]. Costs fell [1].") == (
+        "Sales rose [1]. Costs fell [1].",
+        [],
+    )
