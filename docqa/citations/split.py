@@ -303,25 +303,31 @@ def split_answer(answer: str) -> list[AnswerSentence]:
     return out
 
 
+MIN_REPEAT_WORDS = 4
+"""The fewest words a sentence said again must have to be removed as a repeat."""
+
 _BARE_MARKER_LINE = re.compile(
     r"^[ \t]*(?:[-*•+▪◦‣]|\d{1,2}[.)]|\(\d{1,2}\))[ \t]*(?:\r?\n|$)", re.M
 )
 
 
 def without_repeats(answer: str) -> tuple[str, list[str]]:
-    """`answer` without the sentences that say an earlier one again word for word (case and
-    spacing aside) and cite nothing it did not, and the sentences removed. A small model can
+    """`answer` without the sentences of at least `MIN_REPEAT_WORDS` words that say an earlier
+    one again word for word (case and spacing aside) and cite nothing it did not, and the
+    sentences removed. A small model can
     loop on a sentence until its token limit; the repeats add nothing a reader or the checker
     needs, and a repeat that cites another passage is kept with its citation.
 
-    >>> without_repeats("Sales rose [1]. It is weak [2]. It is weak. Costs fell [3].")
-    ('Sales rose [1]. It is weak [2]. Costs fell [3].', ['It is weak.'])
+    >>> without_repeats("Sales rose [1]. Margins are still weak [2]. Margins are still weak.")
+    ('Sales rose [1]. Margins are still weak [2].', ['Margins are still weak.'])
     """
     cited: dict[str, set[int]] = {}
     cuts: list[tuple[int, int]] = []
     for sentence in split_answer(answer):
         key = " ".join(sentence.text.lower().split())
-        if key in cited and cited[key].issuperset(sentence.citations):
+        # "Yes." twice can answer two parts of a question; a loop is a whole statement
+        long = len(key.split()) >= MIN_REPEAT_WORDS
+        if long and key in cited and cited[key].issuperset(sentence.citations):
             cuts.append((sentence.start, sentence.end))
         cited.setdefault(key, set()).update(sentence.citations)
     if not cuts:

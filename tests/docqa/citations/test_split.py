@@ -156,12 +156,16 @@ def test_sentences_said_again_are_removed_unless_they_cite_something_new() -> No
     text, removed = split.without_repeats(answer)
     assert text == f"Yes, it improved [1]. {loop} [2]. {loop} [3]. Done."
     assert removed == [f"{loop}.", f"{loop.upper()}."]
-    items = "- Sales rose [1].\n- Costs fell [2].\n- Sales rose [1].\n- Profit grew [3]."
+    items = (
+        "- Sales rose by 5% [1].\n- Costs fell [2].\n- Sales rose by 5% [1].\n- Profit grew [3]."
+    )
     assert split.without_repeats(items) == (
-        "- Sales rose [1].\n- Costs fell [2].\n- Profit grew [3].",
-        ["Sales rose."],
+        "- Sales rose by 5% [1].\n- Costs fell [2].\n- Profit grew [3].",
+        ["Sales rose by 5%."],
     )
     assert split.without_repeats("Sales rose [1]. Costs fell [1].") == (
         "Sales rose [1]. Costs fell [1].",
         [],
     )
+    # a short sentence twice can answer two parts of a question
+    assert split.without_repeats("Yes [1]. Yes [1]. Sales rose by 5% [1].")[1] == []
