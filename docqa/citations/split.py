@@ -306,40 +306,52 @@ def split_answer(answer: str) -> list[AnswerSentence]:
 MIN_REPEAT_WORDS = 4
 """The fewest words a sentence said again must have to be removed as a repeat."""
 
-_BARE_MARKER_LINE = re.compile(
-    r"^[ \t]*(?:[-*•+▪◦‣]|\d{1,2}[.)]|\(\d{1,2}\))[ \t]*(?:\r?\n|$)", re.M
-)
+
+def _whole_item(answer: str, start: int, end: int) -> tuple[int, int]:
+    """The span to remove for the sentence at `start:end`: its list item's line, marker and
+    line break included, when the sentence is all the item holds; else the sentence."""
+    line = answer.rfind("\n", 0, start) + 1
+    marker = _LIST_MARKER.match(answer[line:start])
+    if marker is None or marker.end() != start - line or answer[end : end + 1] not in ("\n", ""):
+        return start, end
+    if end < len(answer):
+        return line, end + 1
+    return max(0, line - 1), end  # the last item: the break before it goes with it
+
+
+def _joined(left: str, right: str) -> str:
+    """Two pieces of an answer whose sentence between them was removed: one space where the
+    sentence stood inside a line, nothing where a line ends."""
+    left, right = left.rstrip(" \t"), right.lstrip(" \t") if left else right
+    if not left or not right or left.endswith("\n") or right.startswith(("\n", "\r")):
+        return left + right
+    return f"{left} {right}"
 
 
 def without_repeats(answer: str) -> tuple[str, list[str]]:
     """`answer` without the sentences of at least `MIN_REPEAT_WORDS` words that say an earlier
     one again word for word (case and spacing aside) and cite nothing it did not, and the
-    sentences removed. A small model can
-    loop on a sentence until its token limit; the repeats add nothing a reader or the checker
-    needs, and a repeat that cites another passage is kept with its citation.
+    sentences removed. A small model can loop on a sentence until its token limit; the repeats
+    add nothing a reader or the checker needs, and a repeat that cites another passage is kept
+    with its citation.
 
     >>> without_repeats("Sales rose [1]. Margins are still weak [2]. Margins are still weak.")
     ('Sales rose [1]. Margins are still weak [2].', ['Margins are still weak.'])
     """
     cited: dict[str, set[int]] = {}
     cuts: list[tuple[int, int]] = []
+    removed: list[str] = []
     for sentence in split_answer(answer):
         key = " ".join(sentence.text.lower().split())
         # "Yes." twice can answer two parts of a question; a loop is a whole statement
         long = len(key.split()) >= MIN_REPEAT_WORDS
         if long and key in cited and cited[key].issuperset(sentence.citations):
-            cuts.append((sentence.start, sentence.end))
+            cuts.append(_whole_item(answer, sentence.start, sentence.end))
+            removed.append(sentence.text)
         cited.setdefault(key, set()).update(sentence.citations)
     if not cuts:
         return answer, []
-    removed = [strip_citations(answer[s:e]) for s, e in cuts]
-    pieces, pos = [], 0
+    text, pos = "", 0
     for s, e in cuts:
-        pieces.append(answer[pos:s].rstrip(" \t"))
-        pos = e
-    pieces.append(answer[pos:])
-    # what lay between two removed sentences was only their separating space
-    rest = [p.lstrip(" \t") for p in pieces[1:]]
-    text = pieces[0] + "".join(" " + p for p in rest if p)
-    text = _BARE_MARKER_LINE.sub("", re.sub(r"[ \t]+(\r?\n)", r"\1", text))
-    return text.strip(), removed
+        text, pos = _joined(text, answer[pos:s]), e
+    return _joined(text, answer[pos:]).strip(), removed

@@ -167,5 +167,9 @@ def test_sentences_said_again_are_removed_unless_they_cite_something_new() -> No
         "Sales rose [1]. Costs fell [1].",
         [],
     )
+    # only the removed item's own marker goes: another line holding a bare "1." stays
+    assert split.without_repeats("Steps:\n1.\nSales rose by 5% [1]. Sales rose by 5% [1].")[0] == (
+        "Steps:\n1.\nSales rose by 5% [1]."
+    )
     # a short sentence twice can answer two parts of a question
     assert split.without_repeats("Yes [1]. Yes [1]. Sales rose by 5% [1].")[1] == []
