@@ -196,6 +196,13 @@ class AnswerSettings(BaseModel):
     """RAG: when the question names a figure, table, section or appendix ("Figure 3", "Table
     2", "Section 3.3"), the chunks holding its caption or heading join the reranked candidates
     (`docqa.references`), and the best of each leads the passages."""
+    search_without_instructions: bool = False
+    """RAG: the search and the reranker read the question without its answer-format
+    instructions ("Write the answer in int format", "round to three decimal places", an
+    example answer in brackets: `docqa.query.search_question`); the model still reads it as
+    asked. Measured 2026-12-07 (`eval/results/bare-search/`): the reranked top 5 did not change
+    for any dev question, and the prompt gained one evidence page held out and lost one on tune;
+    not the default."""
     question_first: bool = False
     """RAG: the question is also put before the passages, not only after them, so the model
     reads them knowing what it looks for (`prompts.rag_messages`). Off until measured."""

@@ -19,6 +19,9 @@ Methods (chunks unless said otherwise):
 - `rerank+qx-search`: `rerank` with the question expanded for the search only
   (`docqa.query.expand_query`: fiscal years spelled out, a metric's line items), reranked by the
   question as asked; `rerank+qx`: expanded for both;
+- `rerank+bare`, `prompt+bare`: `rerank` and `prompt` with the search and the reranker reading
+  the question without its answer-format instructions (`docqa.query.search_question`,
+  `answer.search_without_instructions`);
 - `dense+hyde`, `hybrid+hyde`, `rerank+hyde`, `prompt+hyde`: `dense`, `hybrid`, `rerank` and
   `prompt` searching with the question plus a passage the answering model writes as if it
   answered it (HyDE, `eval.hyde`), written once per question (its time is `hyde_gen_s`);
@@ -71,6 +74,7 @@ METHODS = (
     "rerank@50",
     "rerank+qx-search",
     "rerank+qx",
+    "rerank+bare",
     "dense+hyde",
     "hybrid+hyde",
     "rerank+hyde",
@@ -78,6 +82,7 @@ METHODS = (
     "prompt",
     "prompt-pages",
     "prompt+hyde",
+    "prompt+bare",
     "prompt+refs",
     "prompt+statements",
     "prompt+statements-lead",
@@ -158,7 +163,7 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     from docqa.answer.strategies import rag_prompt
     from docqa.config import AnswerSettings, Settings
-    from docqa.query import expand_query
+    from docqa.query import expand_query, search_question
     from docqa.retrieval import lead_with_named
     from docqa.runtime import Runtime
     from docqa.types import SearchHit
@@ -184,6 +189,7 @@ def evaluate(
     with_statements = answer.model_copy(update={"statements": "pool"})
     leading_statements = answer.model_copy(update={"statements": "lead"})
     both = answer.model_copy(update={"statements": "lead", "follow_references": True})
+    bare = answer.model_copy(update={"search_without_instructions": True})
 
     def with_named(q: str, d: list[str]) -> list[SearchHit]:
         """Reranked hits with the chunks of the figures, tables and sections `q` names first."""
@@ -230,12 +236,16 @@ def evaluate(
         "rerank+qx": lambda q, d: spans(
             retriever.run(expand_query(q), k=k, doc_ids=d, candidates=candidates)
         ),
+        "rerank+bare": lambda q, d: spans(
+            retriever.run(search_question(q), k=k, doc_ids=d, candidates=candidates)
+        ),
         "dense+hyde": lambda q, d: spans(searcher.run(hyde[q], k=k, doc_ids=d, mode="dense")),
         "hybrid+hyde": lambda q, d: spans(searcher.run(hyde[q], k=k, doc_ids=d, mode="hybrid")),
         "rerank+hyde": lambda q, d: spans(
             retriever.run(q, k=k, doc_ids=d, candidates=candidates, search_query=hyde[q])
         ),
         "prompt+hyde": lambda q, d: prompt_pages(q, d, search=hyde[q]),
+        "prompt+bare": lambda q, d: prompt_pages(q, d, bare),
         "pages": lambda q, d: by_page(
             retriever.run(q, k=candidates, doc_ids=d, candidates=candidates)
         ),

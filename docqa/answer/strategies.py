@@ -34,6 +34,7 @@ from docqa.answer.prompts import (
 from docqa.answer.tables import table_lead
 from docqa.config import AnswerSettings
 from docqa.generation import ChatMessage, Generator
+from docqa.query import search_question
 from docqa.retrieval import Retriever, lead_with_named, lost_in_the_middle, named_first
 from docqa.store.base import Store
 from docqa.types import Document, Page, Passage, SearchHit, Strategy
@@ -131,10 +132,12 @@ def rag_prompt(
     """The RAG prompt: reranked hits, as many as `budget.select_passages` allows within
     `settings.context_tokens` and, when given, `room` (the passage tokens the model's context
     holds beside the instructions, the question and the answer). `search_query`: what the
-    hybrid search reads instead of the question (`Retriever.run`)."""
+    hybrid search reads instead of the question (`Retriever.run`); with
+    `settings.search_without_instructions` the search and the reranker read the question
+    without its answer-format instructions (`docqa.query.search_question`)."""
     start = time.perf_counter()
     hits = retriever.run(
-        question,
+        search_question(question) if settings.search_without_instructions else question,
         k=settings.candidates if settings.rerank else settings.max_passages,
         doc_ids=doc_ids,
         candidates=settings.candidates,

@@ -22,3 +22,36 @@ def test_fiscal_year_shorthands_are_spelled_out() -> None:
 def test_words_inside_other_words_do_not_match() -> None:
     assert expand_query("Who reps the company?") == "Who reps the company?"
     assert expand_query("What is Acme's capexity?") == "What is Acme's capexity?"
+
+
+def test_answer_format_instructions_are_left_out_of_the_search() -> None:
+    from docqa.query import search_question
+
+    cases = {
+        "How many tables are in the report? Write the answer in integer format.": (
+            "How many tables are in the report?"
+        ),
+        "What was revenue growth? Give your answer as a percentage, rounded to the nearest"
+        " tenth.": "What was revenue growth?",
+        "What is the net income? Answer in billions.": "What is the net income?",
+        'List the segments, e.g., ["A", "B"] in the 2022 annual report.': (
+            "List the segments in the 2022 annual report."
+        ),
+        "Is the company profitable? Directly answer 'yes' or 'no'.": ("Is the company profitable?"),
+        "Which is larger, sales or costs? Answer 'Sales' or 'Costs'.": (
+            "Which is larger, sales or costs? 'Sales' or 'Costs'."
+        ),
+    }
+    for question, bare in cases.items():
+        assert search_question(question) == bare
+
+
+def test_a_question_without_instructions_or_all_instruction_is_kept_as_asked() -> None:
+    from docqa.query import search_question
+
+    for q in (
+        "What is the format of the list in Table 3?",
+        "How are numbers rounded in the  segment table?",
+        "Answer in million.",
+    ):
+        assert search_question(q) == q
