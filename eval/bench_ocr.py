@@ -50,6 +50,18 @@ CONFIGS: dict[str, tuple[str, int, bool, dict[str, Any]]] = {
         False,
         {"graphs": "optimized"},
     ),
+    "det1280": (
+        "150 dpi, optimized graphs, text detection on the page shrunk to 1280 px",
+        150,
+        False,
+        {"graphs": "optimized", "detect_side": 1280},
+    ),
+    "det960": (
+        "150 dpi, optimized graphs, text detection on the page shrunk to 960 px",
+        150,
+        False,
+        {"graphs": "optimized", "detect_side": 960},
+    ),
 }
 """Each configuration's text is compared with the first one run (`--configs` picks them)."""
 
@@ -96,9 +108,13 @@ def engine(options: dict[str, Any]) -> Iterator[None]:
 
     options = dict(options)
     paths = ocr._graph_paths(options.pop("graphs", "stock"))
+    side = options.pop("detect_side", None)
     saved = dict(ocr._engines)
     ocr._engines.clear()
-    ocr._engines[None, "stock"] = RapidOCR(**options, **paths)  # the one `read` asks for
+    built = RapidOCR(**options, **paths)
+    if side:
+        ocr.detect_at(built, side)
+    ocr._engines[None, "stock"] = built  # the one `read` asks for
     try:
         yield
     finally:
