@@ -99,6 +99,28 @@ def pages(docs: Path, every: int) -> tuple[list[tuple[Path, int]], list[tuple[Pa
     return scanned, sample
 
 
+def detect_at(engine: Any, side: int) -> bool:
+    """Make `engine` (a RapidOCR) find text lines on the page image shrunk to a longest side of
+    `side` pixels, while it still recognises each line on a crop of the full image. RapidOCR
+    1.4 picks the detector's size from the image (`limit_type: max` ignores the configured
+    side), so its detector's `get_preprocess` is replaced; False, and the engine unchanged,
+    when that detector is not there (another RapidOCR)."""
+    detector = getattr(engine, "text_det", None)
+    try:
+        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+    except ImportError:
+        return False
+    if detector is None or not callable(getattr(detector, "get_preprocess", None)):
+        return False
+    mean, std = detector.mean, detector.std
+
+    def preprocess(max_wh: int) -> Any:
+        return DetPreProcess(min(side, max_wh), "max", mean, std)
+
+    detector.get_preprocess = preprocess
+    return True
+
+
 @contextmanager
 def engine(options: dict[str, Any]) -> Iterator[None]:
     """docqa's process-wide OCR engine replaced by one built with `options` (RapidOCR's)."""
@@ -113,7 +135,7 @@ def engine(options: dict[str, Any]) -> Iterator[None]:
     ocr._engines.clear()
     built = RapidOCR(**options, **paths)
     if side:
-        ocr.detect_at(built, side)
+        detect_at(built, side)
     ocr._engines[None, "stock"] = built  # the one `read` asks for
     try:
         yield

@@ -62,28 +62,6 @@ def _optimized_paths() -> dict[str, str]:
         return {}
 
 
-def detect_at(engine: Any, side: int) -> bool:
-    """Make `engine` (a RapidOCR) find text lines on the page image shrunk to a longest side of
-    `side` pixels, while it still recognises each line on a crop of the full image. RapidOCR
-    1.4 picks the detector's size from the image (`limit_type: max` ignores the configured
-    side), so its detector's `get_preprocess` is replaced; False, and the engine unchanged,
-    when that detector is not there (another RapidOCR)."""
-    detector = getattr(engine, "text_det", None)
-    try:
-        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
-    except ImportError:
-        return False
-    if detector is None or not callable(getattr(detector, "get_preprocess", None)):
-        return False
-    mean, std = detector.mean, detector.std
-
-    def preprocess(max_wh: int) -> Any:
-        return DetPreProcess(min(side, max_wh), "max", mean, std)
-
-    detector.get_preprocess = preprocess
-    return True
-
-
 def get_engine(threads: int | None = None, graphs: Graphs = "stock") -> Any:
     """The process-wide RapidOCR engine computing with `threads` (ONNX Runtime's intra-op
     threads, fixed when its sessions are made; None: its default, one per core) on `graphs`,
