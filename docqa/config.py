@@ -85,6 +85,9 @@ class IngestSettings(BaseModel):
     checked against the stock graph; the stock graph is used if that fails); `stock`: the
     graphs as RapidOCR ships them. Measured 2026-12-07 (`eval/results/ocr-graph/`): the same
     text on every dev page, OCR 1.35x as fast on scans, ingestion of the dev corpus 14% faster."""
+    ocr_spaces: bool = False
+    """Put back the spaces OCR dropped between English words ("thelargestsmartphone" -> "the
+    largest smartphone"; `ingest.spacing`), on pages identified as English."""
     ocr_threads: int | None = Field(default=None, ge=1)
     """Threads each parser process OCRs with (ONNX Runtime's intra-op threads); None: with
     `share_cores` (the default), for each page the cores the embedder leaves at that moment;

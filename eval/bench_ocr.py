@@ -50,6 +50,12 @@ CONFIGS: dict[str, tuple[str, int, bool, dict[str, Any]]] = {
         False,
         {"graphs": "optimized"},
     ),
+    "spaces": (
+        "150 dpi, optimized graphs, the spaces OCR dropped restored (ingest.spacing)",
+        150,
+        False,
+        {"graphs": "optimized", "spaces": True},
+    ),
     "det1280": (
         "150 dpi, optimized graphs, text detection on the page shrunk to 1280 px",
         150,
@@ -144,12 +150,16 @@ def engine(options: dict[str, Any]) -> Iterator[None]:
         ocr._engines.update(saved)
 
 
-def read(page_ref: tuple[Path, int], dpi: int, classify: bool) -> tuple[str, str, float]:
-    """(OCR text, text layer, seconds of OCR) of one page."""
+def read(
+    page_ref: tuple[Path, int], dpi: int, classify: bool, spaces: bool = False
+) -> tuple[str, str, float]:
+    """(OCR text, text layer, seconds of OCR) of one page; `spaces`: with the spaces OCR dropped
+    put back (`ingest.spacing`, its time included)."""
     import pymupdf as _pymupdf
 
     from ingest.ocr import ocr_page
     from ingest.parse import render_dpi
+    from ingest.spacing import restore_spaces
 
     pymupdf: Any = _pymupdf
     path, index = page_ref
@@ -158,8 +168,11 @@ def read(page_ref: tuple[Path, int], dpi: int, classify: bool) -> tuple[str, str
         rect = page.rect
         t0 = time.perf_counter()
         lines = ocr_page(page, render_dpi(float(rect.width), float(rect.height), dpi), classify)
+        texts = [line.text for line in lines]
+        if spaces:
+            texts = restore_spaces(texts)
         seconds = time.perf_counter() - t0
-        return " ".join(line.text for line in lines), page.get_text(), seconds
+        return " ".join(texts), page.get_text(), seconds
 
 
 def run(
@@ -169,17 +182,18 @@ def run(
     today: dict[tuple[Path, int], str] = {}
     for name in names:
         label, dpi, classify, options = CONFIGS[name]
-        with engine(options):
-            read(scanned[0] if scanned else sample[0], dpi, classify)  # warm-up
+        spaces = bool(options.get("spaces"))
+        with engine({k: v for k, v in options.items() if k != "spaces"}):
+            read(scanned[0] if scanned else sample[0], dpi, classify, spaces)  # warm-up
             scan_s, agree = 0.0, []
             for ref in scanned:
-                text, _, seconds = read(ref, dpi, classify)
+                text, _, seconds = read(ref, dpi, classify, spaces)
                 scan_s += seconds
                 today.setdefault(ref, text)
                 agree.append(similarity(text, today[ref]))
             text_s, accuracy = 0.0, []
             for ref in sample:
-                text, layer, seconds = read(ref, dpi, classify)
+                text, layer, seconds = read(ref, dpi, classify, spaces)
                 text_s += seconds
                 accuracy.append(similarity(text, layer))
         row = {

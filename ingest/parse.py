@@ -37,6 +37,7 @@ from docqa.config import IngestSettings
 from docqa.types import Block, BlockKind, Box, Page
 from ingest.ocr import OcrLine, ocr_page
 from ingest.saslprep import SaslprepError, saslprep
+from ingest.spacing import restore_spaces
 
 _pymupdf: Any = pymupdf  # partly annotated: its untyped calls go through Any
 
@@ -873,6 +874,13 @@ def _layout_blocks(
     return [blocks[i] for i in reading_order(rects)]
 
 
+def _respaced(lines: list[OcrLine]) -> list[OcrLine]:
+    """`lines` (one page's or one figure's) with the spaces OCR dropped between English words
+    put back (`ingest.spacing.restore_spaces`); the boxes are unchanged."""
+    texts = restore_spaces([ln.text for ln in lines])
+    return [ln._replace(text=t) for ln, t in zip(lines, texts, strict=True)]
+
+
 def _ocr_blocks(lines: list[OcrLine], page_no: int) -> list[Block]:
     """Group OCR lines into blocks: a line joins the block just above it when the vertical gap
     is under ~0.8 line heights and the two overlap horizontally."""
@@ -1007,6 +1015,8 @@ def figure_blocks(
         ]
         if not lines:
             continue
+        if settings.ocr_spaces:
+            lines = _respaced(lines)
         text = _join_rows([((ln.x0, ln.y0, ln.x1, ln.y1), ln.text) for ln in lines])
         caption = _caption(fig, text_blocks)
         blocks.append(
@@ -1119,6 +1129,8 @@ def parse_page(
                 settings.ocr_threads,
                 graphs=settings.ocr_graphs,
             )
+            if settings.ocr_spaces:
+                ocr_lines = _respaced(ocr_lines)
             ocr_blocks = _ocr_blocks(ocr_lines, page_no)
             # an OCR pass that finds nothing must not hide the few characters the layer has
             if ocr_blocks or not chars:
