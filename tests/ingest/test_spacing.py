@@ -35,8 +35,8 @@ def test_words_digits_and_punctuation_are_left_as_they_are() -> None:
 
 
 def test_a_run_is_split_only_into_common_words_written_as_english_writes_them() -> None:
-    # "iOSsawits" would need the part "OSsaw"; "Xqzvbnmrtk" has no English split
-    lines = ["The iOSsawits share fall and Xqzvbnmrtk rose in the market this year."]
+    # the best split of the first run has the part "OSsa"; "Xqzvbnmrtk" has no English split
+    lines = ["The iOSsawitsshareforthequarter fall and Xqzvbnmrtk rose in the market this year."]
     assert restore_spaces(lines) == lines
 
 
