@@ -48,18 +48,16 @@ _state: dict[str, Any] = {}
 
 
 def _speller() -> Any:
-    """The process-wide SymSpell with its English dictionary (loaded once, ~0.5 s), or None
-    when symspellpy is not installed."""
+    """The process-wide SymSpell with its English dictionary, loaded on first use (~0.5-1 s)."""
     with _lock:
         if "speller" not in _state:
-            spec = importlib.util.find_spec("symspellpy")
-            speller = None
-            if spec is not None and spec.submodule_search_locations:
-                from symspellpy import SymSpell
+            from symspellpy import SymSpell
 
-                speller = SymSpell(max_dictionary_edit_distance=0, prefix_length=7)
-                path = Path(next(iter(spec.submodule_search_locations))) / _DICTIONARY
-                speller.load_dictionary(str(path), term_index=0, count_index=1)
+            spec = importlib.util.find_spec("symspellpy")
+            assert spec is not None and spec.submodule_search_locations
+            speller = SymSpell(max_dictionary_edit_distance=0, prefix_length=7)
+            path = Path(next(iter(spec.submodule_search_locations))) / _DICTIONARY
+            speller.load_dictionary(str(path), term_index=0, count_index=1)
             _state["speller"] = speller
         return _state["speller"]
 
@@ -82,28 +80,21 @@ def _split(run: str, speller: Any) -> str:
 
 
 def _is_english(text: str) -> bool:
-    """Whether langid identifies `text` as English (its model loaded once, ~1 s); False when
-    langid is not installed."""
+    """Whether langid identifies `text` as English (its model decoded on first use, ~1-2 s)."""
     with _lock:
         if "identifier" not in _state:
-            identifier = None
-            if importlib.util.find_spec("langid") is not None:
-                from langid.langid import LanguageIdentifier, model
+            from langid.langid import LanguageIdentifier, model
 
-                identifier = LanguageIdentifier.from_modelstring(model, norm_probs=False)
-            _state["identifier"] = identifier
+            _state["identifier"] = LanguageIdentifier.from_modelstring(model, norm_probs=False)
         identifier = _state["identifier"]
-    return identifier is not None and bool(identifier.classify(text)[0] == "en")
+    return bool(identifier.classify(text)[0] == "en")
 
 
 def restore_spaces(texts: Sequence[str]) -> list[str]:
     """The texts of one page (its OCR lines) with the runs of letters that are glued English
-    words split, when the page is English (module docstring); unchanged otherwise, or when
-    symspellpy or langid is not installed."""
+    words split, when the page is English (module docstring); unchanged otherwise."""
     out = list(texts)
     if not any(_RUN.search(t) for t in out) or not _is_english("\n".join(out)):
         return out
     speller = _speller()
-    if speller is None:
-        return out
     return [_RUN.sub(lambda m: _split(m.group(0), speller), t) for t in out]
