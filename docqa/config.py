@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -132,6 +134,27 @@ class IngestSettings(BaseModel):
     """Seconds one page may take to parse (OCR and tables included) before its parser process
     is stopped and the page fails ("parsing took longer than ..."); the document goes on from
     the next page. 0: no limit."""
+
+    def content_signature(self) -> str:
+        """A digest of the settings that shape what a document's stored text, chunks and images
+        are; every field counts except those in `SPEED_ONLY`, which change how fast ingestion
+        runs, not what it stores. A document stored under another signature is ingested again
+        even when its bytes are the same (`ingest.pipeline`)."""
+        shaping = self.model_dump(mode="json", exclude=set(SPEED_ONLY))
+        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+SPEED_ONLY = (
+    "ocr_graphs",
+    "ocr_threads",
+    "parse_workers",
+    "share_cores",
+    "queue_pages",
+    "page_timeout",
+)
+"""`IngestSettings` fields that change the speed of ingestion, not what it stores: the
+optimized OCR graphs read the same text as the stock ones, and a page's time limit only decides
+whether a pathological page fails."""
 
 
 class SearchSettings(BaseModel):

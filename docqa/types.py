@@ -124,6 +124,9 @@ class Document(BaseModel):
     failed_pages: list[PageError] = Field(default_factory=list)
     """Pages that could not be read (status `partial`): `pages` counts only the stored ones."""
     indexed_at: float | None = None
+    settings_signature: str | None = None
+    """`IngestSettings.content_signature` of the run that stored it; None for documents stored
+    before it was recorded (taken as stored under today's settings)."""
 
 
 class FileStatus(StrEnum):

@@ -364,6 +364,7 @@ class Ingestor:
         # Several model batches per embedding call: sentence-transformers sorts a call's texts
         # by length, so larger calls pad less; still a bounded number of chunks in memory.
         self.flush_at = 4 * max(8, settings.embedding.batch_size)
+        self.signature = settings.ingest.content_signature()
         self.stages: defaultdict[str, float] = defaultdict(float)
         self._cores: CoreShare | None = None
         """The running parsers' flags (`_parsed`), while a run goes."""
@@ -407,8 +408,14 @@ class Ingestor:
                 results.append(self._finish_failed_early(f, did, f"cannot read file: {e}"))
                 continue
             prev = known.get(did)
-            # a partial document of the same bytes would fail the same pages again
-            if prev and prev.status.visible and prev.sha256 == sha:
+            # a partial document of the same bytes would fail the same pages again; one stored
+            # under other settings (OCR, tables, chunk size, images) is read again
+            if (
+                prev
+                and prev.status.visible
+                and prev.sha256 == sha
+                and prev.settings_signature in (None, self.signature)
+            ):
                 r = IngestResult(
                     path=str(f),
                     doc_id=did,
@@ -651,6 +658,7 @@ class Ingestor:
             path=str(st.file),
             filename=st.file.name,
             sha256=st.sha,
+            settings_signature=self.signature,
             status=DocStatus.indexing,
             title=title,
             pages=page_count,

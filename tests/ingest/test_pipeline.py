@@ -175,6 +175,41 @@ def test_sync_skips_unchanged_replaces_changed_and_prunes_deleted(
     assert sorted(f.name for f in kv.iterdir()) == ["ka.json", "ka.kv"]
 
 
+def test_a_document_stored_under_other_ingest_settings_is_read_again(
+    home: Path, store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    a = pdfs.text_pdf(tmp_path / "a.pdf", pages=3)
+
+    def ingest(**changes: object) -> tuple[FileStatus, int]:
+        settings = Settings(home=home)
+        settings = settings.model_copy(
+            update={"ingest": settings.ingest.model_copy(update=changes)}
+        )
+        (result,) = Ingestor(settings, store, embedder, Bm25Encoder()).run([a]).documents
+        return result.status, store.count_chunks(doc_id_for(a))
+
+    status, chunks = ingest()
+    assert status == FileStatus.indexed
+    assert ingest() == (FileStatus.unchanged, chunks)
+    # how fast it runs is not what it stores
+    assert ingest(queue_pages=64, share_cores=False)[0] == FileStatus.unchanged
+    # smaller chunks: the same bytes are chunked again, into more pieces
+    status, smaller = ingest(max_chunk_tokens=48)
+    assert status == FileStatus.indexed and smaller > chunks
+    assert ingest(max_chunk_tokens=48)[0] == FileStatus.unchanged
+    doc = store.get_document(doc_id_for(a))
+    assert doc is not None
+    assert (
+        doc.settings_signature
+        == Settings(home=home)
+        .ingest.model_copy(update={"max_chunk_tokens": 48})
+        .content_signature()
+    )
+    # a document stored before signatures were recorded is taken as stored under today's
+    store.put_document(doc.model_copy(update={"settings_signature": None}))
+    assert ingest()[0] == FileStatus.unchanged
+
+
 def test_a_file_that_becomes_corrupt_loses_its_old_content(
     home: Path, store: Store, embedder: Embedder, tmp_path: Path
 ) -> None:
