@@ -5,11 +5,13 @@ is its chunk's."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from docqa.config import Settings
 from docqa.embedding import load_embedder
 from docqa.models import ModelRegistry
+from docqa.retrieval import CrossEncoderReranker, Retriever
 from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
@@ -27,6 +29,17 @@ def one_document_searcher(
     searcher = Searcher(store, embedder, Bm25Encoder())
     publish_texts(searcher, doc_id, filename, texts)
     return searcher, store
+
+
+def one_document_retriever(
+    home: Path, doc_id: str, filename: str, texts: Sequence[str]
+) -> Iterator[Retriever]:
+    """For a module fixture (`yield from`): the retriever (search and the cross-encoder) over a
+    fresh store in `home` with `texts` as document `doc_id`; the store is closed after."""
+    settings = Settings(home=home)
+    searcher, store = one_document_searcher(settings, doc_id, filename, texts)
+    yield Retriever(searcher, CrossEncoderReranker.from_registry(ModelRegistry(settings.cache_dir)))
+    store.close()
 
 
 def publish_texts(searcher: Searcher, doc_id: str, filename: str, texts: Sequence[str]) -> None:

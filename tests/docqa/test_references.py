@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from one_document import one_document_searcher
+from one_document import one_document_retriever
 
 from docqa.answer.strategies import rag_prompt
-from docqa.config import AnswerSettings, Settings
-from docqa.models import ModelRegistry, package_dir
+from docqa.config import AnswerSettings
+from docqa.models import package_dir
 from docqa.references import Reference, anchors, find_references
-from docqa.retrieval import CrossEncoderReranker, Retriever, named_first
+from docqa.retrieval import Retriever, named_first
 
 
 @pytest.mark.parametrize(
@@ -82,10 +82,7 @@ DOC = "paper"
 
 @pytest.fixture(scope="module")
 def retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
-    settings = Settings(home=tmp_path_factory.mktemp("home"))
-    searcher, store = one_document_searcher(settings, DOC, "paper.pdf", TEXTS)
-    yield Retriever(searcher, CrossEncoderReranker.from_registry(ModelRegistry(settings.cache_dir)))
-    store.close()
+    yield from one_document_retriever(tmp_path_factory.mktemp("home"), DOC, "paper.pdf", TEXTS)
 
 
 @pytestmark_reranker

