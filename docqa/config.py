@@ -232,6 +232,10 @@ class AnswerSettings(BaseModel):
     asked. Measured 2026-12-07 (`eval/results/bare-search/`): the reranked top 5 did not change
     for any dev question, and the prompt gained one evidence page held out and lost one on tune;
     not the default."""
+    passage_order: Literal["lost_in_the_middle", "best_last"] = "lost_in_the_middle"
+    """RAG: the order of the passages in the prompt. `lost_in_the_middle`: rank 1 first, rank 2
+    last, the weakest in the middle (`retrieval.lost_in_the_middle`); `best_last`: weakest
+    first, the best right before the question."""
     question_first: bool = False
     """RAG: the question is also put before the passages, not only after them, so the model
     reads them knowing what it looks for (`prompts.rag_messages`). Off until measured."""

@@ -167,7 +167,11 @@ def rag_prompt(
         scored=settings.rerank,
     )
     rank = {id(h): r for r, h in enumerate(sel.hits, start=1)}
-    ordered = lost_in_the_middle(sel.hits)
+    ordered = (
+        list(reversed(sel.hits))
+        if settings.passage_order == "best_last"
+        else lost_in_the_middle(sel.hits)
+    )
     passages = [
         hit_passage(i, h, rank[id(h)], reranked=settings.rerank)
         for i, h in enumerate(ordered, start=1)
