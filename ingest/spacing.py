@@ -23,12 +23,11 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import threading
 from collections.abc import Sequence
-from pathlib import Path
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 __all__ = ["MIN_RUN", "MIN_WORD_PROBABILITY", "restore_spaces"]
@@ -43,23 +42,16 @@ _RUN = re.compile(rf"[A-Za-z]{{{MIN_RUN},}}")
 # a word as English writes it: lower case, capitalised or all capitals ("iOSsaw" is not split)
 _REGULAR = re.compile(r"[a-z]+|[A-Z][a-z]*|[A-Z]+")
 _DICTIONARY = "frequency_dictionary_en_82_765.txt"
-_lock = threading.Lock()
-_state: dict[str, Any] = {}
 
 
+@cache
 def _speller() -> Any:
     """The process-wide SymSpell with its English dictionary, loaded on first use (~0.5-1 s)."""
-    with _lock:
-        if "speller" not in _state:
-            from symspellpy import SymSpell
+    from symspellpy import SymSpell
 
-            spec = importlib.util.find_spec("symspellpy")
-            assert spec is not None and spec.submodule_search_locations
-            speller = SymSpell(max_dictionary_edit_distance=0, prefix_length=7)
-            path = Path(next(iter(spec.submodule_search_locations))) / _DICTIONARY
-            speller.load_dictionary(str(path), term_index=0, count_index=1)
-            _state["speller"] = speller
-        return _state["speller"]
+    speller = SymSpell(max_dictionary_edit_distance=0, prefix_length=7)
+    speller.load_dictionary(str(files("symspellpy") / _DICTIONARY), term_index=0, count_index=1)
+    return speller
 
 
 def _split(run: str, speller: Any) -> str:
@@ -79,15 +71,17 @@ def _split(run: str, speller: Any) -> str:
     return " ".join(parts) if mean_log >= math.log10(MIN_WORD_PROBABILITY) else run
 
 
-def _is_english(text: str) -> bool:
-    """Whether langid identifies `text` as English (its model decoded on first use, ~1-2 s)."""
-    with _lock:
-        if "identifier" not in _state:
-            from langid.langid import LanguageIdentifier, model
+@cache
+def _identifier() -> Any:
+    """The process-wide langid identifier, its model decoded on first use (~1-2 s)."""
+    from langid.langid import LanguageIdentifier, model
 
-            _state["identifier"] = LanguageIdentifier.from_modelstring(model, norm_probs=False)
-        identifier = _state["identifier"]
-    return bool(identifier.classify(text)[0] == "en")
+    return LanguageIdentifier.from_modelstring(model, norm_probs=False)
+
+
+def _is_english(text: str) -> bool:
+    """Whether langid identifies `text` as English."""
+    return bool(_identifier().classify(text)[0] == "en")
 
 
 def restore_spaces(texts: Sequence[str]) -> list[str]:
