@@ -105,26 +105,20 @@ def pages(docs: Path, every: int) -> tuple[list[tuple[Path, int]], list[tuple[Pa
     return scanned, sample
 
 
-def detect_at(engine: Any, side: int) -> bool:
+def detect_at(engine: Any, side: int) -> None:
     """Make `engine` (a RapidOCR) find text lines on the page image shrunk to a longest side of
     `side` pixels, while it still recognises each line on a crop of the full image. RapidOCR
-    1.4 picks the detector's size from the image (`limit_type: max` ignores the configured
-    side), so its detector's `get_preprocess` is replaced; False, and the engine unchanged,
-    when that detector is not there (another RapidOCR)."""
-    detector = getattr(engine, "text_det", None)
-    try:
-        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
-    except ImportError:
-        return False
-    if detector is None or not callable(getattr(detector, "get_preprocess", None)):
-        return False
+    1.4 (pinned) picks the detector's size from the image (`limit_type: max` ignores the
+    configured side), so its detector's `get_preprocess` is replaced."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    detector = engine.text_det
     mean, std = detector.mean, detector.std
 
     def preprocess(max_wh: int) -> Any:
         return DetPreProcess(min(side, max_wh), "max", mean, std)
 
     detector.get_preprocess = preprocess
-    return True
 
 
 @contextmanager
