@@ -232,6 +232,11 @@ class AnswerSettings(BaseModel):
     asked. Measured 2026-12-07 (`eval/results/bare-search/`): the reranked top 5 did not change
     for any dev question, and the prompt gained one evidence page held out and lost one on tune;
     not the default."""
+    distinct_passages: float | None = Field(default=None, ge=0.0, lt=1.0)
+    """RAG: a reranked passage whose text repeats a better-ranked one (word 3-gram resemblance
+    above this: `retrieval.distinct`) is left out and the next one takes its place, so a
+    filing's CEO and CFO certifications or a slide deck's repeated disclaimer take one prompt
+    slot, not two. None: off."""
     passage_order: Literal["lost_in_the_middle", "best_last"] = "lost_in_the_middle"
     """RAG: the order of the passages in the prompt. `lost_in_the_middle`: rank 1 first, rank 2
     last, the weakest in the middle (`retrieval.lost_in_the_middle`); `best_last`: weakest

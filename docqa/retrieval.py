@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -42,6 +43,7 @@ __all__ = [
     "PairScorer",
     "Retriever",
     "chunk_hit",
+    "distinct",
     "lead_with_named",
     "lost_in_the_middle",
     "named_first",
@@ -123,6 +125,7 @@ class Retriever:
         search_query: str | None = None,
         references: bool = False,
         statements: StatementUse = "off",
+        distinct_above: float | None = None,
     ) -> list[SearchHit]:
         """The `k` best chunks, best first: hybrid top `candidates` reranked (or hybrid top `k`
         when `rerank` is False). `search_query`: what the hybrid search reads instead of
@@ -134,7 +137,9 @@ class Retriever:
         statements (`statement_hits`) join the candidates, and the reranker ranks them with the
         others; `lead`: as `pool`, and they are marked as one reference (`STATEMENTS`), so the
         best of them comes back even below `k`. Only the statements of the documents of the
-        best hybrid hits count (`STATEMENT_DOCUMENTS`)."""
+        best hybrid hits count (`STATEMENT_DOCUMENTS`). `distinct_above` (with `rerank`): a
+        reranked chunk that repeats a better one (`distinct`) is left out, so the next one
+        takes its place."""
         searched = search_query or query
         named = self.referenced(query, doc_ids) if references else []
         if not rerank:
@@ -153,7 +158,10 @@ class Retriever:
                 hits += [h for h in found if _key(h) not in have]
         pool = _merge(hits, named)
         # the reranker keeps each hit's `reference` (it only sets the score)
-        return _top(self.reranker.rerank(query, pool), k)
+        ranked = self.reranker.rerank(query, pool)
+        if distinct_above is not None:
+            ranked = distinct(ranked, distinct_above)
+        return _top(ranked, k)
 
     def statement_hits(self, doc_ids: Sequence[str]) -> list[SearchHit]:
         """Every chunk on a page of a primary financial statement of the visible documents
@@ -249,6 +257,51 @@ def _top(ranked: Sequence[SearchHit], k: int) -> list[SearchHit]:
             have.add(h.reference)
             top.append(h)
     return top
+
+
+def shingles(text: str, n: int = 3) -> frozenset[tuple[str, ...]]:
+    """The word `n`-grams of `text`, lower case (the words themselves when there are fewer
+    than `n`)."""
+    words = re.findall(r"\w+", text.lower())
+    if len(words) < n:
+        return frozenset((w,) for w in words)
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def resemblance(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
+    """Broder's resemblance of two shingle sets: |a & b| / |a | b| (0 when both are empty)."""
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def distinct(ranked: Sequence[SearchHit], above: float) -> list[SearchHit]:
+    """`ranked` without the hits whose text repeats a better-ranked kept one: word 3-gram
+    resemblance above `above`. A filing's certifications by its CEO and by its CFO, or a
+    disclaimer on every slide, are one passage said twice: the second copy would take a
+    prompt slot and tell the model nothing new. A hit that holds a reference the question
+    names (`SearchHit.reference`) is always kept.
+
+    >>> from docqa.types import SearchHit
+    >>> def hit(i: int, text: str) -> SearchHit:
+    ...     return SearchHit(doc_id="d", path="p", page=i, page_end=i, score=0.0, kind="text",
+    ...                      text=text, chunk_index=i)
+    >>> cert = ("certify that the annual report on Form 10-K for the fiscal year"
+    ...         " complies with the Act")
+    >>> hs = [hit(1, "I, Ann Lee, " + cert), hit(2, "I, Bo Kim, " + cert), hit(3, "Revenue rose")]
+    >>> round(resemblance(shingles(hs[0].text), shingles(hs[1].text)), 2)
+    0.71
+    >>> [h.page for h in distinct(hs, 0.7)]
+    [1, 3]
+    """
+    kept: list[SearchHit] = []
+    seen: list[frozenset[tuple[str, ...]]] = []
+    for h in ranked:
+        s = shingles(h.text)
+        if h.reference is None and any(resemblance(s, t) > above for t in seen):
+            continue
+        kept.append(h)
+        seen.append(s)
+    return kept
 
 
 def named_first(hits: Sequence[SearchHit]) -> list[SearchHit]:

@@ -22,6 +22,9 @@ Methods (chunks unless said otherwise):
 - `rerank+bare`, `prompt+bare`: `rerank` and `prompt` with the search and the reranker reading
   the question without its answer-format instructions (`docqa.query.search_question`,
   `answer.search_without_instructions`);
+- `rerank+distinct`, `prompt+distinct`: `rerank` and `prompt` with a reranked chunk that
+  repeats a better one left out (`answer.distinct_passages` = `DISTINCT`,
+  `docqa.retrieval.distinct`);
 - `dense+hyde`, `hybrid+hyde`, `rerank+hyde`, `prompt+hyde`: `dense`, `hybrid`, `rerank` and
   `prompt` searching with the question plus a passage the answering model writes as if it
   answered it (HyDE, `eval.hyde`), written once per question (its time is `hyde_gen_s`);
@@ -75,6 +78,7 @@ METHODS = (
     "rerank+qx-search",
     "rerank+qx",
     "rerank+bare",
+    "rerank+distinct",
     "dense+hyde",
     "hybrid+hyde",
     "rerank+hyde",
@@ -83,6 +87,7 @@ METHODS = (
     "prompt-pages",
     "prompt+hyde",
     "prompt+bare",
+    "prompt+distinct",
     "prompt+refs",
     "prompt+statements",
     "prompt+statements-lead",
@@ -95,6 +100,10 @@ HYDE = ("dense+hyde", "hybrid+hyde", "rerank+hyde", "prompt+hyde")
 """Methods that search with the question plus the answering model's hypothetical passage
 (`eval.hyde`); the reranker reads the question alone."""
 BIG_POOL = 50
+DISTINCT = 0.7
+"""`distinct` arms: the word 3-gram resemblance above which a chunk repeats a better one. Set
+before any run (a CEO's and a CFO's certification differ in a name and a title: ~0.8), not
+fitted."""
 
 
 def split_of(item_id: str) -> str:
@@ -190,6 +199,7 @@ def evaluate(
     leading_statements = answer.model_copy(update={"statements": "lead"})
     both = answer.model_copy(update={"statements": "lead", "follow_references": True})
     bare = answer.model_copy(update={"search_without_instructions": True})
+    unrepeated = answer.model_copy(update={"distinct_passages": DISTINCT})
 
     def with_named(q: str, d: list[str]) -> list[SearchHit]:
         """Reranked hits with the chunks of the figures, tables and sections `q` names first."""
@@ -239,6 +249,9 @@ def evaluate(
         "rerank+bare": lambda q, d: spans(
             retriever.run(search_question(q), k=k, doc_ids=d, candidates=candidates)
         ),
+        "rerank+distinct": lambda q, d: spans(
+            retriever.run(q, k=k, doc_ids=d, candidates=candidates, distinct_above=DISTINCT)
+        ),
         "dense+hyde": lambda q, d: spans(searcher.run(hyde[q], k=k, doc_ids=d, mode="dense")),
         "hybrid+hyde": lambda q, d: spans(searcher.run(hyde[q], k=k, doc_ids=d, mode="hybrid")),
         "rerank+hyde": lambda q, d: spans(
@@ -246,6 +259,7 @@ def evaluate(
         ),
         "prompt+hyde": lambda q, d: prompt_pages(q, d, search=hyde[q]),
         "prompt+bare": lambda q, d: prompt_pages(q, d, bare),
+        "prompt+distinct": lambda q, d: prompt_pages(q, d, unrepeated),
         "pages": lambda q, d: by_page(
             retriever.run(q, k=candidates, doc_ids=d, candidates=candidates)
         ),

@@ -145,6 +145,7 @@ def rag_prompt(
         search_query=search_query,
         references=settings.follow_references,
         statements=settings.statements,
+        distinct_above=settings.distinct_passages,
     )
     named = named_first(hits)
     hits = lead_with_named(hits)

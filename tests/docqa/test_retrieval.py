@@ -20,8 +20,11 @@ from docqa.retrieval import (
     STATEMENTS,
     CrossEncoderReranker,
     Retriever,
+    distinct,
     lead_with_named,
     lost_in_the_middle,
+    resemblance,
+    shingles,
 )
 from docqa.search import Searcher
 from docqa.types import SearchHit
@@ -122,6 +125,47 @@ def test_lost_in_the_middle_puts_ranks_1_and_2_at_the_ends(n: int) -> None:
         # ranks 3 and 4 sit next to the ends, the weakest in the middle
         assert ranks[1] == 3 and ranks[-2] == 4
     assert lost_in_the_middle([hit(r) for r in range(1, 6)]) == [hit(r) for r in (1, 3, 5, 4, 2)]
+
+
+DISCLAIMER = (
+    "This presentation contains forward-looking statements that involve risks and "
+    "uncertainties; actual results may differ materially from those projected, and the "
+    "company undertakes no obligation to update them."
+)
+
+
+def test_resemblance_of_word_trigrams() -> None:
+    a = shingles("Net revenue rose 5% in fiscal 2023")
+    assert ("net", "revenue", "rose") in a and len(a) == 5  # 7 words
+    assert resemblance(a, a) == 1.0
+    assert resemblance(a, shingles("NET  revenue rose 5% in Fiscal 2023.")) == 1.0
+    # one word changed in the middle breaks the three trigrams that hold it
+    assert resemblance(a, shingles("Net revenue fell 5% in fiscal 2023")) == pytest.approx(2 / 8)
+    assert shingles("two words") == {("two",), ("words",)}
+    assert resemblance(shingles(""), shingles("")) == 0.0
+
+
+def test_distinct_drops_a_repeat_of_a_better_hit_and_keeps_the_rest() -> None:
+    def text_hit(rank: int, text: str, reference: str | None = None) -> SearchHit:
+        return hit(rank).model_copy(update={"text": text, "reference": reference})
+
+    hits = [
+        text_hit(1, DISCLAIMER + " Slide 2."),
+        text_hit(2, ANSWER),
+        text_hit(3, DISCLAIMER + " Slide 7."),
+        text_hit(4, DISCLAIMER.upper() + " SLIDE 2"),
+        # the same template with other figures is another fact, not a repeat
+        text_hit(5, "Domestic segment revenue was $41.6 billion, down 9.7%, on 978 stores."),
+        text_hit(6, "International segment revenue was $4.3 billion, down 1.4%, on 160 stores."),
+    ]
+    assert [h.page for h in distinct(hits, 0.7)] == [1, 2, 5, 6]
+    # above the threshold, not at it; a threshold nothing reaches keeps everything
+    assert [h.page for h in distinct(hits, 0.999)] == [1, 2, 3, 5, 6]
+    assert distinct(hits, 1.0) == hits
+    # a repeat that holds a figure the question names stays, and counts as seen
+    named = [hits[0], hits[2].model_copy(update={"reference": "Figure 2"}), hits[3]]
+    assert [h.page for h in distinct(named, 0.7)] == [1, 3]
+    assert distinct([], 0.7) == []
 
 
 def test_search_query_picks_the_candidates_the_question_reranks_them(
