@@ -87,6 +87,11 @@ class IngestSettings(BaseModel):
     checked against the stock graph; the stock graph is used if that fails); `stock`: the
     graphs as RapidOCR ships them. Measured 2026-12-07 (`eval/results/ocr-graph/`): the same
     text on every dev page, OCR 1.35x as fast on scans, ingestion of the dev corpus 14% faster."""
+    drop_furniture: bool = False
+    """Leave a document's running furniture out of its chunks: plain text lying in a margin
+    band (the top or bottom tenth of the page, or a side's) that earlier pages carried too
+    (a running header, a page number, a "Downloaded from ..." stamp, "Table of Contents"
+    links; `ingest.furniture`). The pages' text keeps it. Off until measured."""
     ocr_spaces: bool = False
     """Put back the spaces OCR dropped between English words ("thelargestsmartphone" -> "the
     largest smartphone"; `ingest.spacing`), on pages identified as English. Measured

@@ -50,6 +50,7 @@ from ingest.chunk import LayoutChunker
 from ingest.context import chunk_context, outline_sections
 from ingest.cores import CoreShare, ParserCores, Shared
 from ingest.eta import PAGE_BASE_WORK, PipelineEta, WorkEta, all_cores_gain
+from ingest.furniture import Furniture
 
 if TYPE_CHECKING:
     from docqa.runtime import Runtime
@@ -323,6 +324,8 @@ class _DocState:
     """The record before this run (restored if the run is cancelled mid-document)."""
     record: Document | None = None
     chunker: LayoutChunker | None = None
+    furniture: Furniture | None = None
+    """The document's running furniture, learnt as its pages come (`ingest.drop_furniture`)."""
     pages: int = 0
     chunks: int = 0
     ocr_pages: int = 0
@@ -668,6 +671,7 @@ class Ingestor:
         )
         self.store.put_document(st.record)
         st.chunker = LayoutChunker(st.job.doc_id, self.embedder.count_tokens, self.chunk_tokens)
+        st.furniture = Furniture() if self.settings.ingest.drop_furniture else None
         st.section = outline_sections(toc)
         st.work = work
         self.eta.found(sum(work))
@@ -683,6 +687,8 @@ class Ingestor:
         st.pending_pages.append(parsed.page)
         st.unreported_work += _work_of(st, parsed.page.page)
         t0 = time.perf_counter()
+        if st.furniture is not None:
+            parsed = st.furniture.strip(parsed)
         st.pending_chunks.extend(self._with_context(st, st.chunker.add(parsed)))
         self._timed("chunk", t0)
         if len(st.pending_chunks) >= self.flush_at:

@@ -94,6 +94,26 @@ def text_pdf(path: Path, pages: int = 3) -> Path:
     return path
 
 
+RUNNING_HEADER = "Brightwater Annual Report 2023"
+WATERMARK = "Downloaded from archive.example.org by guest on 5 May 2024"
+
+
+def furniture_pdf(path: Path, pages: int = 5) -> Path:
+    """`text_pdf`'s paragraphs on every page under a running header (RUNNING_HEADER), over a
+    footer "Page n of N", beside a WATERMARK set down the right edge."""
+    doc = _pymupdf.open()
+    for n in range(1, pages + 1):
+        page = doc.new_page(width=612, height=792)
+        page.insert_text((72, 40), RUNNING_HEADER, fontsize=9)
+        page.insert_text((280, 770), f"Page {n} of {pages}", fontsize=9)
+        page.insert_text((590, 600), WATERMARK, fontsize=7, rotate=90)
+        body = " ".join(f"{s} (Page {n}.)" for s in SENTENCES)
+        page.insert_textbox(_pymupdf.Rect(72, 120, 540, 700), body, fontsize=11)
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
 def pile(folder: Path) -> Path:
     """`folder` with one 1-page PDF (`a-first.pdf`) then three of 40 pages (`b-long-i.pdf`):
     a run killed a little after its first file is in the middle of a long one."""
