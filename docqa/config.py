@@ -91,7 +91,9 @@ class IngestSettings(BaseModel):
     """Leave a document's running furniture out of its chunks: plain text lying in a margin
     band (the top or bottom tenth of the page, or a side's) that earlier pages carried too
     (a running header, a page number, a "Downloaded from ..." stamp, "Table of Contents"
-    links; `ingest.furniture`). The pages' text keeps it. Off until measured."""
+    links; `ingest.furniture`). The pages' text keeps it. Measured 2026-12-08
+    (`eval/results/furniture/`): 2,105 -> 2,043 chunks on the dev corpus, one evidence page
+    gained and one lost (a download stamp's chunk) in the prompts; off."""
     ocr_spaces: bool = False
     """Put back the spaces OCR dropped between English words ("thelargestsmartphone" -> "the
     largest smartphone"; `ingest.spacing`), on pages identified as English. Measured
@@ -241,7 +243,9 @@ class AnswerSettings(BaseModel):
     """RAG: a reranked passage whose text repeats a better-ranked one (word 3-gram resemblance
     above this: `retrieval.distinct`) is left out and the next one takes its place, so a
     filing's CEO and CFO certifications or a slide deck's repeated disclaimer take one prompt
-    slot, not two. None: off."""
+    slot, not two. None: off. Measured 2026-12-08 at 0.7 (`eval/results/distinct/`): the
+    evidence page reached the prompt for 3 more dev questions and left it for 1 (a download
+    stamp's chunk), no answer gained; not the default."""
     passage_order: Literal["lost_in_the_middle", "best_last"] = "lost_in_the_middle"
     """RAG: the order of the passages in the prompt. `lost_in_the_middle`: rank 1 first, rank 2
     last, the weakest in the middle (`retrieval.lost_in_the_middle`); `best_last`: weakest
