@@ -144,10 +144,13 @@ class IngestSettings(BaseModel):
 
     def content_signature(self) -> str:
         """A digest of the settings that shape what a document's stored text, chunks and images
-        are; every field counts except those in `SPEED_ONLY`, which change how fast ingestion
-        runs, not what it stores. A document stored under another signature is ingested again
-        even when its bytes are the same (`ingest.pipeline`)."""
-        shaping = self.model_dump(mode="json", exclude=set(SPEED_ONLY))
+        are: the fields set away from their defaults, except those in `SPEED_ONLY`, which
+        change how fast ingestion runs, not what it stores. A document stored under another
+        signature is ingested again even when its bytes are the same (`ingest.pipeline`).
+        Defaults do not count, so a release that adds a setting (off by default) does not
+        re-read every store; a default that changes is a change of docqa, like a better
+        parser, and does not re-read one either."""
+        shaping = self.model_dump(mode="json", exclude=set(SPEED_ONLY), exclude_defaults=True)
         return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 

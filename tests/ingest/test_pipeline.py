@@ -16,7 +16,7 @@ import pymupdf
 import pytest
 from services import cli_process
 
-from docqa.config import EmbeddingSettings, Settings
+from docqa.config import EmbeddingSettings, IngestSettings, Settings
 from docqa.embedding import Embedder, Threads, Vectors, load_embedder
 from docqa.models import ModelRegistry
 from docqa.search import Searcher
@@ -208,6 +208,23 @@ def test_a_document_stored_under_other_ingest_settings_is_read_again(
     # a document stored before signatures were recorded is taken as stored under today's
     store.put_document(doc.model_copy(update={"settings_signature": None}))
     assert ingest()[0] == FileStatus.unchanged
+
+
+def test_a_setting_added_at_its_default_leaves_every_signature_as_it_was() -> None:
+    class Later(IngestSettings):
+        """IngestSettings as a later release that adds an option, off by default."""
+
+        new_option: bool = False
+
+    today = IngestSettings()
+    assert Later().content_signature() == today.content_signature()
+    assert (
+        Later(ocr="off").content_signature()
+        == today.model_copy(update={"ocr": "off"}).content_signature()
+    )
+    assert Later(new_option=True).content_signature() != today.content_signature()
+    # set to its default by hand, a setting is the default
+    assert IngestSettings(ocr="auto").content_signature() == today.content_signature()
 
 
 def test_a_file_that_becomes_corrupt_loses_its_old_content(
