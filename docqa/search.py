@@ -1,4 +1,5 @@
-"""Hybrid search over the store: the query embedded densely and as BM25, fused by Qdrant (RRF).
+"""Hybrid search over the store: the query embedded densely and as BM25, the two lists fused
+(RRF) by the store with ties ranked by document and position (`QdrantStore.search`).
 
 Example:
     >>> searcher = Searcher(store, embedder, Bm25Encoder())  # doctest: +SKIP

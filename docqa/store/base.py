@@ -74,7 +74,8 @@ class Store(Protocol):
         mode: SearchMode = "hybrid",
         prefetch: int = 50,
     ) -> list[SearchHit]:
-        """Visible chunks only. `hybrid`: dense and BM25 candidates fused by Qdrant's RRF."""
+        """Visible chunks only. `hybrid`: dense and BM25 candidates fused with Qdrant's RRF
+        formula; equal scores ranked by document and position in each list and after."""
         ...
 
     def get_pages(self, doc_id: str) -> list[Page]: ...

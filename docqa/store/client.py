@@ -20,7 +20,6 @@ from docqa.store.qdrant import (
     COLLECTIONS,
     DENSE,
     INDEXES,
-    RRF_K,
     SPARSE,
     AnyOf,
     Backend,
@@ -162,39 +161,22 @@ class ClientBackend(Backend):
         return self._client.count(self._names[collection], count_filter=flt, exact=True).count
 
     def query(
-        self,
-        where: Where,
-        limit: int,
-        dense: list[float] | None,
-        sparse: SparseVector | None,
-        prefetch: int,
+        self, where: Where, limit: int, vector: list[float] | SparseVector
     ) -> list[tuple[float, Payload]]:
         flt = _filter(where) if where else None
-        searches: list[tuple[list[float] | models.SparseVector, str]] = []
-        if dense is not None:
-            searches.append((dense, DENSE))
-        if sparse is not None:
-            searches.append(
-                (models.SparseVector(indices=sparse.indices, values=sparse.values), SPARSE)
-            )
-        name = self._names["chunks"]
-        if len(searches) == 1:
-            vector, using = searches[0]
-            response = self._client.query_points(
-                name, query=vector, using=using, query_filter=flt, limit=limit, with_payload=True
-            )
+        query: list[float] | models.SparseVector
+        if isinstance(vector, SparseVector):
+            query, using = models.SparseVector(indices=vector.indices, values=vector.values), SPARSE
         else:
-            response = self._client.query_points(
-                name,
-                prefetch=[
-                    models.Prefetch(query=vector, using=using, filter=flt, limit=prefetch)
-                    for vector, using in searches
-                ],
-                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
-                query_filter=flt,
-                limit=limit,
-                with_payload=True,
-            )
+            query, using = vector, DENSE
+        response = self._client.query_points(
+            self._names["chunks"],
+            query=query,
+            using=using,
+            query_filter=flt,
+            limit=limit,
+            with_payload=True,
+        )
         return [(p.score, dict(p.payload or {})) for p in response.points]
 
     def flush(self, collections: Sequence[Collection] = COLLECTIONS) -> None:

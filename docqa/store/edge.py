@@ -29,13 +29,11 @@ from qdrant_edge import (
     EdgeVectorParams,
     FieldCondition,
     Filter,
-    Fusion,
     MatchAny,
     MatchValue,
     Modifier,
     PayloadSchemaType,
     Point,
-    Prefetch,
     Query,
     QueryRequest,
     ScrollRequest,
@@ -48,7 +46,6 @@ from docqa.store.qdrant import (
     COLLECTIONS,
     DENSE,
     INDEXES,
-    RRF_K,
     SPARSE,
     AnyOf,
     Backend,
@@ -140,32 +137,15 @@ class EdgeBackend(Backend):
         return self._shard(collection).count(CountRequest(exact=True, filter=flt))
 
     def query(
-        self,
-        where: Where,
-        limit: int,
-        dense: list[float] | None,
-        sparse: SparseVector | None,
-        prefetch: int,
+        self, where: Where, limit: int, vector: list[float] | SparseVector
     ) -> list[tuple[float, Payload]]:
         flt = _filter(where) if where else None
-        searches: list[Query] = []
-        if dense is not None:
-            searches.append(Query.Nearest(dense, using=DENSE))
-        if sparse is not None:
-            searches.append(
-                Query.Nearest(EdgeSparseVector(sparse.indices, sparse.values), using=SPARSE)
-            )
-        if len(searches) == 1:
-            request = QueryRequest(limit=limit, query=searches[0], filter=flt, with_payload=True)
-        else:
-            request = QueryRequest(
-                limit=limit,
-                prefetches=[Prefetch(limit=prefetch, query=q, filter=flt) for q in searches],
-                # The 0.9.0 stub types `query` without the nested fusion classes.
-                query=cast(Fusion, Fusion.Rrf(k=RRF_K)),
-                filter=flt,
-                with_payload=True,
-            )
+        search = (
+            Query.Nearest(EdgeSparseVector(vector.indices, vector.values), using=SPARSE)
+            if isinstance(vector, SparseVector)
+            else Query.Nearest(vector, using=DENSE)
+        )
+        request = QueryRequest(limit=limit, query=search, filter=flt, with_payload=True)
         return [(p.score, dict(p.payload or {})) for p in self._shard("chunks").query(request)]
 
     def flush(self, collections: Sequence[Collection] = COLLECTIONS) -> None:

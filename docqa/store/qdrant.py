@@ -1,8 +1,9 @@
 """`QdrantStore`: the `Store` protocol written once over a small backend seam.
 
 The seam (`Backend`) has only the low-level operations both engines offer: upsert points,
-set payload / delete / scroll / count by filter, a dense, sparse or RRF-fused query on the
-chunks, flush and close. Filters are plain mappings (`Where`), translated by each backend.
+set payload / delete / scroll / count by filter, a dense or a sparse query on the chunks,
+flush and close. Hybrid search fuses the two lists here (`rrf`), not in the engine: tied
+scores must be ranked the same way every time. Filters are plain mappings (`Where`), translated by each backend.
 Everything the visibility protocol needs (generations, `visible` flags, deterministic point
 ids, payload layout) lives here, so `EdgeStore` and `ClientStore` cannot drift apart.
 
@@ -99,15 +100,11 @@ class Backend(ABC):
 
     @abstractmethod
     def query(
-        self,
-        where: Where,
-        limit: int,
-        dense: list[float] | None,
-        sparse: SparseVector | None,
-        prefetch: int,
+        self, where: Where, limit: int, vector: list[float] | SparseVector
     ) -> list[tuple[float, Payload]]:
-        """Chunks by score: one vector given searches it alone; both are fused with RRF
-        (`RRF_K`) over `prefetch` candidates of each. `where` restricts every stage."""
+        """The `limit` best chunks matching `where` for one vector (a dense list of floats:
+        the `dense` vectors; a `SparseVector`: BM25), by score; tied points come in no fixed
+        order."""
 
     @abstractmethod
     def flush(self, collections: Sequence[Collection] = COLLECTIONS) -> None:
@@ -300,20 +297,28 @@ class QdrantStore:
         where: dict[str, Condition] = {"visible": True}
         if doc_ids is not None:
             where["doc_id"] = AnyOf(tuple(doc_ids))
-        # Equal scores are common (RRF gives the same score to chunks ranked alike in the two
-        # lists; BM25 ties on repeated text) and the engine returns tied points in no fixed
-        # order: the same question could get other candidates, so other passages. Fetch past the
-        # cut and break ties by document and position: a search always returns the same hits.
-        rows = self._backend.query(
-            where,
-            limit=k + max(k, TIE_MARGIN),
-            dense=query_dense,
-            sparse=query_sparse,
-            prefetch=max(prefetch, k),
-        )
-        hits = [_hit(score, payload) for score, payload in rows]
-        hits.sort(key=lambda h: (-h.score, h.doc_id, h.chunk_index))
-        return hits[:k]
+        # Equal scores are common (the same text on many pages: a download stamp, a header; RRF
+        # gives the same score to chunks ranked alike in the two lists) and the engine returns
+        # tied points in no fixed order: the same question could get other candidates, so
+        # other passages. Each list is fetched past its cut and its ties broken by document
+        # and position before the lists are fused (the engine's own fusion would rank tied
+        # points as they come), and the fused list likewise.
+        if query_dense is not None and query_sparse is not None:
+            depth = max(prefetch, k)
+            hits = rrf(
+                [self._ranked(where, query_dense, depth), self._ranked(where, query_sparse, depth)]
+            )
+            return _by_score(hits)[:k]
+        vector = query_dense if query_dense is not None else query_sparse
+        assert vector is not None
+        return self._ranked(where, vector, k)
+
+    def _ranked(
+        self, where: Where, vector: list[float] | SparseVector, limit: int
+    ) -> list[SearchHit]:
+        """The `limit` best chunks for one vector, ties broken by document and position."""
+        rows = self._backend.query(where, limit=limit + max(limit, TIE_MARGIN), vector=vector)
+        return _by_score([_hit(score, payload) for score, payload in rows])[:limit]
 
     def get_pages(self, doc_id: str) -> list[Page]:
         rows = self._backend.scroll("pages", {"doc_id": doc_id, "visible": True})
@@ -378,6 +383,42 @@ def _content_where(doc_id: str | None, visible_only: bool) -> dict[str, Conditio
     if visible_only:
         where["visible"] = True
     return where
+
+
+TIE_DIGITS = 6
+"""Scores equal to this many decimals are a tie: copies of one text can score a few units in
+the last float digit apart (qdrant-client's local mode computes in another order for points
+written in another order)."""
+
+
+def _by_score(hits: list[SearchHit]) -> list[SearchHit]:
+    """`hits` best first, equal scores (`TIE_DIGITS`) by document and position."""
+    return sorted(hits, key=lambda h: (-round(h.score, TIE_DIGITS), h.doc_id, h.chunk_index))
+
+
+def rrf(lists: Sequence[Sequence[SearchHit]], k: int = RRF_K) -> list[SearchHit]:
+    """Reciprocal rank fusion: each chunk scores the sum of 1 / (k + position) over the
+    `lists` it is in (positions from 0, as Qdrant's RRF counts them), in no particular order.
+    Written here because the engine's fusion ranks tied points in whatever order it returns
+    them (`QdrantStore.search`); qdrant-client's `reciprocal_rank_fusion` wants its
+    `ScoredPoint`s, which the embedded engine does not return.
+
+    >>> from docqa.types import SearchHit
+    >>> def hit(i: int) -> SearchHit:
+    ...     return SearchHit(doc_id="d", path="p", page=1, page_end=1, score=0.0, kind="text",
+    ...                      text=str(i), chunk_index=i)
+    >>> fused = rrf([[hit(1), hit(2)], [hit(2), hit(3)]], k=60)
+    >>> [(h.chunk_index, round(h.score * 3660, 3)) for h in fused]
+    [(1, 61.0), (2, 121.0), (3, 60.0)]
+    """
+    score: dict[tuple[str, int], float] = {}
+    first: dict[tuple[str, int], SearchHit] = {}
+    for hits in lists:
+        for position, h in enumerate(hits):
+            key = (h.doc_id, h.chunk_index)
+            score[key] = score.get(key, 0.0) + 1.0 / (k + position)
+            first.setdefault(key, h)
+    return [first[key].model_copy(update={"score": s}) for key, s in score.items()]
 
 
 def _hit(score: float, p: Payload) -> SearchHit:

@@ -321,6 +321,39 @@ def test_tied_scores_come_back_in_document_and_chunk_order(store: Store) -> None
     assert first.doc_id == "alpha"  # tied with its copy in "zeta"
 
 
+STAMP = "Downloaded from archive.example.org by guest on 5 May 2024"
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_copies_of_one_text_rank_by_position_in_every_mode(store: Store, reverse: bool) -> None:
+    # a stamp on every page: the copies tie in the dense and the BM25 list alike, and the
+    # engine returns tied points in the order it holds them (written here forwards or backwards)
+    pages = [t for body in ANNUAL for t in (body, STAMP)]
+    doc = make_doc("paper", len(pages))
+    store.put_document(doc)
+    chunks = [
+        Chunk(doc_id="paper", index=i, text=t, page_start=i + 1, page_end=i + 1, kind="text")
+        for i, t in enumerate(pages)
+    ]
+    order = list(reversed(range(len(pages)))) if reverse else list(range(len(pages)))
+    store.add_chunks(
+        [chunks[i] for i in order],
+        [vector(f"paper:{pages[i]}") for i in order],
+        BM25.documents([pages[i] for i in order]),
+        doc.generation,
+    )
+    store.publish(doc)
+    stamps = [i for i, t in enumerate(pages) if t == STAMP]
+    for mode in ("dense", "sparse", "hybrid"):
+        hits = store.search(
+            near(f"paper:{STAMP}"),
+            BM25.query("downloaded guest"),
+            k=len(stamps),
+            mode=mode,  # type: ignore[arg-type]
+        )
+        assert [h.chunk_index for h in hits] == stamps, mode
+
+
 def test_search_with_one_vector_or_none(store: Store) -> None:
     write(store, "annual", ANNUAL)
     stopwords = BM25.query("the of and")
