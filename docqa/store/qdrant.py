@@ -3,7 +3,8 @@
 The seam (`Backend`) has only the low-level operations both engines offer: upsert points,
 set payload / delete / scroll / count by filter, a dense or a sparse query on the chunks,
 flush and close. Hybrid search fuses the two lists here (`rrf`), not in the engine: tied
-scores must be ranked the same way every time. Filters are plain mappings (`Where`), translated by each backend.
+scores must be ranked the same way every time. Filters are plain mappings (`Where`),
+translated by each backend.
 Everything the visibility protocol needs (generations, `visible` flags, deterministic point
 ids, payload layout) lives here, so `EdgeStore` and `ClientStore` cannot drift apart.
 

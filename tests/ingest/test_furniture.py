@@ -8,8 +8,7 @@ import pdfs
 import pytest
 
 from docqa.config import Settings
-from docqa.embedding import Embedder, load_embedder
-from docqa.models import ModelRegistry
+from docqa.embedding import Embedder
 from docqa.sparse import Bm25Encoder
 from docqa.store.factory import open_store
 from docqa.types import Block, BlockKind, Box, Page
@@ -20,9 +19,17 @@ from ingest.pipeline import Ingestor, doc_id_for
 W, H = 612.0, 792.0
 
 
-def block(text: str, x0: float, y0: float, x1: float, y1: float, **kw: object) -> Block:
-    kind: BlockKind = kw.pop("kind", "text")  # type: ignore[assignment]
-    return Block(kind=kind, text=text, box=Box(page=1, x0=x0, y0=y0, x1=x1, y1=y1), **kw)  # type: ignore[arg-type]
+def block(
+    text: str,
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    kind: BlockKind = "text",
+    heading: bool = False,
+) -> Block:
+    box = Box(page=1, x0=x0, y0=y0, x1=x1, y1=y1)
+    return Block(kind=kind, text=text, box=box, heading=heading)
 
 
 def page(n: int, blocks: list[Block]) -> ParsedPage:
@@ -75,13 +82,6 @@ def test_margin_text_repeated_on_earlier_pages_is_dropped_body_text_never() -> N
     twice = [block("Note", 20, 20, 60, 30), block("Note", 20, 760, 60, 770)]
     assert fresh.strip(page(1, twice)).blocks == twice
     assert fresh.strip(page(2, twice[:1])).blocks == twice[:1]
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    from docqa.config import EmbeddingSettings
-
-    return load_embedder(EmbeddingSettings(), ModelRegistry(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.mark.parametrize("drop", [False, True])

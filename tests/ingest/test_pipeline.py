@@ -17,8 +17,7 @@ import pytest
 from services import cli_process
 
 from docqa.config import EmbeddingSettings, IngestSettings, Settings
-from docqa.embedding import Embedder, Threads, Vectors, load_embedder
-from docqa.models import ModelRegistry
+from docqa.embedding import Embedder, Threads, Vectors
 from docqa.search import Searcher
 from docqa.sparse import Bm25Encoder
 from docqa.store.base import Store
@@ -27,13 +26,6 @@ from docqa.types import DocStatus, FileStatus, IngestReport, IngestResult
 from ingest.pipeline import IngestCancelled, Ingestor, doc_id_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    from docqa.config import EmbeddingSettings
-
-    return load_embedder(EmbeddingSettings(), ModelRegistry(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture
